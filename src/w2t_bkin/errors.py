@@ -1,0 +1,116 @@
+"""One error hierarchy for the whole package.
+
+Every error carries an ``exit_code`` (used by the CLI) and an optional ``hint`` that tells the
+user how to fix the problem. Subclasses also inherit the matching built-in exception so that
+callers who catch ``ValueError`` or ``OSError`` keep working.
+
+Exit codes
+----------
+1  generic failure (``W2TError``)
+2  configuration or metadata is invalid (``ConfigError``, ``MetadataError``)
+3  workspace layout problem (``WorkspaceError``)
+4  input files missing or unreadable (``DiscoveryError``, ``IngestError``)
+5  data do not agree with each other (``VerificationError``, ``SyncError``)
+6  output could not be written or validated (``OutputError``, ``NWBValidationError``)
+7  a required optional dependency is missing (``MissingExtraError``)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class W2TError(Exception):
+    """Base class of every error raised on purpose by w2t-bkin."""
+
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        path: str | Path | None = None,
+    ) -> None:
+        self.message = message
+        self.hint = hint
+        self.path = Path(path) if path is not None else None
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.path is not None and str(self.path) not in text:
+            text = f"{self.path}: {text}"
+        if self.hint:
+            text = f"{text}\n  hint: {self.hint}"
+        return text
+
+
+class ConfigError(W2TError, ValueError):
+    """``configuration.toml`` is unreadable or does not match the schema."""
+
+    exit_code = 2
+
+
+class MetadataError(W2TError, ValueError):
+    """Session metadata (TOML) is unreadable or does not match the schema."""
+
+    exit_code = 2
+
+
+class WorkspaceError(W2TError, OSError):
+    """The experiment folder layout is missing, invalid or would be overwritten."""
+
+    exit_code = 3
+
+
+class DiscoveryError(W2TError, FileNotFoundError):
+    """Files declared in metadata are not where the metadata says."""
+
+    exit_code = 4
+
+
+class IngestError(W2TError, ValueError):
+    """A raw file exists but cannot be read or is not the expected format."""
+
+    exit_code = 4
+
+
+class VerificationError(W2TError, ValueError):
+    """Inputs disagree (e.g. frame count vs TTL pulses) beyond the configured tolerance."""
+
+    exit_code = 5
+
+
+class SyncError(W2TError, ValueError):
+    """Clocks cannot be aligned under the configured policy."""
+
+    exit_code = 5
+
+
+class OutputError(W2TError, OSError):
+    """An output file could not be written."""
+
+    exit_code = 6
+
+
+class NWBValidationError(W2TError, ValueError):
+    """The written NWB file has critical validation findings."""
+
+    exit_code = 6
+
+
+class MissingExtraError(W2TError, ImportError):
+    """An optional dependency is not installed."""
+
+    exit_code = 7
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"optional dependency '{module}' is not installed",
+            hint=f"install it with: pip install 'w2t-bkin[{extra}]'",
+        )
+
+
+class DataQualityWarning(UserWarning):
+    """A finding about the data (dropped frames, unmatched pulses) that does not stop a run."""

@@ -1,0 +1,456 @@
+"""Hierarchical session metadata: what exists in a session and how to describe it in NWB.
+
+Files merge in this order, later files winning::
+
+    $W2T_ROOT_METADATA -> data/raw/metadata.toml -> <subject>/subject.toml -> <session>/session.toml
+
+Merge rules: tables merge recursively; arrays of tables whose items carry an ``id`` (``name``
+for ``[[devices]]``) merge item by item on that key (a session can override one camera's ``fps``
+without repeating the others); every other array replaces the earlier one. Paths inside
+metadata are globs relative to the session folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from w2t_bkin.errors import MetadataError
+from w2t_bkin.tomlerrors import format_loc, format_validation_error, read_toml
+
+ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+ISO_DURATION = re.compile(
+    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
+)
+ROOT_METADATA_ENV = "W2T_ROOT_METADATA"
+FileOrder = Literal["name_asc", "name_desc"]
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def is_iso_duration(text: str) -> bool:
+    return bool(ISO_DURATION.match(text))
+
+
+class SubjectMeta(_Meta):
+    """NWB ``Subject``. DANDI requires subject_id, species, sex and age or date_of_birth."""
+
+    subject_id: str | None = Field(None, pattern=ID_PATTERN)
+    description: str | None = None
+    species: str | None = Field(None, description="Latin binomial, e.g. 'Mus musculus'.")
+    sex: Literal["F", "M", "U", "O"] | None = None
+    age: str | None = Field(None, description="ISO-8601 duration, e.g. 'P90D'.")
+    age__reference: Literal["birth", "gestational"] = "birth"
+    genotype: str | None = None
+    strain: str | None = None
+    weight: str | None = Field(None, description="With unit, e.g. '0.025 kg'.")
+    date_of_birth: datetime | None = None
+
+    @field_validator("age")
+    @classmethod
+    def _check_age(cls, value: str | None) -> str | None:
+        if value is not None and not is_iso_duration(value):
+            raise ValueError(f"age must be an ISO-8601 duration such as 'P90D' or 'P12W', not {value!r}")
+        return value
+
+    @field_validator("species")
+    @classmethod
+    def _check_species(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Z][a-z]+ [a-z]+( [a-z]+)?$", value):
+            raise ValueError(
+                f"species must be a Latin binomial such as 'Mus musculus', not {value!r}"
+            )
+        return value
+
+
+class DeviceMeta(_Meta):
+    name: str
+    description: str | None = None
+    manufacturer: str | None = None
+    model_name: str | None = None
+    model_number: str | None = None
+    serial_number: str | None = None
+
+
+class CameraMeta(_Meta):
+    """One camera. ``paths`` may be empty when the videos are archived elsewhere."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    paths: list[str] = Field(default_factory=list, description="Globs of the video chunks.")
+    fps: float | None = Field(None, gt=0, description="Nominal frame rate (Hz).")
+    ttl_id: str | None = Field(None, description="TTL channel with one pulse per frame.")
+    frame_clock: Literal["ttl", "video", "rate"] | None = Field(
+        None,
+        description=(
+            "Source of frame times: 'ttl' (default when ttl_id is set), 'video' (container "
+            "timestamps; no TTL exists) or 'rate' (fps from t=0; no TTL exists)."
+        ),
+    )
+    description: str | None = None
+    order: FileOrder = "name_asc"
+    optional: bool = False
+    device: str | None = Field(None, description="Name of a [[devices]] entry.")
+
+    _normalise_paths = field_validator("paths", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _check_clock(self) -> CameraMeta:
+        if self.frame_clock == "ttl" and self.ttl_id is None:
+            raise ValueError(f"camera '{self.id}': frame_clock = 'ttl' needs a ttl_id")
+        if self.frame_clock == "rate" and self.fps is None:
+            raise ValueError(f"camera '{self.id}': frame_clock = 'rate' needs fps")
+        return self
+
+    @property
+    def resolved_frame_clock(self) -> Literal["ttl", "video", "rate"] | None:
+        if self.frame_clock is not None:
+            return self.frame_clock
+        return "ttl" if self.ttl_id is not None else None
+
+
+class TTLMeta(_Meta):
+    id: str = Field(pattern=ID_PATTERN)
+    paths: list[str]
+    description: str | None = None
+    polarity: Literal["rising", "falling"] = "rising"
+    order: FileOrder = "name_asc"
+    format: Literal["auto", "text", "csv", "npy", "spikeglx", "openephys"] = "auto"
+    column: str | None = Field(None, description="CSV column holding the times (seconds).")
+    line: int | None = Field(
+        None, ge=0, description="Digital line (SpikeGLX bit or Open Ephys line number)."
+    )
+    optional: bool = False
+
+    _normalise_paths = field_validator("paths", mode="before")(_as_list)
+
+
+class TrialTypeSync(_Meta):
+    trial_type: int = Field(ge=0)
+    sync_signal: str = Field(description="Bpod state whose onset emits the sync pulse.")
+    sync_ttl: str = Field(description="TTL channel id receiving that pulse.")
+
+
+class BpodSync(_Meta):
+    trial_types: list[TrialTypeSync] = Field(default_factory=list)
+
+
+class OutcomeRule(_Meta):
+    state: str = Field(description="If this state was visited in a trial ...")
+    outcome: str = Field(description="... the trial's outcome is this label.")
+
+
+class BpodMeta(_Meta):
+    path: list[str] = Field(description="Globs of the Bpod session files.")
+    order: FileOrder = "name_asc"
+    sync: BpodSync = BpodSync()
+    trial_type_names: dict[str, str] = Field(
+        default_factory=dict, description="Trial type number (as a string) -> name."
+    )
+    outcomes: list[OutcomeRule] = Field(
+        default_factory=list, description="First rule whose state was visited gives the outcome."
+    )
+    actions: dict[str, str] = Field(
+        default_factory=dict, description="Bpod state -> action name recorded in the NWB file."
+    )
+
+    _normalise_paths = field_validator("path", mode="before")(_as_list)
+
+
+class PoseModelMeta(_Meta):
+    source: Literal["dlc", "sleap", "lightning_pose"]
+    path: str | None = None
+    artifacts: str | None = None
+
+
+class PoseCameraMeta(_Meta):
+    source: Literal["dlc", "sleap", "lightning_pose"]
+    paths: list[str] = Field(default_factory=list, description="Globs of existing pose outputs.")
+    model_id: str | None = None
+    mapping_id: str | None = None
+    skeleton_id: str | None = None
+
+    _normalise_paths = field_validator("paths", mode="before")(_as_list)
+
+
+class SkeletonEdge(_Meta):
+    source: str
+    target: str
+
+
+class SkeletonMeta(_Meta):
+    name: str | None = None
+    nodes: list[str]
+    edges: list[SkeletonEdge] = Field(default_factory=list)
+
+    @field_validator("edges", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                {"source": e[0], "target": e[1]} if isinstance(e, list | tuple) else e
+                for e in value
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _edges_use_nodes(self) -> SkeletonMeta:
+        unknown = {n for e in self.edges for n in (e.source, e.target)} - set(self.nodes)
+        if unknown:
+            raise ValueError(f"edges name nodes that are not in 'nodes': {sorted(unknown)}")
+        return self
+
+
+class PoseMeta(_Meta):
+    models: dict[str, PoseModelMeta] = Field(default_factory=dict)
+    cameras: dict[str, PoseCameraMeta] = Field(default_factory=dict)
+    mappings: dict[str, dict[str, str]] = Field(default_factory=dict)
+    skeletons: dict[str, SkeletonMeta] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> PoseMeta:
+        for camera_id, camera in self.cameras.items():
+            for attr, table in (
+                ("model_id", self.models),
+                ("mapping_id", self.mappings),
+                ("skeleton_id", self.skeletons),
+            ):
+                ref = getattr(camera, attr)
+                if ref is not None and ref not in table:
+                    raise ValueError(
+                        f"pose.cameras.{camera_id}.{attr} = {ref!r} is not defined "
+                        f"(known: {sorted(table) or 'none'})"
+                    )
+        return self
+
+
+class SessionMetadata(_Meta):
+    """The merged metadata of one session."""
+
+    session_description: str | None = None
+    identifier: str | None = None
+    session_start_time: datetime | None = None
+    session_id: str | None = None
+    experimenter: list[str] = Field(default_factory=list)
+    experiment_description: str | None = None
+    institution: str | None = None
+    lab: str | None = None
+    protocol: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    related_publications: list[str] = Field(default_factory=list)
+    pharmacology: str | None = None
+    surgery: str | None = None
+    virus: str | None = None
+    stimulus_notes: str | None = None
+    data_collection: str | None = None
+    subject: SubjectMeta = SubjectMeta()
+    devices: list[DeviceMeta] = Field(default_factory=list)
+    cameras: list[CameraMeta] = Field(default_factory=list)
+    TTLs: list[TTLMeta] = Field(default_factory=list)
+    bpod: BpodMeta | None = None
+    pose: PoseMeta = PoseMeta()
+
+    _normalise_experimenter = field_validator("experimenter", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> SessionMetadata:
+        problems: list[str] = []
+        for kind, items, key in (
+            ("cameras", self.cameras, "id"),
+            ("TTLs", self.TTLs, "id"),
+            ("devices", self.devices, "name"),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                value = getattr(item, key)
+                if value in seen:
+                    problems.append(f"duplicate {kind} {key} {value!r}")
+                seen.add(value)
+        ttl_ids = {ttl.id for ttl in self.TTLs}
+        camera_ids = {camera.id for camera in self.cameras}
+        device_names = {device.name for device in self.devices}
+        for camera in self.cameras:
+            if camera.ttl_id is not None and camera.ttl_id not in ttl_ids:
+                problems.append(
+                    f"camera {camera.id!r}: ttl_id {camera.ttl_id!r} is not a [[TTLs]] id "
+                    f"(known: {sorted(ttl_ids) or 'none'})"
+                )
+            if camera.device is not None and camera.device not in device_names:
+                problems.append(f"camera {camera.id!r}: device {camera.device!r} is not a device")
+        if self.bpod is not None:
+            for rule in self.bpod.sync.trial_types:
+                if rule.sync_ttl not in ttl_ids:
+                    problems.append(
+                        f"bpod.sync.trial_types: sync_ttl {rule.sync_ttl!r} (trial type "
+                        f"{rule.trial_type}) is not a [[TTLs]] id (known: {sorted(ttl_ids) or 'none'})"
+                    )
+        for camera_id in self.pose.cameras:
+            if camera_id not in camera_ids:
+                problems.append(
+                    f"pose.cameras.{camera_id}: no [[cameras]] entry with id {camera_id!r}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def camera(self, camera_id: str) -> CameraMeta:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    def ttl(self, ttl_id: str) -> TTLMeta:
+        for ttl in self.TTLs:
+            if ttl.id == ttl_id:
+                return ttl
+        raise KeyError(ttl_id)
+
+
+# --------------------------------------------------------------------------------------------
+# merging
+
+
+def _merge_key(items: list[Any]) -> str | None:
+    for key in ("id", "name"):
+        if items and all(isinstance(item, dict) and key in item for item in items):
+            return key
+    return None
+
+
+def merge_metadata(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into ``base`` (new dict) with the rules of the module docstring."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = merge_metadata(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            id_key = _merge_key(old + value)
+            if id_key is None:
+                merged[key] = copy.deepcopy(value)
+                continue
+            by_id = {item[id_key]: item for item in old}
+            order = [item[id_key] for item in old]
+            for item in value:
+                if item[id_key] in by_id:
+                    by_id[item[id_key]] = merge_metadata(by_id[item[id_key]], item)
+                else:
+                    by_id[item[id_key]] = copy.deepcopy(item)
+                    order.append(item[id_key])
+            merged[key] = [by_id[i] for i in order]
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class MetadataSource:
+    """One metadata file and its parsed content."""
+
+    path: Path
+    data: dict[str, Any]
+    text: str
+
+
+def metadata_files(raw_root: Path, subject: str, session: str) -> list[Path]:
+    """Existing metadata files of a session, lowest precedence first."""
+    candidates: list[Path] = []
+    env = os.environ.get(ROOT_METADATA_ENV)
+    if env:
+        candidates.append(Path(env))
+    candidates += [
+        raw_root / "metadata.toml",
+        raw_root / subject / "subject.toml",
+        raw_root / subject / session / "session.toml",
+    ]
+    return [path for path in candidates if path.is_file()]
+
+
+_PARTIAL_SKIP = frozenset({"missing"})
+
+
+def check_metadata_file(path: Path) -> tuple[MetadataSource, list[str]]:
+    """Parse one metadata file and list schema problems that cannot be fixed by merging.
+
+    Unknown keys and wrong types are reported with the line; missing required keys are not,
+    because another file in the hierarchy may provide them.
+    """
+    data, text = read_toml(path, MetadataError)
+    source = MetadataSource(path=path, data=data, text=text)
+    try:
+        SessionMetadata.model_validate(data)
+    except ValidationError as exc:
+        # Cross-reference problems can be resolved by another file too; only keep local ones.
+        message = format_validation_error(
+            exc,
+            SessionMetadata,
+            source=path,
+            text=text,
+            skip_types=_PARTIAL_SKIP | {"value_error"},
+        )
+        return source, [line for line in message.splitlines() if line]
+    return source, []
+
+
+def load_session_metadata(raw_root: Path, subject: str, session: str) -> SessionMetadata:
+    """Merge and validate the metadata of one session; every problem is reported at once."""
+    files = metadata_files(raw_root, subject, session)
+    session_dir = raw_root / subject / session
+    if not (session_dir / "session.toml").is_file():
+        raise MetadataError(
+            f"session metadata not found: {session_dir / 'session.toml'}",
+            hint=f"create it with: w2t-bkin data add-session ROOT {subject} {session}",
+        )
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    for path in files:
+        source, file_problems = check_metadata_file(path)
+        problems += file_problems
+        merged = merge_metadata(merged, source.data)
+    merged.setdefault("session_id", session)
+    merged.setdefault("subject", {})
+    if isinstance(merged["subject"], dict):
+        merged["subject"].setdefault("subject_id", subject)
+    if problems:
+        raise MetadataError(
+            "invalid metadata:\n  " + "\n  ".join(problems),
+            hint="fix or remove the keys above; `w2t-bkin data validate ROOT` checks everything",
+        )
+    try:
+        return SessionMetadata.model_validate(merged)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = format_loc(tuple(error["loc"]))
+            lines.append(f"{loc}: {error['msg']}")
+        raise MetadataError(
+            f"invalid merged metadata of {subject}/{session} (from "
+            f"{', '.join(str(p) for p in files)}):\n  " + "\n  ".join(lines),
+            hint="fix the keys above in the session, subject or experiment metadata",
+        ) from None
+
+
+DANDI_SUBJECT_FIELDS = ("subject_id", "species", "sex")
+
+
+def missing_dandi_fields(metadata: SessionMetadata) -> list[str]:
+    """Subject and session fields DANDI requires that are missing (empty list when complete)."""
+    missing = [f"subject.{name}" for name in DANDI_SUBJECT_FIELDS if not getattr(metadata.subject, name)]
+    if metadata.subject.age is None and metadata.subject.date_of_birth is None:
+        missing.append("subject.age (or subject.date_of_birth)")
+    if not metadata.session_description:
+        missing.append("session_description")
+    return missing

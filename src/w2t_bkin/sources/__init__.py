@@ -1,0 +1,1 @@
+"""Readers for raw inputs. Each returns frozen dataclasses holding NumPy arrays."""
