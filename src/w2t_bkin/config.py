@@ -148,7 +148,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     schema_version: Literal[1] = Field(
-        CONFIG_SCHEMA_VERSION, description="Version of this schema; bump on breaking changes."
+        1, description="Version of this schema; bump on breaking changes."
     )
     verification: VerificationConfig = VerificationConfig()
     synchronization: SynchronizationConfig = SynchronizationConfig()
@@ -163,7 +163,9 @@ class Config(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_config(data: dict[str, Any], source: Path | None = None, text: str | None = None) -> Config:
+def parse_config(
+    data: dict[str, Any], source: Path | None = None, text: str | None = None
+) -> Config:
     """Validate a configuration mapping; errors name the key, the line and the fix."""
     try:
         return Config.model_validate(data)
@@ -203,7 +205,7 @@ def render_config_template(config: Config | None = None) -> str:
         "# Every key is optional; `w2t-bkin config schema` documents each one.",
         f"schema_version = {config.schema_version}",
     ]
-    for section_name, field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         if section_name == "schema_version":
             continue
         section = getattr(config, section_name)
@@ -213,7 +215,9 @@ def render_config_template(config: Config | None = None) -> str:
             lines.insert(len(lines) - 1, f"# {doc.strip()}")
         for key, sub_field in type(section).model_fields.items():
             if sub_field.description:
-                lines += textwrap.wrap(sub_field.description, 98, initial_indent="# ", subsequent_indent="# ")
+                lines += textwrap.wrap(
+                    sub_field.description, 98, initial_indent="# ", subsequent_indent="# "
+                )
             lines.append(f"{key} = {_toml_value(getattr(section, key))}")
     return "\n".join(lines) + "\n"
 

@@ -63,7 +63,9 @@ class SubjectMeta(_Meta):
     @classmethod
     def _check_age(cls, value: str | None) -> str | None:
         if value is not None and not is_iso_duration(value):
-            raise ValueError(f"age must be an ISO-8601 duration such as 'P90D' or 'P12W', not {value!r}")
+            raise ValueError(
+                f"age must be an ISO-8601 duration such as 'P90D' or 'P12W', not {value!r}"
+            )
         return value
 
     @field_validator("species")
@@ -448,7 +450,9 @@ DANDI_SUBJECT_FIELDS = ("subject_id", "species", "sex")
 
 def missing_dandi_fields(metadata: SessionMetadata) -> list[str]:
     """Subject and session fields DANDI requires that are missing (empty list when complete)."""
-    missing = [f"subject.{name}" for name in DANDI_SUBJECT_FIELDS if not getattr(metadata.subject, name)]
+    missing = [
+        f"subject.{name}" for name in DANDI_SUBJECT_FIELDS if not getattr(metadata.subject, name)
+    ]
     if metadata.subject.age is None and metadata.subject.date_of_birth is None:
         missing.append("subject.age (or subject.date_of_birth)")
     if not metadata.session_description:

@@ -133,7 +133,3 @@ def format_validation_error(
     return "\n".join(lines)
 
 
-def validation_problems(
-    exc: ValidationError, skip_types: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    return [error for error in exc.errors() if error["type"] not in skip_types]

@@ -1,0 +1,89 @@
+"""The ``w2t-bkin`` command line: thin Typer commands that call the library and map errors.
+
+User errors (``W2TError``) print one line plus a hint to stderr and exit with the error's exit
+code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from w2t_bkin import __version__
+from w2t_bkin.errors import W2TError
+
+app = typer.Typer(
+    name="w2t-bkin",
+    help="Raw behavioural-neuroscience sessions to synchronized, validated NWB files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True, soft_wrap=True)
+stdout = Console(soft_wrap=True)
+
+_state: dict[str, Any] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"w2t-bkin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    # Imported here so that each command module can import `app` helpers without cycles.
+    from w2t_bkin.cli import data_cmd  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    _register()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except W2TError as exc:
+        if _state["debug"]:
+            raise
+        stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        if exc.path is not None and str(exc.path) not in exc.message:
+            stderr.print(f"  file: {exc.path}", highlight=False)
+        if exc.hint:
+            stderr.print(f"  [yellow]hint:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        stderr.print("aborted")
+        return 1
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            return exc.exit_code
+        if _state["debug"]:
+            raise
+        stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        stderr.print("  rerun with --debug for the traceback and report it")
+        return 70
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,1 @@
+"""Experiment workspace: layout, creation, raw import, discovery and validation."""

@@ -1,0 +1,117 @@
+"""The experiment workspace layout (DESIGN.md §3) and safe path handling inside it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2t_bkin.config import CONFIG_FILENAME
+from w2t_bkin.errors import DiscoveryError, MetadataError, WorkspaceError
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+SESSION_SUBDIRS = ("Video", "TTLs", "Bpod", "Pose")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one experiment workspace rooted at ``root``."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILENAME
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def interim(self) -> Path:
+        return self.root / "data" / "interim"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def state(self) -> Path:
+        """ROOT/.w2t: run registry, locks, caches."""
+        return self.root / ".w2t"
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    @property
+    def root_metadata(self) -> Path:
+        return self.raw / "metadata.toml"
+
+    def subject_dir(self, subject: str) -> Path:
+        return self.raw / check_id(subject, "subject")
+
+    def session_dir(self, subject: str, session: str) -> Path:
+        return self.subject_dir(subject) / check_id(session, "session")
+
+    def interim_dir(self, subject: str, session: str) -> Path:
+        return self.interim / check_id(subject, "subject") / check_id(session, "session")
+
+    def processed_dir(self, subject: str, session: str) -> Path:
+        return self.processed / check_id(subject, "subject") / check_id(session, "session")
+
+    def layout_dirs(self) -> tuple[Path, ...]:
+        return (self.raw, self.interim, self.processed, self.models, self.state)
+
+
+def check_id(value: str, kind: str) -> str:
+    """Validate a subject/session ID (``^[A-Za-z0-9_-]+$``); it becomes a folder name."""
+    if not ID_RE.match(value):
+        raise MetadataError(
+            f"invalid {kind} ID {value!r}: only letters, digits, '_' and '-' are allowed",
+            hint=f"rename the {kind}, e.g. {re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-') or 'S1'!r}",
+        )
+    return value
+
+
+def open_workspace(root: Path) -> Workspace:
+    """A workspace that must already exist (made by ``w2t-bkin data init``)."""
+    if not root.exists():
+        raise WorkspaceError(
+            f"experiment root does not exist: {root}",
+            hint=f"create it with: w2t-bkin data init {root}",
+        )
+    workspace = Workspace(root)
+    if not workspace.raw.is_dir():
+        raise WorkspaceError(
+            f"not a w2t-bkin workspace (no data/raw folder): {root}",
+            hint=f"create the layout with: w2t-bkin data init {root}",
+        )
+    return workspace
+
+
+def is_workspace(root: Path) -> bool:
+    return (root / "data" / "raw").is_dir() and (root / CONFIG_FILENAME).is_file()
+
+
+def resolve_glob(session_dir: Path, pattern: str, order: str = "name_asc") -> list[Path]:
+    """Files matching a metadata glob, relative to the session folder, sorted by name.
+
+    Patterns must stay inside the session folder: absolute patterns and ``..`` are refused.
+    Symlinks inside the session folder are followed (imported raw data is linked).
+    """
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise DiscoveryError(
+            f"glob {pattern!r} leaves the session folder {session_dir}",
+            hint="metadata paths are globs relative to the session folder (no '..', not absolute)",
+        )
+    matches = sorted(
+        (path for path in session_dir.glob(pattern) if path.is_file() or path.is_dir()),
+        key=lambda path: path.name,
+        reverse=(order == "name_desc"),
+    )
+    return matches

@@ -1,0 +1,74 @@
+"""``w2t-bkin data validate``: the run-time schemas over every session, all problems at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2t_bkin.config import load_config
+from w2t_bkin.errors import W2TError
+from w2t_bkin.metadata import check_metadata_file, load_session_metadata
+from w2t_bkin.workspace.discovery import discover_sessions, find_session_files
+from w2t_bkin.workspace.layout import Workspace, open_workspace
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    message: str
+    severity: str = "error"  # error | warning
+
+
+def validate_workspace(
+    root: Path, subject_glob: str = "*", session_glob: str = "*"
+) -> list[Problem]:
+    """Every problem of the workspace, its configuration and the selected sessions."""
+    workspace = open_workspace(root)
+    problems = _layout_problems(workspace)
+    if workspace.config_path.is_file():
+        try:
+            load_config(workspace.config_path)
+        except W2TError as exc:
+            problems.append(Problem(str(workspace.config_path), exc.message))
+    else:
+        problems.append(
+            Problem(str(workspace.config_path), "missing: defaults will be used", "warning")
+        )
+    checked: set[Path] = set()
+    sessions = discover_sessions(workspace, subject_glob, session_glob)
+    if not sessions:
+        problems.append(Problem(str(workspace.raw), "no sessions match the filters", "warning"))
+    for ref in sessions:
+        where = f"{ref.subject}/{ref.session}"
+        for path in (workspace.root_metadata, ref.path.parent / "subject.toml", ref.metadata_file):
+            if path in checked or not path.is_file():
+                continue
+            checked.add(path)
+            try:
+                _, file_problems = check_metadata_file(path)
+            except W2TError as exc:
+                problems.append(Problem(str(path), exc.message))
+                continue
+            problems += [Problem(str(path), line) for line in file_problems]
+        try:
+            metadata = load_session_metadata(workspace.raw, ref.subject, ref.session)
+        except W2TError as exc:
+            if "invalid metadata:" not in exc.message:  # per-file problems already listed
+                problems.append(Problem(where, exc.message))
+            continue
+        files = find_session_files(ref.path, metadata)
+        problems += [Problem(where, message) for message in files.problems]
+        problems += [
+            Problem(where, f"broken symlink: {link}")
+            for link in ref.path.rglob("*")
+            if link.is_symlink() and not link.exists()
+        ]
+    return problems
+
+
+def _layout_problems(workspace: Workspace) -> list[Problem]:
+    return [
+        Problem(str(folder), "missing folder (run `w2t-bkin data init` again to create it)")
+        for folder in (workspace.raw, workspace.interim, workspace.processed)
+        if not folder.is_dir()
+    ]

@@ -1,0 +1,140 @@
+"""Metadata schema and hierarchical merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from w2t_bkin.errors import MetadataError
+from w2t_bkin.metadata import (
+    SessionMetadata,
+    load_session_metadata,
+    merge_metadata,
+    missing_dandi_fields,
+)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def raw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("W2T_ROOT_METADATA", raising=False)
+    raw = tmp_path / "data" / "raw"
+    _write(
+        raw / "metadata.toml",
+        'lab = "L"\nexperimenter = ["A"]\n'
+        '[[cameras]]\nid = "top"\npaths = ["Video/top/*.avi"]\nfps = 150.0\nttl_id = "ttl_cam"\n'
+        '[[cameras]]\nid = "side"\npaths = "Video/side/*.avi"\nttl_id = "ttl_cam"\n'
+        '[[TTLs]]\nid = "ttl_cam"\npaths = ["TTLs/*_cam.txt"]\n'
+        '[[devices]]\nname = "bpod"\nmanufacturer = "Sanworks"\n',
+    )
+    _write(
+        raw / "m1" / "subject.toml",
+        '[subject]\nspecies = "Mus musculus"\nsex = "F"\nage = "P90D"\n',
+    )
+    _write(
+        raw / "m1" / "s1" / "session.toml",
+        'session_description = "d"\nsession_start_time = 2026-01-02T10:00:00Z\n'
+        '[[cameras]]\nid = "top"\nfps = 100.0\n'
+        '[[devices]]\nname = "bpod"\nserial_number = "B1"\n',
+    )
+    return raw
+
+
+def test_merge_by_id_overrides_one_field_and_keeps_others(raw: Path) -> None:
+    meta = load_session_metadata(raw, "m1", "s1")
+    top = meta.camera("top")
+    assert top.fps == 100.0 and top.paths == ["Video/top/*.avi"] and top.ttl_id == "ttl_cam"
+    assert meta.camera("side").paths == ["Video/side/*.avi"]
+    assert [c.id for c in meta.cameras] == ["top", "side"]
+    assert meta.devices[0].manufacturer == "Sanworks" and meta.devices[0].serial_number == "B1"
+    assert meta.subject.subject_id == "m1" and meta.session_id == "s1"
+    assert meta.lab == "L" and meta.experimenter == ["A"]
+
+
+def test_plain_arrays_replace() -> None:
+    merged = merge_metadata({"keywords": ["a", "b"]}, {"keywords": ["c"]})
+    assert merged == {"keywords": ["c"]}
+
+
+def test_root_metadata_env_has_lowest_precedence(
+    raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = _write(tmp_path / "root.toml", 'lab = "Env"\ninstitution = "I"\n')
+    monkeypatch.setenv("W2T_ROOT_METADATA", str(env_file))
+    meta = load_session_metadata(raw, "m1", "s1")
+    assert meta.lab == "L" and meta.institution == "I"
+
+
+def test_unknown_key_names_file_line_and_suggestion(raw: Path) -> None:
+    path = raw / "m1" / "s1" / "session.toml"
+    path.write_text('sesion_id = "x"\n' + path.read_text())
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert f"{path}:1: sesion_id: unknown key (did you mean 'session_id'?)" in str(info.value)
+
+
+def test_duplicate_camera_ids_in_one_file_are_rejected() -> None:
+    with pytest.raises(ValueError, match="duplicate cameras id 'a'"):
+        SessionMetadata.model_validate(
+            {"cameras": [{"id": "a", "paths": ["x"]}, {"id": "a", "paths": ["y"]}]}
+        )
+
+
+def test_cross_references_are_checked() -> None:
+    with pytest.raises(ValueError, match="ttl_id 'nope' is not a \\[\\[TTLs\\]\\] id"):
+        SessionMetadata.model_validate({"cameras": [{"id": "a", "paths": ["x"], "ttl_id": "nope"}]})
+    with pytest.raises(ValueError, match="sync_ttl 'cue'"):
+        SessionMetadata.model_validate(
+            {
+                "bpod": {
+                    "path": "Bpod/*.mat",
+                    "sync": {
+                        "trial_types": [{"trial_type": 1, "sync_signal": "S", "sync_ttl": "cue"}]
+                    },
+                }
+            }
+        )
+
+
+def test_invalid_age_sex_species() -> None:
+    with pytest.raises(ValueError, match="ISO-8601 duration"):
+        SessionMetadata.model_validate({"subject": {"age": "90 days"}})
+    with pytest.raises(ValueError, match="sex"):
+        SessionMetadata.model_validate({"subject": {"sex": "female"}})
+    with pytest.raises(ValueError, match="Latin binomial"):
+        SessionMetadata.model_validate({"subject": {"species": "mouse"}})
+
+
+def test_skeleton_edges_must_name_nodes() -> None:
+    with pytest.raises(ValueError, match="'tail'"):
+        SessionMetadata.model_validate(
+            {"pose": {"skeletons": {"s": {"nodes": ["nose"], "edges": [["nose", "tail"]]}}}}
+        )
+
+
+def test_rate_clock_needs_fps() -> None:
+    with pytest.raises(ValueError, match="frame_clock = 'rate' needs fps"):
+        SessionMetadata.model_validate(
+            {"cameras": [{"id": "a", "paths": ["x"], "frame_clock": "rate"}]}
+        )
+
+
+def test_missing_dandi_fields() -> None:
+    meta = SessionMetadata.model_validate({"subject": {"subject_id": "m1"}})
+    assert missing_dandi_fields(meta) == [
+        "subject.species",
+        "subject.sex",
+        "subject.age (or subject.date_of_birth)",
+        "session_description",
+    ]
+
+
+def test_missing_session_toml(raw: Path) -> None:
+    with pytest.raises(MetadataError, match="add-session"):
+        load_session_metadata(raw, "m1", "s2")
