@@ -297,7 +297,8 @@ class SessionMetadata(_Meta):
                 if rule.sync_ttl not in ttl_ids:
                     problems.append(
                         f"bpod.sync.trial_types: sync_ttl {rule.sync_ttl!r} (trial type "
-                        f"{rule.trial_type}) is not a [[TTLs]] id (known: {sorted(ttl_ids) or 'none'})"
+                        f"{rule.trial_type}) is not a [[TTLs]] id "
+                        f"(known: {sorted(ttl_ids) or 'none'})"
                     )
         for camera_id in self.pose.cameras:
             if camera_id not in camera_ids:

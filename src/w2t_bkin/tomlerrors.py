@@ -131,5 +131,3 @@ def format_validation_error(
             message += f" (found {error['input']!r})"
         lines.append(f"{where}: {format_loc(loc)}: {message}")
     return "\n".join(lines)
-
-

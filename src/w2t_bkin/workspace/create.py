@@ -146,7 +146,7 @@ def _session_start(day: date, start_time: str | None) -> datetime:
         except ValueError:
             raise MetadataError(
                 f"invalid --start-time {start_time!r}",
-                hint="use HH:MM[:SS] or a full ISO-8601 date-time such as 2026-11-21T13:45:00+01:00",
+                hint="use HH:MM[:SS] or an ISO-8601 date-time like 2026-11-21T13:45:00+01:00",
             ) from None
         parsed = datetime.combine(day, clock)
     return parsed if parsed.tzinfo else parsed.astimezone()

@@ -71,9 +71,10 @@ class Workspace:
 def check_id(value: str, kind: str) -> str:
     """Validate a subject/session ID (``^[A-Za-z0-9_-]+$``); it becomes a folder name."""
     if not ID_RE.match(value):
+        example = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "S1"
         raise MetadataError(
             f"invalid {kind} ID {value!r}: only letters, digits, '_' and '-' are allowed",
-            hint=f"rename the {kind}, e.g. {re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-') or 'S1'!r}",
+            hint=f"rename the {kind}, e.g. {example!r}",
         )
     return value
 
