@@ -1,0 +1,1 @@
+"""NWB writers, validation, provenance and QC."""

@@ -1,0 +1,337 @@
+"""Validate a written NWB file: PyNWB schema validation plus nwbinspector best-practice checks.
+
+Two layers, as DANDI applies them:
+
+1. ``pynwb.validate``: does the file follow the NWB schema? Every schema error becomes a
+   ``CRITICAL`` finding with ``check_name = "pynwb_validation"``.
+2. nwbinspector: best practices, with the importance levels of the chosen configuration. With
+   ``config="dandi"`` the subject checks DANDI requires (subject_id, species, sex, age) are
+   ``CRITICAL``.
+
+A report is *clean* when it has no finding of importance ``CRITICAL``, ``PYNWB_VALIDATION`` or
+``ERROR`` (``ERROR`` means nwbinspector could not read the file or a check crashed). Only those
+levels block a DANDI upload; ``BEST_PRACTICE_*`` findings are advice. ``exit_code`` is 0 for a
+clean report and 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from w2t_bkin.errors import IngestError, NWBValidationError
+from w2t_bkin.io_utils import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+InspectorConfigName = Literal["dandi", "default"]
+
+IMPORTANCE_ORDER: tuple[str, ...] = (
+    "ERROR",
+    "PYNWB_VALIDATION",
+    "CRITICAL",
+    "BEST_PRACTICE_VIOLATION",
+    "BEST_PRACTICE_SUGGESTION",
+)
+"""nwbinspector importance levels, most severe first."""
+
+BLOCKING_IMPORTANCES = frozenset({"ERROR", "PYNWB_VALIDATION", "CRITICAL"})
+"""Importance levels that make a report unclean (they block a DANDI upload)."""
+
+PYNWB_CHECK_NAME = "pynwb_validation"
+READ_ERROR_CHECK_NAME = "nwbinspector_read_error"
+FINDING_KEYS = (
+    "importance",
+    "severity",
+    "check_name",
+    "message",
+    "object_type",
+    "object_name",
+    "location",
+)
+
+__all__ = [
+    "BLOCKING_IMPORTANCES",
+    "IMPORTANCE_ORDER",
+    "ValidationReport",
+    "raise_for_blocking",
+    "validate_nwb",
+    "write_validation_json",
+]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Findings of :func:`validate_nwb` for one file.
+
+    Attributes
+    ----------
+    path
+        The validated file.
+    config
+        nwbinspector configuration used (``"dandi"`` or ``"default"``).
+    findings
+        One dict per finding with keys ``importance``, ``severity``, ``check_name``,
+        ``message``, ``object_type``, ``object_name``, ``location`` (strings or ``None``),
+        most severe first.
+    counts
+        Number of findings per importance name; every level of :data:`IMPORTANCE_ORDER` is
+        present (0 when none).
+    nwbinspector_version
+        Version of nwbinspector that produced the findings.
+    """
+
+    path: Path
+    config: str
+    findings: tuple[dict[str, str | None], ...]
+    counts: Mapping[str, int]
+    nwbinspector_version: str | None = None
+
+    @property
+    def is_clean(self) -> bool:
+        """No ``CRITICAL``, ``PYNWB_VALIDATION`` or ``ERROR`` finding."""
+        return not self.blocking_findings
+
+    @property
+    def blocking_findings(self) -> tuple[dict[str, str | None], ...]:
+        return tuple(f for f in self.findings if f["importance"] in BLOCKING_IMPORTANCES)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when clean, 1 when any blocking finding exists (what ``w2t-bkin validate`` returns)."""
+        return 0 if self.is_clean else 1
+
+    def check_names(self) -> set[str]:
+        return {str(f["check_name"]) for f in self.findings}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the content of ``validation.json``)."""
+        return {
+            "path": str(self.path),
+            "config": self.config,
+            "nwbinspector_version": self.nwbinspector_version,
+            "is_clean": self.is_clean,
+            "exit_code": self.exit_code,
+            "counts": dict(self.counts),
+            "findings": [dict(f) for f in self.findings],
+        }
+
+
+def validate_nwb(
+    path: str | os.PathLike[str], *, config: InspectorConfigName = "dandi"
+) -> ValidationReport:
+    """Run PyNWB schema validation and nwbinspector on an NWB (HDF5) file.
+
+    Parameters
+    ----------
+    path
+        The NWB file.
+    config
+        ``"dandi"`` applies nwbinspector's DANDI importance configuration (subject metadata
+        checks become CRITICAL); ``"default"`` uses each check's own importance.
+
+    Returns
+    -------
+    ValidationReport
+
+    Raises
+    ------
+    IngestError
+        The file is missing, not HDF5, or an HDF5 file that is not NWB.
+    ValueError
+        ``config`` is not ``"dandi"`` or ``"default"``.
+    """
+    if config not in ("dandi", "default"):
+        raise ValueError(f"config must be 'dandi' or 'default', not {config!r}")
+    path = Path(path)
+    _require_nwb_hdf5(path)
+
+    import nwbinspector
+
+    inspector_config = nwbinspector.load_config("dandi") if config == "dandi" else None
+    with warnings.catch_warnings():
+        # Files written by pynwb cache their namespaces; these notes are not findings.
+        warnings.filterwarnings("ignore", message="No cached namespaces found in .*")
+        warnings.filterwarnings("ignore", message="Ignoring cached namespace .*")
+        findings = _pynwb_findings(path)
+        # skip_validate: pynwb.validate already ran above, under our own check name.
+        messages = nwbinspector.inspect_nwbfile(
+            nwbfile_path=path, skip_validate=True, config=inspector_config
+        )
+        findings += [_inspector_finding(message) for message in messages]
+
+    findings.sort(key=_finding_sort_key)
+    report = ValidationReport(
+        path=path,
+        config=config,
+        findings=tuple(findings),
+        counts=_count(findings),
+        nwbinspector_version=getattr(nwbinspector, "__version__", None),
+    )
+    log.info(
+        "validated %s (%s): %s",
+        path,
+        config,
+        ", ".join(f"{n} {name}" for name, n in report.counts.items() if n) or "no findings",
+    )
+    return report
+
+
+def write_validation_json(report: ValidationReport, path: str | os.PathLike[str]) -> Path:
+    """Write ``report.to_dict()`` atomically as JSON (``validation.json``)."""
+    return atomic_write_json(path, report.to_dict())
+
+
+def raise_for_blocking(report: ValidationReport) -> None:
+    """Raise :class:`NWBValidationError` when ``report`` is not clean.
+
+    The message lists up to five blocking findings; use it when
+    ``finalization.fail_on_critical`` is true.
+    """
+    blocking = report.blocking_findings
+    if not blocking:
+        return
+    shown = "\n".join(
+        f"  - [{f['importance']}] {f['check_name']} at {f['location'] or '/'}: {f['message']}"
+        for f in blocking[:5]
+    )
+    more = f"\n  ... and {len(blocking) - 5} more" if len(blocking) > 5 else ""
+    raise NWBValidationError(
+        f"{report.path}: {len(blocking)} blocking validation finding(s) "
+        f"(expected none of {sorted(BLOCKING_IMPORTANCES)}):\n{shown}{more}",
+        hint=(
+            "fix the metadata named above (subject fields live in subject.toml) and re-run; "
+            "or set finalization.fail_on_critical = false to keep the file anyway"
+        ),
+        path=report.path,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _require_nwb_hdf5(path: Path) -> None:
+    import h5py
+
+    if not path.is_file():
+        raise IngestError(
+            f"NWB file not found: {path}", hint="check the path; the file must exist", path=path
+        )
+    if not h5py.is_hdf5(path):
+        raise IngestError(
+            f"{path} is not an HDF5 file, so it cannot be an NWB file "
+            f"(size {path.stat().st_size} bytes)",
+            hint="pass the .nwb file written by w2t-bkin, not another output",
+            path=path,
+        )
+    try:
+        with h5py.File(path, "r") as handle:
+            nwb_version = handle.attrs.get("nwb_version")
+    except OSError as exc:
+        raise IngestError(
+            f"cannot open {path} as HDF5: {exc}",
+            hint="the file may be truncated or still being written",
+            path=path,
+        ) from exc
+    if nwb_version is None:
+        raise IngestError(
+            f"{path} is HDF5 but not NWB: the root group has no 'nwb_version' attribute",
+            hint="pass the .nwb file written by w2t-bkin, not another HDF5 file",
+            path=path,
+        )
+
+
+def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
+    import pynwb
+
+    try:
+        errors = pynwb.validate(path=str(path))
+    except Exception as exc:  # any failure of the validator itself is a blocking finding
+        log.debug("pynwb.validate failed on %s", path, exc_info=True)
+        return [
+            _finding(
+                "CRITICAL",
+                "HIGH",
+                PYNWB_CHECK_NAME,
+                f"schema validation could not run: {type(exc).__name__}: {exc}",
+            )
+        ]
+    if isinstance(errors, tuple):  # older pynwb returned (errors, status)
+        errors = errors[0]
+    return [
+        _finding(
+            "CRITICAL",
+            "HIGH",
+            PYNWB_CHECK_NAME,
+            str(getattr(error, "reason", error)),
+            object_name=getattr(error, "name", None),
+            location=getattr(error, "location", None),
+        )
+        for error in errors
+    ]
+
+
+def _inspector_finding(message: Any) -> dict[str, str | None]:
+    importance = message.importance.name
+    check_name = message.check_function_name or "unknown_check"
+    text = str(message.message)
+    if importance == "ERROR" and check_name.startswith("During io.read()"):
+        # nwbinspector puts the explanation in the check name and the traceback in the message;
+        # keep the explanation and the exception line, not the whole traceback.
+        last_line = text.strip().splitlines()[-1] if text.strip() else ""
+        text = f"{check_name} {last_line}".strip()
+        check_name = READ_ERROR_CHECK_NAME
+    return _finding(
+        importance,
+        message.severity.name,
+        check_name,
+        text,
+        object_type=message.object_type,
+        object_name=message.object_name,
+        location=message.location,
+    )
+
+
+def _finding(
+    importance: str,
+    severity: str,
+    check_name: str,
+    message: str,
+    *,
+    object_type: str | None = None,
+    object_name: str | None = None,
+    location: str | None = None,
+) -> dict[str, str | None]:
+    return {
+        "importance": importance,
+        "severity": severity,
+        "check_name": check_name,
+        "message": message,
+        "object_type": object_type,
+        "object_name": object_name,
+        "location": location or None,
+    }
+
+
+def _finding_sort_key(finding: Mapping[str, str | None]) -> tuple[int, int, str, str]:
+    importance = str(finding["importance"])
+    rank = IMPORTANCE_ORDER.index(importance) if importance in IMPORTANCE_ORDER else 99
+    return (
+        rank,
+        0 if finding["severity"] == "HIGH" else 1,
+        str(finding["check_name"]),
+        str(finding["location"] or ""),
+    )
+
+
+def _count(findings: Iterable[Mapping[str, str | None]]) -> dict[str, int]:
+    counts = dict.fromkeys(IMPORTANCE_ORDER, 0)
+    for finding in findings:
+        key = str(finding["importance"])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
