@@ -1,12 +1,37 @@
-"""Video probing with PyAV: frame counts by demuxing packets, decoding only as a fallback."""
+"""Video probing with PyAV: frame counts by demuxing packets, decoding only as a fallback.
+
+Counting frames by decoding (``ffprobe -count_frames``) costs as much as playing the video and
+times out on long high-rate recordings. Each video packet of the first video stream holds one
+frame, so reading packet headers gives the exact count and the presentation timestamps without
+touching a decoder. Decoding remains the fallback for streams whose packets carry no usable
+timestamps (e.g. raw H.264 elementary streams).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import av
 import numpy as np
+
+from w2t_bkin.errors import IngestError
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = 1
+_TIMEOUT_CHECK_EVERY = 64  # decoded frames between two clock reads
 
 
 @dataclass(frozen=True)
@@ -62,3 +87,356 @@ class CameraVideos:
         """``(n_chunks,) int64``: index of the first frame of each chunk in the camera's frames."""
         counts = np.array([chunk.n_frames for chunk in self.chunks], dtype=np.int64)
         return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _StreamInfo:
+    """Header facts of the first video stream, read before counting."""
+
+    rate_hz: float
+    width: int
+    height: int
+    codec: str
+    duration_s: float
+    time_base: Fraction
+    declared_frames: int
+
+
+def probe_video(
+    path: str | Path,
+    *,
+    decode_timeout_s: float = 300.0,
+    cache_dir: Path | None = None,
+) -> VideoProbe:
+    """Count the frames of a video and read their presentation times.
+
+    Frames are counted by demuxing the packets of the first video stream (no decoding); empty
+    flush packets and packets the container marks as discarded (before an edit list start) are
+    not frames. Only when packets carry no usable timestamps is every frame decoded.
+
+    Parameters
+    ----------
+    path
+        Video file (any container FFmpeg reads: mp4, avi, mkv, mov, ...).
+    decode_timeout_s
+        Time limit in seconds for the decoding fallback (config key
+        ``ingestion.video_decode_timeout_s``).
+    cache_dir
+        Folder for cached results, keyed by (resolved path, size, mtime); ``None`` disables
+        the cache.
+
+    Returns
+    -------
+    VideoProbe
+        Frame count, rate, size, codec, duration and ``frame_pts_s`` ``(n_frames,) float64``.
+
+    Raises
+    ------
+    IngestError
+        The file is missing, empty, corrupt or truncated, has no video stream or no frames, or
+        decoding took longer than ``decode_timeout_s``.
+    """
+    path = Path(path)
+    stat = _stat_video(path)
+    if cache_dir is not None:
+        cached = _read_cache(Path(cache_dir), path, stat)
+        if cached is not None:
+            log.debug("video probe cache hit for %s", path)
+            return cached
+    probe = _probe_uncached(path, decode_timeout_s)
+    if cache_dir is not None:
+        _write_cache(Path(cache_dir), probe, stat)
+    return probe
+
+
+def probe_camera(camera_id: str, paths: Sequence[str | Path], **kw: Any) -> CameraVideos:
+    """Probe the video chunks of one camera.
+
+    Parameters
+    ----------
+    camera_id
+        The ``[[cameras]].id`` from metadata.
+    paths
+        The camera's video files, already in recording order.
+    **kw
+        Passed to :func:`probe_video` (``decode_timeout_s``, ``cache_dir``).
+
+    Returns
+    -------
+    CameraVideos
+        One :class:`VideoProbe` per file, in the given order.
+    """
+    if not paths:
+        raise IngestError(
+            f"camera '{camera_id}' has no video files",
+            hint="check the camera's 'paths' glob in session.toml",
+        )
+    return CameraVideos(camera_id=camera_id, chunks=tuple(probe_video(p, **kw) for p in paths))
+
+
+# --- probing -------------------------------------------------------------------------------
+
+
+def _stat_video(path: Path) -> os.stat_result:
+    if not path.exists():
+        raise IngestError(
+            "video file not found", path=path, hint="check the camera's 'paths' in session.toml"
+        )
+    if not path.is_file():
+        raise IngestError("video path is not a file", path=path, hint="point to a video file")
+    stat = path.stat()
+    if stat.st_size == 0:
+        raise IngestError(
+            "video file is empty (0 bytes)",
+            path=path,
+            hint="the recording or the copy failed; copy the file again from the acquisition PC",
+        )
+    return stat
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise IngestError(
+            f"cannot open as a video container: {exc}",
+            path=path,
+            hint="the file is truncated or corrupt (e.g. an interrupted copy or recording), "
+            "or not a video; re-copy it or re-export it from the acquisition software",
+        ) from exc
+
+
+def _probe_uncached(path: Path, decode_timeout_s: float) -> VideoProbe:
+    with _open(path) as container:
+        stream = _first_video_stream(container, path)
+        info = _stream_info(container, stream)
+        pts_ticks = _demux_pts_ticks(container, stream, info, path)
+    method: Literal["demux", "decode"] = "demux"
+    if pts_ticks is None:
+        log.info("%s: packets carry no usable timestamps; counting frames by decoding", path)
+        method = "decode"
+        n_frames, pts_ticks = _decode_pts_ticks(path, decode_timeout_s)
+    else:
+        n_frames = int(pts_ticks.shape[0])
+    if n_frames == 0:
+        raise IngestError(
+            "video stream has no frames",
+            path=path,
+            hint="the recording stopped before the first frame; remove the file from the session",
+        )
+    frame_pts_s = None if pts_ticks is None else _ticks_to_seconds(pts_ticks, info.time_base)
+    return VideoProbe(
+        path=path,
+        n_frames=n_frames,
+        rate_hz=info.rate_hz,
+        width=info.width,
+        height=info.height,
+        codec=info.codec,
+        duration_s=_duration_s(info, frame_pts_s, n_frames),
+        method=method,
+        frame_pts_s=frame_pts_s,
+    )
+
+
+def _first_video_stream(
+    container: av.container.InputContainer, path: Path
+) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        found = ", ".join(s.type for s in container.streams) or "none"
+        raise IngestError(
+            f"no video stream (streams found: {found})",
+            path=path,
+            hint="this is not a camera video; check the camera's 'paths' glob in session.toml",
+        )
+    return container.streams.video[0]
+
+
+def _stream_info(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> _StreamInfo:
+    rate = stream.average_rate or stream.guessed_rate
+    time_base = stream.time_base or Fraction(1, 1_000_000)
+    if stream.duration is not None:
+        duration_s = float(stream.duration * time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / av.time_base
+    else:
+        duration_s = float("nan")
+    ctx = stream.codec_context
+    return _StreamInfo(
+        rate_hz=float(rate) if rate else float("nan"),
+        width=int(ctx.width),
+        height=int(ctx.height),
+        codec=str(ctx.name),
+        duration_s=duration_s,
+        time_base=Fraction(time_base),
+        declared_frames=int(stream.frames or 0),
+    )
+
+
+def _demux_pts_ticks(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    info: _StreamInfo,
+    path: Path,
+) -> np.ndarray | None:
+    """Sorted packet pts ``(n_frames,) int64`` in stream ticks, or ``None`` when unusable."""
+    pts: list[int | None] = []
+    n_packets = 0  # every packet with data, discarded ones included, to detect truncation
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # flush packet at end of stream, not a frame
+                continue
+            n_packets += 1
+            if packet.is_discard:  # before the edit-list start: decoders drop it
+                continue
+            pts.append(packet.pts)
+    except av.error.FFmpegError as exc:
+        raise IngestError(
+            f"corrupt video data after packet {n_packets}: {exc}",
+            path=path,
+            hint="the file is damaged; re-copy it from the acquisition PC",
+        ) from exc
+    if 0 < n_packets < info.declared_frames:
+        raise IngestError(
+            f"truncated video: the header declares {info.declared_frames} frames but only "
+            f"{n_packets} could be read",
+            path=path,
+            hint="the recording or copy was interrupted; re-copy the file",
+        )
+    if not pts or any(p is None for p in pts):
+        return None
+    ticks = np.sort(np.asarray(pts, dtype=np.int64))
+    if np.any(np.diff(ticks) == 0):
+        log.info("%s: duplicate packet timestamps", path)
+        return None
+    return ticks
+
+
+def _decode_pts_ticks(path: Path, timeout_s: float) -> tuple[int, np.ndarray | None]:
+    """Decode every frame; return the count and sorted pts ticks (``None`` if any is missing)."""
+    deadline = time.monotonic() + timeout_s
+    pts: list[int | None] = []
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        try:
+            for frame in container.decode(stream):
+                pts.append(frame.pts)
+                if len(pts) % _TIMEOUT_CHECK_EVERY == 0 and time.monotonic() > deadline:
+                    raise IngestError(
+                        f"counting frames by decoding took longer than {timeout_s:g} s "
+                        f"({len(pts)} frames decoded so far)",
+                        path=path,
+                        hint="raise ingestion.video_decode_timeout_s in configuration.toml, or "
+                        "remux the video into mp4/mkv so frames can be counted without decoding",
+                    )
+        except av.error.FFmpegError as exc:
+            raise IngestError(
+                f"corrupt video data after frame {len(pts)}: {exc}",
+                path=path,
+                hint="the file is damaged; re-copy it from the acquisition PC",
+            ) from exc
+    if any(p is None for p in pts):
+        return len(pts), None
+    return len(pts), np.sort(np.asarray(pts, dtype=np.int64))
+
+
+def _ticks_to_seconds(ticks: np.ndarray, time_base: Fraction) -> np.ndarray:
+    """Ticks relative to the first frame, in seconds (integer offsets first: exact until scale)."""
+    offsets = ticks - ticks[0]
+    return offsets.astype(np.float64) * time_base.numerator / time_base.denominator
+
+
+def _duration_s(info: _StreamInfo, frame_pts_s: np.ndarray | None, n_frames: int) -> float:
+    if np.isfinite(info.duration_s) and info.duration_s > 0:
+        return info.duration_s
+    if frame_pts_s is not None and np.isfinite(info.rate_hz) and info.rate_hz > 0:
+        return float(frame_pts_s[-1] + 1.0 / info.rate_hz)
+    if np.isfinite(info.rate_hz) and info.rate_hz > 0:
+        return n_frames / info.rate_hz
+    return float("nan")
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+def _cache_paths(cache_dir: Path, path: Path, stat: os.stat_result) -> tuple[Path, Path, str]:
+    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return (
+        cache_dir / f"video-probe-{key}.json",
+        cache_dir / f"video-probe-{key}.npy",
+        identity,
+    )
+
+
+def _read_cache(cache_dir: Path, path: Path, stat: os.stat_result) -> VideoProbe | None:
+    json_path, npy_path, identity = _cache_paths(cache_dir, path, stat)
+    if not json_path.is_file():
+        return None
+    try:
+        record = json.loads(json_path.read_text(encoding="utf-8"))
+        if record.get("cache_version") != _CACHE_VERSION or record.get("identity") != identity:
+            return None
+        frame_pts_s = None
+        if record["has_pts"]:
+            frame_pts_s = np.load(npy_path, allow_pickle=False)
+            if frame_pts_s.shape != (record["n_frames"],):
+                return None
+        return VideoProbe(
+            path=path,
+            n_frames=int(record["n_frames"]),
+            rate_hz=float(record["rate_hz"]),
+            width=int(record["width"]),
+            height=int(record["height"]),
+            codec=str(record["codec"]),
+            duration_s=float(record["duration_s"]),
+            method=record["method"],
+            frame_pts_s=frame_pts_s,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # A damaged cache entry is only a lost shortcut: probe again and overwrite it.
+        log.warning("ignoring unreadable video probe cache %s: %s", json_path, exc)
+        return None
+
+
+def _write_cache(cache_dir: Path, probe: VideoProbe, stat: os.stat_result) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    json_path, npy_path, identity = _cache_paths(cache_dir, probe.path, stat)
+    if probe.frame_pts_s is not None:
+        # The .npy goes first: the .json is the commit marker that makes the entry valid.
+        _atomic_write(npy_path, _npy_bytes(probe.frame_pts_s))
+    record = {
+        "cache_version": _CACHE_VERSION,
+        "identity": identity,
+        "n_frames": probe.n_frames,
+        "rate_hz": probe.rate_hz,
+        "width": probe.width,
+        "height": probe.height,
+        "codec": probe.codec,
+        "duration_s": probe.duration_s,
+        "method": probe.method,
+        "has_pts": probe.frame_pts_s is not None,
+    }
+    _atomic_write(json_path, json.dumps(record, indent=1).encode("utf-8"))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so readers see the old file or the whole new one."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
