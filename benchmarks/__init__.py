@@ -1,0 +1,1 @@
+"""Benchmarks: peer comparisons and scaling runs (``make bench``)."""

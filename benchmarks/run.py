@@ -1,0 +1,88 @@
+"""Run every benchmark and write a markdown results table.
+
+Usage: ``python -m benchmarks.run [--scale small|full] [--only NAME ...] [--output PATH]``.
+
+Each ``benchmarks/bench_*.py`` module exposes ``run(scale) -> list[dict]`` whose rows carry
+``name, value, unit, peer, peer_value, ratio, peak_mem_mb, note``; the peer is measured in the
+same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = ("bench_video", "bench_pose", "bench_sync", "bench_session")
+COLUMNS = ("name", "value", "unit", "peer", "peer_value", "ratio", "peak_mem_mb", "note")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def render(rows: list[dict[str, Any]], scale: str, elapsed_s: float) -> str:
+    lines = [
+        "# w2t-bkin benchmark results",
+        "",
+        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python "
+        f"{platform.python_version()}",
+        f"- scale: {scale}; total time {elapsed_s:.0f} s",
+        "- ratio = peer time / our time (higher is better) unless the note says otherwise",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=("small", "full"), default="full")
+    parser.add_argument("--only", nargs="*", default=None, help="benchmark module names")
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/RESULTS.md"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    failed = False
+    for name in args.only or BENCHMARKS:
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError:
+            continue
+        print(f"== {name} ({args.scale})", flush=True)
+        try:
+            new_rows = module.run(args.scale)
+        except Exception:
+            traceback.print_exc()
+            rows.append({"name": name, "note": "FAILED (see log)"})
+            failed = True
+            continue
+        for row in new_rows:
+            print(
+                "   "
+                + ", ".join(f"{k}={_cell(row.get(k))}" for k in COLUMNS if row.get(k) is not None)
+            )
+        rows += new_rows
+    text = render(rows, args.scale, time.perf_counter() - started)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"results written to {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
