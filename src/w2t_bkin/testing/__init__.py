@@ -1,0 +1,1 @@
+"""Synthetic experiments with ground truth."""
