@@ -76,14 +76,14 @@ class BpodSession:
         ``(n_visits,) int64``: trial index and index into ``state_names`` of each state visit.
         Every visit of a state is one row (states entered several times in a trial have
         several rows); states never visited in a trial have no row. Rows are ordered by trial,
-        then by entry time.
+        then by entry time, exit time and name.
     state_start_s, state_stop_s
         ``(n_visits,) float64``: visit entry and exit on the continuous Bpod clock.
     event_names
         Names of all events seen in the session, sorted.
     event_trial_idx, event_name_idx
         ``(n_events,) int64``: trial index and event name index of each event occurrence.
-        Rows are ordered by trial, then by time.
+        Rows are ordered by trial, then by time (then name).
     event_time_s
         ``(n_events,) float64``: event times on the continuous Bpod clock.
     trial_settings
@@ -382,8 +382,10 @@ class _ColumnBuilder:
         event_names = tuple(sorted(self.event_names))
         s_trial, s_name, s_times = _stack(self._states, state_names, width=2)
         e_trial, e_name, e_times = _stack(self._events, event_names, width=1)
-        s_order = np.lexsort((s_times[:, 1], s_times[:, 0], s_trial))
-        e_order = np.lexsort((e_times[:, 0], e_trial))
+        # Ties (e.g. a Tup and a BNC edge at the same instant) are broken by name so that the
+        # row order does not depend on the field order of the file (HDF5 sorts names).
+        s_order = np.lexsort((s_name, s_times[:, 1], s_times[:, 0], s_trial))
+        e_order = np.lexsort((e_name, e_times[:, 0], e_trial))
         return {
             "state_names": state_names,
             "state_trial_idx": s_trial[s_order],
@@ -649,7 +651,7 @@ def _h5_value(f: h5py.File, obj: h5py.HLObject) -> Any:
 
 
 def _h5_struct(f: h5py.File, group: h5py.Group) -> Any:
-    fields = list(group.keys())
+    fields = _h5_field_order(group)
     children = [group[k] for k in fields]
     is_array = bool(children) and all(
         isinstance(c, h5py.Dataset) and c.dtype == h5py.ref_dtype and _matlab_class(c) != "cell"
@@ -662,6 +664,19 @@ def _h5_struct(f: h5py.File, group: h5py.Group) -> Any:
     n = len(next(iter(columns.values())))
     elements = [{k: _h5_value(f, f[columns[k][i]]) for k in fields} for i in range(n)]
     return elements[0] if n == 1 else elements
+
+
+def _h5_field_order(group: h5py.Group) -> list[str]:
+    """Field names in MATLAB's order (``MATLAB_fields``) where recorded; HDF5 sorts them."""
+    names = sorted(group.keys())
+    recorded = group.attrs.get("MATLAB_fields")
+    if recorded is None:
+        return names
+    try:
+        ordered = [b"".join(np.asarray(chars).tolist()).decode() for chars in recorded]
+    except (TypeError, ValueError, UnicodeDecodeError):
+        return names
+    return ordered if sorted(ordered) == names else names
 
 
 def _h5_dataset(f: h5py.File, ds: h5py.Dataset) -> Any:
