@@ -1,0 +1,136 @@
+"""Writing NWB files: dataset chunking/compression and an atomic, fsync'ed file write."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
+from pynwb import NWBHDF5IO, NWBFile
+
+from w2t_bkin.config import AssemblyConfig
+from w2t_bkin.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+
+def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5DataIO:
+    """Chunk (and compress) an array along its first axis as ``config`` asks.
+
+    Parameters
+    ----------
+    data
+        ``(n_rows, ...)`` array; the first axis is time (frames, pulses, events).
+    config
+        ``compression`` ('gzip' | 'none'), ``compression_level`` and ``chunk_rows`` are honoured.
+
+    Returns
+    -------
+    numpy.ndarray or H5DataIO
+        ``data`` itself when it has no rows (HDF5 chunks cannot be empty), otherwise wrapped.
+    """
+    data = np.asarray(data)
+    if data.ndim == 0 or data.shape[0] == 0:
+        return data
+    chunks = (min(config.chunk_rows, data.shape[0]), *data.shape[1:])
+    if config.compression == "gzip":
+        return H5DataIO(
+            data, chunks=chunks, compression="gzip", compression_opts=config.compression_level
+        )
+    return H5DataIO(data, chunks=chunks)
+
+
+def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:
+    """Write ``nwbfile`` to ``path`` so that ``path`` is either complete or untouched.
+
+    The file is written under a hidden temporary name in the same folder, flushed and fsync'ed,
+    then renamed over ``path`` with :func:`os.replace` (atomic on POSIX file systems). On any
+    failure the temporary file is removed and nothing appears at ``path``.
+
+    Raises
+    ------
+    OutputError
+        The folder does not exist or is not writable, or writing failed (e.g. disk full).
+    """
+    path = Path(path).absolute()
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(
+            f"cannot write NWB file {path}: folder {folder} does not exist",
+            hint="create the output folder first (w2t-bkin creates data/processed/<subj>/<sess>)",
+            path=path,
+        )
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.nwb", dir=folder)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write NWB file {path}: folder {folder} is not writable ({exc.strerror})",
+            hint="check the folder permissions or choose another output folder",
+            path=path,
+        ) from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwbfile)
+        _fsync_path(tmp)
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        reason = _describe(exc)
+        raise OutputError(
+            f"could not write NWB file {path}: {reason}",
+            hint=_hint(exc),
+            path=path,
+        ) from exc
+    log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
+    return path
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free disk space in the output folder and run the session again"
+    if isinstance(exc, OSError):
+        return "check that the output folder is writable and on a healthy file system"
+    return "this is likely a bug in the assembled NWB content; please report it with the log"
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Persist the rename itself; not every platform allows opening a directory.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

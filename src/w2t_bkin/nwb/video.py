@@ -1,0 +1,107 @@
+"""Camera videos as external ``ImageSeries`` with per-frame reference-clock timestamps."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from pynwb import NWBFile
+from pynwb.device import Device
+from pynwb.image import ImageSeries
+
+from w2t_bkin.config import AssemblyConfig
+from w2t_bkin.nwb.io import wrap_dataset
+from w2t_bkin.sources.video import CameraVideos
+
+log = logging.getLogger(__name__)
+
+FRAME_CLOCK_TEXT = {
+    "ttl": "each frame time is the camera's TTL pulse recorded on the reference clock",
+    "video": "frame times are the video container timestamps mapped onto the reference clock",
+    "rate": "frame times are nominal: the frame rate from t=0 (no TTL or container timestamps)",
+}
+
+
+def relative_video_paths(videos: CameraVideos, nwb_folder: Path) -> list[str]:
+    """Paths of the chunks relative to the NWB file's folder, with '/' separators."""
+    base = os.path.abspath(nwb_folder)
+    return [
+        Path(os.path.relpath(os.path.abspath(chunk.path), base)).as_posix()
+        for chunk in videos.chunks
+    ]
+
+
+def frame_clock_text(frame_clock: str) -> str:
+    return FRAME_CLOCK_TEXT.get(frame_clock, f"frame clock '{frame_clock}'")
+
+
+def interpolated_frames_text(frame_has_pulse: np.ndarray | None) -> str:
+    if frame_has_pulse is None:
+        return ""
+    n_missing = int(np.count_nonzero(~np.asarray(frame_has_pulse, dtype=bool)))
+    return f" {n_missing} of {frame_has_pulse.shape[0]} frame times were interpolated (no pulse)."
+
+
+def nominal_rate_hz(frame_times_s: np.ndarray) -> float:
+    """Frame rate of evenly spaced frame times (first to last frame)."""
+    n = frame_times_s.shape[0]
+    return float((n - 1) / (frame_times_s[-1] - frame_times_s[0]))
+
+
+def add_camera_video(
+    nwbfile: NWBFile,
+    *,
+    camera_id: str,
+    videos: CameraVideos,
+    frame_times_s: np.ndarray,
+    frame_clock: str,
+    device: Device,
+    nwb_folder: Path,
+    config: AssemblyConfig,
+    description: str = "",
+    clock_description: str = "",
+    frame_has_pulse: np.ndarray | None = None,
+) -> ImageSeries:
+    """Add the external ``ImageSeries`` named ``camera_id`` to acquisition.
+
+    Parameters
+    ----------
+    frame_times_s
+        ``(n_frames,) float64`` on the reference clock, one per frame of all chunks.
+    frame_clock
+        'ttl' or 'video' store every timestamp; 'rate' stores ``rate``, ``starting_time`` and
+        ``num_samples`` instead (the times are nominal, so nothing is lost).
+    """
+    first = videos.chunks[0]
+    text = (
+        f"{description + '. ' if description else ''}Video of camera '{camera_id}' in "
+        f"{len(videos.chunks)} external file(s) ({first.codec}, {first.width}x{first.height} px); "
+        f"{frame_clock_text(frame_clock)}. {clock_description}"
+    ).strip()
+    common = dict(
+        name=camera_id,
+        description=text,
+        comments=(
+            f"frame_clock={frame_clock}; external_file paths are relative to the NWB file's folder."
+            + interpolated_frames_text(frame_has_pulse)
+        ),
+        external_file=relative_video_paths(videos, nwb_folder),
+        starting_frame=videos.starting_frame.tolist(),
+        format="external",
+        unit="n/a",
+        dimension=[first.width, first.height],
+        device=device,
+    )
+    if frame_clock == "rate" and frame_times_s.shape[0] > 1:
+        series = ImageSeries(
+            **common,
+            rate=nominal_rate_hz(frame_times_s),
+            starting_time=float(frame_times_s[0]),
+            num_samples=int(frame_times_s.shape[0]),
+        )
+    else:
+        series = ImageSeries(**common, timestamps=wrap_dataset(frame_times_s, config))
+    nwbfile.add_acquisition(series)
+    return series
