@@ -1,4 +1,9 @@
-"""Pose-estimation outputs (DeepLabCut, SLEAP, Lightning Pose) as one array data model."""
+"""Pose-estimation outputs (DeepLabCut, SLEAP, Lightning Pose) as one array data model.
+
+Every reader returns :class:`PoseData`. :func:`read_pose` picks the reader from the file;
+:func:`rename_keypoints`, :func:`apply_skeleton`, :func:`match_pose_to_videos` and
+:func:`check_pose_frames` prepare the tracks for assembly.
+"""
 
 from __future__ import annotations
 
@@ -49,3 +54,55 @@ class PoseData:
     @property
     def n_frames(self) -> int:
         return int(self.positions.shape[0])
+
+    @property
+    def n_individuals(self) -> int:
+        return int(self.positions.shape[1])
+
+    @property
+    def n_keypoints(self) -> int:
+        return int(self.positions.shape[2])
+
+
+@dataclass(frozen=True)
+class PoseSkeleton:
+    """Keypoint names and the edges between them, by name.
+
+    Attributes
+    ----------
+    nodes
+        Keypoint names.
+    edges
+        ``(source, target)`` name pairs; every name is in ``nodes``.
+    """
+
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...] = ()
+
+
+# Readers import PoseData from this module, so they are imported after it is defined.
+from w2t_bkin.sources.pose.dlc import read_dlc_skeleton, read_dlc_table  # noqa: E402
+from w2t_bkin.sources.pose.io import read_pose  # noqa: E402
+from w2t_bkin.sources.pose.lightning import read_lightning_pose  # noqa: E402
+from w2t_bkin.sources.pose.ops import (  # noqa: E402
+    apply_skeleton,
+    check_pose_frames,
+    match_pose_to_videos,
+    rename_keypoints,
+)
+from w2t_bkin.sources.pose.sleap import read_sleap_analysis_h5, read_sleap_slp  # noqa: E402
+
+__all__ = [
+    "PoseData",
+    "PoseSkeleton",
+    "apply_skeleton",
+    "check_pose_frames",
+    "match_pose_to_videos",
+    "read_dlc_skeleton",
+    "read_dlc_table",
+    "read_lightning_pose",
+    "read_pose",
+    "read_sleap_analysis_h5",
+    "read_sleap_slp",
+    "rename_keypoints",
+]

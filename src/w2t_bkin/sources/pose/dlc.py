@@ -1,0 +1,440 @@
+"""DeepLabCut tables (``.h5`` and ``.csv``) and DLC project ``config.yaml`` skeletons.
+
+A DLC table has one row per frame (or per labelled image) and a column MultiIndex of
+``scorer / [individuals /] bodyparts / coords``. The number of header levels, not the scorer
+name, decides whether a file is multi-animal: ``dlcrnet`` networks also write single-animal
+tables.
+
+Multi-animal files may hold "unique" bodyparts (arena corners, LEDs) under the individual
+``single``. They become an extra individual named ``"single"``: every keypoint name of the file
+is one keypoint slot, and slots an individual has no column for stay NaN. Lightning Pose writes
+the same table layout and is read through :func:`read_dlc_table` as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from w2t_bkin.errors import DataQualityWarning, IngestError
+from w2t_bkin.sources.pose import PoseData, PoseSkeleton
+from w2t_bkin.sources.pose._checks import check_nan
+
+log = logging.getLogger(__name__)
+
+HEADER_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
+SINGLE_INDIVIDUAL = "individual_0"
+#: HDF keys DLC writes, in order of preference (``tracks`` holds raw multi-animal tracklets).
+PREFERRED_HDF_KEYS = ("df_with_missing", "tracks", "df")
+#: Rows per block when copying an HDF table into the arrays, bounding the float64 temporary.
+CHUNK_ROWS = 131_072
+_AXIS_OF_COORD = {"x": 0, "y": 1, "z": 2}
+_PANDAS_DEDUP_SUFFIX = re.compile(r"\.\d+$")
+
+
+@dataclass(frozen=True)
+class _ColumnLayout:
+    """Where each table column goes in the output arrays.
+
+    ``pos_*`` arrays have one entry per coordinate column, ``conf_*`` one per likelihood column;
+    all are ``int64`` indices (column, individual, keypoint, spatial axis).
+    """
+
+    scorer: str | None
+    individual_names: tuple[str, ...]
+    keypoint_names: tuple[str, ...]
+    n_space: int
+    pos_col: np.ndarray
+    pos_ind: np.ndarray
+    pos_kp: np.ndarray
+    pos_axis: np.ndarray
+    conf_col: np.ndarray
+    conf_ind: np.ndarray
+    conf_kp: np.ndarray
+    present: np.ndarray  # (n_individuals, n_keypoints) bool: the file has columns for it
+
+
+def read_dlc_table(path: str | Path, *, source_software: str = "DeepLabCut") -> PoseData:
+    """Read a DeepLabCut-layout pose table (``.h5`` or ``.csv``).
+
+    Parameters
+    ----------
+    path
+        DLC output (``...DLC_<scorer>.h5/.csv``, ``..._filtered``, ``..._el.h5``), labelled data
+        (``CollectedData_<scorer>.h5/.csv``) or a Lightning Pose prediction CSV.
+    source_software
+        Recorded in :attr:`PoseData.source_software`.
+
+    Returns
+    -------
+    PoseData
+        ``positions (n_frames, n_individuals, n_keypoints, 2|3) float32``; ``confidence`` is the
+        DLC likelihood, NaN when the table has no likelihood column (labelled data). Rows whose
+        integer frame index skips values are placed at their frame index (gaps NaN, with a
+        :class:`DataQualityWarning`).
+
+    Raises
+    ------
+    IngestError
+        Unsupported extension, unreadable or ragged file, unknown header layout, or a file in
+        which every value is NaN.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        layout, positions, confidence = _read_h5(path)
+    elif suffix == ".csv":
+        layout, positions, confidence = _read_csv(path)
+    else:
+        raise IngestError(
+            f"unsupported DeepLabCut file extension '{path.suffix}'",
+            path=path,
+            hint="DeepLabCut tables are .h5 (pandas HDF5) or .csv files",
+        )
+    check_nan(path, positions, layout.individual_names, layout.keypoint_names, layout.present)
+    return PoseData(
+        positions=positions,
+        confidence=confidence,
+        keypoint_names=layout.keypoint_names,
+        individual_names=layout.individual_names,
+        source_software=source_software,
+        source_file=path,
+        scorer=layout.scorer,
+    )
+
+
+def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
+    """Bodyparts and skeleton edges of a DeepLabCut project ``config.yaml``.
+
+    Parameters
+    ----------
+    config_path
+        The DLC project configuration file.
+
+    Returns
+    -------
+    PoseSkeleton
+        ``nodes``: ``bodyparts`` (single-animal) or ``multianimalbodyparts`` followed by
+        ``uniquebodyparts``; ``edges``: the ``skeleton`` pairs by name (empty when unset).
+
+    Raises
+    ------
+    IngestError
+        The YAML is unreadable, has no bodyparts, or an edge names a bodypart it does not list.
+    """
+    import yaml  # local: only this function needs it
+
+    config_path = Path(config_path)
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise IngestError(f"cannot read DLC config: {exc}", path=config_path) from exc
+    if not isinstance(config, dict):
+        raise IngestError("DLC config is not a YAML mapping", path=config_path)
+    if config.get("multianimalproject"):
+        animal = config.get("multianimalbodyparts") or []
+        nodes = [*animal, *(config.get("uniquebodyparts") or [])]
+    else:
+        nodes = list(config.get("bodyparts") or [])
+    if not nodes or not all(isinstance(n, str) for n in nodes):
+        raise IngestError(
+            "DLC config lists no bodyparts",
+            path=config_path,
+            hint="expected 'bodyparts:' (or 'multianimalbodyparts:' in multi-animal projects)",
+        )
+    edges: list[tuple[str, str]] = []
+    for number, pair in enumerate(config.get("skeleton") or []):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise IngestError(
+                f"skeleton entry {number} is {pair!r}, expected a [bodypart, bodypart] pair",
+                path=config_path,
+            )
+        for name in pair:
+            if name not in nodes:
+                raise IngestError(
+                    f"skeleton entry {number} names bodypart '{name}', which is not in "
+                    f"the bodyparts {nodes}",
+                    path=config_path,
+                )
+        edges.append((str(pair[0]), str(pair[1])))
+    return PoseSkeleton(nodes=tuple(nodes), edges=tuple(edges))
+
+
+# --- HDF5 -----------------------------------------------------------------------------------
+
+
+def _read_h5(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
+    try:
+        store = pd.HDFStore(path, mode="r")
+    except Exception as exc:  # PyTables raises several unrelated types for non-HDF5 input
+        raise IngestError(
+            f"not a pandas HDF5 pose file ({type(exc).__name__}: {exc})",
+            path=path,
+            hint="DeepLabCut .h5 outputs are written by pandas/PyTables",
+        ) from exc
+    with store:
+        key = _choose_key(path, [k.lstrip("/") for k in store.keys()])  # noqa: SIM118
+        storer = store.get_storer(key)
+        if getattr(storer, "is_table", False):
+            # Table format: read the frame index alone, then copy values block by block.
+            index = pd.Index(store.select_column(key, "index"))
+            head = store.select(key, start=0, stop=1)
+            layout = _layout_from_columns(path, head.columns)
+            rows, n_frames = _frame_rows(path, index)
+            positions, confidence = _allocate(layout, n_frames)
+            for start in range(0, len(index), CHUNK_ROWS):
+                stop = min(start + CHUNK_ROWS, len(index))
+                block = store.select(key, start=start, stop=stop).to_numpy(np.float64)
+                target = slice(start, stop) if rows is None else rows[start:stop]
+                _scatter(layout, block, target, positions, confidence)
+                del block
+        else:
+            frame = store.select(key)
+            if not isinstance(frame, pd.DataFrame):
+                raise IngestError(f"HDF key '{key}' holds a {type(frame).__name__}", path=path)
+            layout = _layout_from_columns(path, frame.columns)
+            rows, n_frames = _frame_rows(path, frame.index)
+            positions, confidence = _allocate(layout, n_frames)
+            values = _numeric_values(path, frame)
+            _scatter(layout, values, slice(None) if rows is None else rows, positions, confidence)
+    return layout, positions, confidence
+
+
+def _choose_key(path: Path, keys: list[str]) -> str:
+    if not keys:
+        raise IngestError("HDF5 file holds no pandas table", path=path)
+    if len(keys) == 1:
+        return keys[0]
+    for preferred in PREFERRED_HDF_KEYS:
+        if preferred in keys:
+            return preferred
+    raise IngestError(
+        f"HDF5 file holds several tables {keys} and none is a DLC key {PREFERRED_HDF_KEYS}",
+        path=path,
+    )
+
+
+def _numeric_values(path: Path, frame: pd.DataFrame) -> np.ndarray:
+    try:
+        return frame.to_numpy(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise IngestError(f"pose table holds non-numeric values: {exc}", path=path) from exc
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
+    header, n_index = _read_csv_header(path)
+    n_cols = len(header[0])
+    columns = pd.MultiIndex.from_arrays(
+        [row[n_index:] for row in header], names=[row[0].strip().lower() for row in header]
+    )
+    layout = _layout_from_columns(path, columns)
+    try:
+        frame = pd.read_csv(
+            path,
+            header=None,
+            skiprows=len(header),
+            names=list(range(n_cols)),
+            index_col=list(range(n_index)),
+            dtype={col: np.float64 for col in range(n_index, n_cols)},
+            skip_blank_lines=True,
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise IngestError(
+            f"cannot parse the pose values: {exc}",
+            path=path,
+            hint=f"every data row must have {n_cols} comma-separated fields, numbers after "
+            f"the first {n_index}",
+        ) from exc
+    index = frame.index.get_level_values(0) if n_index == 1 else frame.index
+    rows, n_frames = _frame_rows(path, index)
+    positions, confidence = _allocate(layout, n_frames)
+    values = frame.to_numpy(np.float64)
+    _scatter(layout, values, slice(None) if rows is None else rows, positions, confidence)
+    return layout, positions, confidence
+
+
+def _read_csv_header(path: Path) -> tuple[list[list[str]], int]:
+    """Header rows (``scorer`` … ``coords``) and the number of index columns."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header: list[list[str]] = []
+            for row in reader:
+                if row and row[0].strip().lower() in HEADER_LEVELS:
+                    header.append(row)
+                    if row[0].strip().lower() == "coords":
+                        break
+                else:
+                    break
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise IngestError(f"cannot read CSV: {exc}", path=path) from exc
+    labels = [row[0].strip().lower() for row in header]
+    if not labels or labels[0] != "scorer" or labels[-1] != "coords":
+        found = labels[0] if labels else "(no header)"
+        raise IngestError(
+            f"not a DeepLabCut-style pose CSV: the header starts with '{found}'",
+            path=path,
+            hint="expected header rows 'scorer', ['individuals',] 'bodyparts', 'coords'",
+        )
+    lengths = [len(row) for row in header]
+    if len(set(lengths)) > 1:
+        described = ", ".join(
+            f"row {n + 1} '{label}' has {length} fields"
+            for n, (label, length) in enumerate(zip(labels, lengths, strict=True))
+        )
+        raise IngestError(
+            f"ragged CSV header: {described}",
+            path=path,
+            hint="every header row must have one field per column; re-export the file from "
+            "DeepLabCut or repair the short row",
+        )
+    coords = header[-1]
+    n_index = next((i for i, cell in enumerate(coords[1:], start=1) if cell.strip()), len(coords))
+    if n_index == len(coords):
+        raise IngestError("CSV header has no coordinate columns", path=path)
+    return header, n_index
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+def _layout_from_columns(path: Path, columns: pd.Index) -> _ColumnLayout:
+    """Map a ``scorer/[individuals/]bodyparts/coords`` column index onto array slots."""
+    names = [str(n).lower() if n is not None else None for n in (columns.names or [])]
+    if columns.nlevels == 4:
+        scorers, individuals, bodyparts, coords = (
+            columns.get_level_values(i).astype(str) for i in range(4)
+        )
+    elif columns.nlevels == 3:
+        scorers, bodyparts, coords = (columns.get_level_values(i).astype(str) for i in range(3))
+        individuals = pd.Index([SINGLE_INDIVIDUAL] * len(columns))
+    else:
+        raise IngestError(
+            f"pose table has {columns.nlevels} column levels {names}, expected 3 "
+            "(scorer/bodyparts/coords) or 4 (scorer/individuals/bodyparts/coords)",
+            path=path,
+        )
+    individual_names = tuple(dict.fromkeys(individuals))
+    keypoint_names = tuple(dict.fromkeys(bodyparts))
+    ind_of = {name: i for i, name in enumerate(individual_names)}
+    kp_of = {name: k for k, name in enumerate(keypoint_names)}
+    ind = np.array([ind_of[v] for v in individuals], dtype=np.int64)
+    kp = np.array([kp_of[v] for v in bodyparts], dtype=np.int64)
+    coord = np.array([c.strip().lower() for c in coords])
+
+    is_conf = coord == "likelihood"
+    axis = np.array([_AXIS_OF_COORD.get(c, -1) for c in coord], dtype=np.int64)
+    unknown = sorted(set(coord[(axis < 0) & ~is_conf]))
+    if unknown:
+        log.debug("%s: ignoring coordinate columns %s", path, unknown)
+    is_pos = axis >= 0
+    if not is_pos.any():
+        raise IngestError(
+            f"pose table has no x/y coordinate columns (coords found: {sorted(set(coord))})",
+            path=path,
+        )
+    n_space = 3 if (axis == 2).any() else 2
+    keys = list(zip(ind[is_pos], kp[is_pos], axis[is_pos], strict=True))
+    if len(set(keys)) != len(keys):
+        raise IngestError(
+            "pose table has duplicate (individual, bodypart, coord) columns", path=path
+        )
+    present = np.zeros((len(individual_names), len(keypoint_names)), dtype=bool)
+    present[ind[is_pos], kp[is_pos]] = True
+    counts = np.zeros_like(present, dtype=np.int64)
+    np.add.at(counts, (ind[is_pos], kp[is_pos]), 1)
+    incomplete = np.argwhere(present & (counts != n_space))
+    if len(incomplete):
+        i, k = incomplete[0]
+        raise IngestError(
+            f"bodypart '{keypoint_names[k]}' of '{individual_names[i]}' has {counts[i, k]} of "
+            f"the {n_space} coordinate columns",
+            path=path,
+        )
+    cols = np.arange(len(columns), dtype=np.int64)
+    return _ColumnLayout(
+        scorer=_scorer(scorers),
+        individual_names=individual_names,
+        keypoint_names=keypoint_names,
+        n_space=n_space,
+        pos_col=cols[is_pos],
+        pos_ind=ind[is_pos],
+        pos_kp=kp[is_pos],
+        pos_axis=axis[is_pos],
+        conf_col=cols[is_conf],
+        conf_ind=ind[is_conf],
+        conf_kp=kp[is_conf],
+        present=present,
+    )
+
+
+def _scorer(scorers: pd.Index) -> str | None:
+    # CSVs re-saved by pandas carry de-duplication suffixes ("<scorer>.1", ".2", ...).
+    unique = dict.fromkeys(_PANDAS_DEDUP_SUFFIX.sub("", s) for s in scorers if s)
+    return next(iter(unique), None)
+
+
+def _frame_rows(path: Path, index: pd.Index) -> tuple[np.ndarray | None, int]:
+    """Output row of each table row, or ``None`` when rows are frames 0..n-1 in order."""
+    n_rows = len(index)
+    if n_rows == 0:
+        raise IngestError("pose table has no rows", path=path)
+    if index.nlevels > 1 or not pd.api.types.is_numeric_dtype(index.dtype):
+        return None, n_rows  # labelled images: one row per image, in file order
+    frame_idx = np.asarray(index, dtype=np.float64)
+    if not np.all(np.isfinite(frame_idx)) or np.any(frame_idx != np.round(frame_idx)):
+        return None, n_rows
+    frame_idx = frame_idx.astype(np.int64)
+    if np.array_equal(frame_idx, np.arange(n_rows)):
+        return None, n_rows
+    if frame_idx.min() < 0 or len(np.unique(frame_idx)) != n_rows:
+        raise IngestError(
+            "frame index column has negative or repeated frame numbers "
+            f"(first {frame_idx[:5].tolist()})",
+            path=path,
+            hint="each row of a DLC output must be one video frame",
+        )
+    n_frames = int(frame_idx.max()) + 1
+    warnings.warn(
+        f"{path}: frame index skips {n_frames - n_rows} of {n_frames} frames; missing frames "
+        "are NaN",
+        DataQualityWarning,
+        stacklevel=4,
+    )
+    return frame_idx, n_frames
+
+
+def _allocate(layout: _ColumnLayout, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    shape = (n_frames, len(layout.individual_names), len(layout.keypoint_names))
+    positions = np.full((*shape, layout.n_space), np.nan, dtype=np.float32)
+    confidence = np.full(shape, np.nan, dtype=np.float32)
+    return positions, confidence
+
+
+def _scatter(
+    layout: _ColumnLayout,
+    values: np.ndarray,
+    rows: slice | np.ndarray,
+    positions: np.ndarray,
+    confidence: np.ndarray,
+) -> None:
+    """Copy ``values (n_rows, n_columns) float64`` into the output arrays at ``rows``.
+
+    One strided copy per column (tens of columns), never a loop over frames.
+    """
+    for col, i, k, a in zip(
+        layout.pos_col, layout.pos_ind, layout.pos_kp, layout.pos_axis, strict=True
+    ):
+        positions[rows, i, k, a] = values[:, col]
+    for col, i, k in zip(layout.conf_col, layout.conf_ind, layout.conf_kp, strict=True):
+        confidence[rows, i, k] = values[:, col]

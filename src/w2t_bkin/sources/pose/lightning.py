@@ -1,0 +1,36 @@
+"""Lightning Pose prediction CSVs (the DeepLabCut three-row header layout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from w2t_bkin.sources.pose import PoseData
+from w2t_bkin.sources.pose.dlc import read_dlc_table
+
+SOURCE_SOFTWARE = "Lightning Pose"
+#: Lightning Pose model names written in the scorer row (``heatmap_tracker``,
+#: ``heatmap_mhcrnn_tracker``, ...).
+SCORER_PREFIXES = ("heatmap", "regression")
+
+
+def is_lightning_scorer(scorer: str | None) -> bool:
+    """Whether a DLC-style scorer name is one Lightning Pose writes."""
+    return scorer is not None and scorer.strip().lower().startswith(SCORER_PREFIXES)
+
+
+def read_lightning_pose(path: str | Path) -> PoseData:
+    """Read a Lightning Pose predictions CSV.
+
+    Parameters
+    ----------
+    path
+        CSV with header rows ``scorer`` / ``bodyparts`` / ``coords`` (x, y, likelihood) and one
+        row per frame; multi-view files simply list every view's keypoints (``paw_top``,
+        ``paw_bot``).
+
+    Returns
+    -------
+    PoseData
+        One individual; ``confidence`` is the Lightning Pose likelihood.
+    """
+    return read_dlc_table(path, source_software=SOURCE_SOFTWARE)
