@@ -431,15 +431,26 @@ def write_bpod_mat(
     Path
         ``path``.
     """
-    path = Path(path)
     sd = session_data_struct(trials, info=info, settings=settings, legacy_r05=legacy_r05)
+    path = write_mat_variables(path, {"SessionData": sd}, version=version)
+    log.debug("wrote %d Bpod trials to %s (%s)", trials.n_trials, path, version)
+    return path
+
+
+def write_mat_variables(
+    path: str | Path, variables: Mapping[str, Any], *, version: Literal["v5", "v7.3"] = "v5"
+) -> Path:
+    """Write top-level MATLAB variables (e.g. an edited :func:`session_data_struct`).
+
+    Dicts become structs, lists become cells, numbers become doubles, strings become char.
+    """
+    path = Path(path)
     if version == "v5":
-        scipy.io.savemat(path, {"SessionData": _to_v5(sd)}, format="5", oned_as="row")
+        scipy.io.savemat(path, {k: _to_v5(v) for k, v in variables.items()}, oned_as="row")
     elif version == "v7.3":
-        _write_v73(path, {"SessionData": sd})
+        _write_v73(path, variables)
     else:
         raise ValueError(f"version must be 'v5' or 'v7.3', got {version!r}")
-    log.debug("wrote %d Bpod trials to %s (%s)", trials.n_trials, path, version)
     return path
 
 
@@ -612,4 +623,5 @@ __all__ = [
     "split_into_files",
     "write_bpod_mat",
     "write_bpod_session",
+    "write_mat_variables",
 ]
