@@ -1,0 +1,309 @@
+"""QC report: self-contained HTML, escaped text, figures, missing-data sections."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2t_bkin.nwb.qc import MAX_LISTED_DROPPED, QCInputs, render_qc_report, write_qc_report
+from w2t_bkin.nwb.qc_figures import MAX_PLOT_FRAMES, confidence_stats, stride_subsample
+
+VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}
+MALICIOUS = "<script>alert('x')</script>"
+
+
+class _StrictChecker(HTMLParser):
+    """Fails on unbalanced tags and collects img sources and external references."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.img_src: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        values = dict(attrs)
+        if tag == "img":
+            self.img_src.append(str(values.get("src")))
+        for key in ("src", "href"):
+            if str(values.get(key, "")).startswith(("http:", "https:", "//")):
+                self.errors.append(f"external reference {values[key]}")
+        if tag not in VOID_TAGS:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(page: str) -> _StrictChecker:
+    checker = _StrictChecker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == []
+    assert checker.stack == []
+    return checker
+
+
+def _ttl_with_gap() -> np.ndarray:
+    times_s = 2.0 + np.arange(1000) / 100.0  # 100 Hz
+    return np.delete(times_s, np.arange(500, 505))  # 5 missing pulses: one 60 ms gap
+
+
+def _full_inputs(n_pose_frames: int = 2_000) -> QCInputs:
+    rng = np.random.default_rng(42)
+    n_trials = 40
+    trial_idx = np.arange(n_trials)
+    trial_start_s = 5.0 + trial_idx * 0.25
+    drift_ppm = 12.3456
+    offsets_s = 1.5 + drift_ppm * 1e-6 * trial_start_s + rng.normal(0, 2e-4, n_trials)
+    labels = np.where(trial_idx % 10 == 9, "unmatched", "matched")
+    residuals_ms = rng.normal(0, 0.2, int((labels == "matched").sum()))
+    confidence = rng.uniform(0.0, 1.0, (n_pose_frames, 6)).astype(np.float32)
+    confidence[:, 0] = 0.9  # a reliable keypoint
+    confidence[::10, 5] = np.nan  # 10 % missing detections
+    return QCInputs(
+        subject=MALICIOUS,
+        session="ses-01",
+        generated_at=dt.datetime(2024, 6, 1, 8, 30, tzinfo=dt.UTC),
+        w2t_bkin_version="9.9.9",
+        frame_checks=[
+            {
+                "camera_id": "cam_top",
+                "n_video_frames": 1000,
+                "n_pulses": 995,
+                "n_matched": 995,
+                "n_dropped": 5,
+                "dropped_frames": [500, 501, 502, 503, 504],
+                "n_spurious": 0,
+                "n_missing": 5,
+                "status": "warn",
+                "frame_clock": "ttl",
+            },
+            {
+                "camera_id": "cam_side",
+                "n_video_frames": 600,
+                "n_pulses": 0,
+                "n_matched": 0,
+                "n_dropped": 0,
+                "dropped_frames": [],
+                "n_spurious": 0,
+                "n_missing": 0,
+                "status": "ok",
+                "frame_clock": "rate",
+            },
+        ],
+        ttl_channels={
+            "cam_top_ttl": _ttl_with_gap(),
+            "bpod_sync": trial_start_s + 1.5,
+            "empty_line": np.array([], dtype=np.float64),
+        },
+        trial_alignment={
+            "trial_idx": trial_idx,
+            "offsets_s": offsets_s,
+            "residuals_ms": residuals_ms,
+            "labels": labels.tolist(),
+            "drift_ppm": drift_ppm,
+            "offset_s": 1.5000621,
+        },
+        pose_confidence={
+            "cam_top": {
+                "keypoint_names": ["nose", "ear_l", "ear_r", "paw_l", "paw_r", "tail<base>"],
+                "confidence": confidence,
+            }
+        },
+        validation_findings=[
+            {
+                "importance": "BEST_PRACTICE_SUGGESTION",
+                "severity": "LOW",
+                "check_name": "check_keywords",
+                "message": "Metadata /general/keywords is missing.",
+                "object_type": "NWBFile",
+                "object_name": "root",
+                "location": "/",
+            },
+            {
+                "importance": "CRITICAL",
+                "severity": "LOW",
+                "check_name": "check_subject_age",
+                "message": "Subject is missing age & date_of_birth.",
+                "object_type": "Subject",
+                "object_name": "subject",
+                "location": "/general/subject",
+            },
+        ],
+        warnings=["cam_top: 5 frames without a TTL pulse", f"label {MALICIOUS}"],
+        alignment_stats=[{"channel": "bpod_sync", "n_matched": 36, "max_residual_ms": 0.61}],
+    )
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render_qc_report(_full_inputs())
+
+
+def test_page_is_well_formed_and_self_contained(page: str) -> None:
+    checker = _parse(page)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page  # no JavaScript, and the malicious label is escaped
+    assert checker.tags.count("section") == 8
+    # every image is an embedded PNG
+    assert len(checker.img_src) == 4  # TTL raster, IPI histograms, trials, pose cam_top
+    for src in checker.img_src:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_is_escaped(page: str) -> None:
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "tail&lt;base&gt;" in page
+    assert "missing age &amp; date_of_birth" in page
+    text = "".join(_parse(page).text)
+    assert f"QC report: subject {MALICIOUS}, session ses-01" in text
+    assert f"label {MALICIOUS}" in text
+
+
+def test_frames_and_dropped_frames(page: str) -> None:
+    text = "".join(_parse(page).text)
+    assert "cam_top" in text and "cam_side" in text
+    assert "5 dropped frame(s) at indices 500, 501, 502, 503, 504" in text
+    assert "cam_side: no dropped frames" in text
+    assert '<span class="badge warn">warn</span>' in page
+    assert '<span class="badge ok">ok</span>' in page
+    assert "generated 2024-06-01T08:30:00+00:00 by w2t-bkin 9.9.9" in text
+
+
+def test_ttl_table_reports_rate_and_gap(page: str) -> None:
+    ttl_section = page.split('<section id="ttl">')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>(cam_top_ttl|bpod_sync|empty_line)</td>(.*?)</tr>", ttl_section)
+    cells = {name: re.findall(r"<td>(.*?)</td>", rest) for name, rest in rows}
+    # pulses, first, last, median interval ms, rate Hz, gaps
+    assert cells["cam_top_ttl"] == ["995", "2.000", "11.990", "10.000", "100.000", "1"]
+    assert cells["bpod_sync"][0] == "40"
+    assert cells["bpod_sync"][3:] == ["250.000", "4.000", "0"]
+    assert cells["empty_line"] == ["0", "", "", "n/a", "", "0"]
+
+
+def test_trial_alignment_facts(page: str) -> None:
+    text = "".join(_parse(page).text)
+    assert "12.35 ppm" in text
+    assert "1.500062 s" in text
+    assert "matched: 36, unmatched: 4" in text
+    assert "Alignment statistics" in text
+    assert "0.61" in text
+
+
+def test_validation_rows_coloured_by_importance(page: str) -> None:
+    assert '<tr class="imp-critical"><td>CRITICAL</td><td>check_subject_age</td>' in page
+    assert '<tr class="imp-best_practice_suggestion"><td>BEST_PRACTICE_SUGGESTION</td>' in page
+    assert "1 blocking" in page
+
+
+def test_missing_data_sections_say_so() -> None:
+    page = render_qc_report(QCInputs(subject="m1", session="s1"))
+    checker = _parse(page)
+    text = "".join(checker.text)
+    assert checker.img_src == []
+    assert "no Bpod data in this session" in text
+    assert "no TTL channels in this session" in text
+    assert "no cameras in this session" in text
+    assert "no pose data in this session" in text
+    assert "NWB validation was not run" in text
+    assert "no warnings" in text
+
+
+def test_dropped_frame_list_is_truncated() -> None:
+    dropped = list(range(10, 10 + 3 * 250, 3))
+    qc = QCInputs(
+        subject="m1",
+        session="s1",
+        frame_checks=[{"camera_id": "cam0", "dropped_frames": dropped, "status": "repaired"}],
+    )
+    text = "".join(_parse(render_qc_report(qc)).text)
+    listed = ", ".join(str(i) for i in dropped[:MAX_LISTED_DROPPED])
+    assert f"250 dropped frame(s) at indices {listed} ... and 150 more" in text
+    assert str(dropped[MAX_LISTED_DROPPED]) not in text.split("more")[0].split(listed)[1]
+
+
+def test_large_confidence_array_renders(tmp_path: Path) -> None:
+    n_frames = 200_000
+    qc = QCInputs(
+        subject="m1",
+        session="s1",
+        pose_confidence={
+            "cam0": {
+                "keypoint_names": [f"kp{i}" for i in range(12)],
+                "confidence": np.random.default_rng(3)
+                .uniform(0, 1, (n_frames, 12))
+                .astype(np.float32),
+            }
+        },
+    )
+    path = write_qc_report(qc, tmp_path / "qc" / "report.html")
+    page = path.read_text(encoding="utf-8")
+    checker = _parse(page)
+    assert len(checker.img_src) == 1
+    assert "200,000 frames; percentiles from 50,000 frames" in "".join(checker.text)
+
+
+def test_confidence_stats_exact() -> None:
+    conf = np.array(
+        [[0.1, 0.9], [0.2, np.nan], [0.6, 0.8], [0.7, 0.4], [0.8, np.nan]], dtype=np.float32
+    )
+    stats = confidence_stats(["a", "b"], conf)
+    assert stats.n_frames == 5
+    assert stats.n_frames_used == 5
+    np.testing.assert_allclose(stats.fraction_low, [2 / 5, 1 / 3])
+    np.testing.assert_allclose(stats.fraction_nan, [0.0, 2 / 5])
+    np.testing.assert_allclose(stats.median, [0.6, 0.8], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"shape \(n_frames, 3\)"):
+        confidence_stats(["a", "b", "c"], conf)
+
+
+def test_all_nan_keypoint_has_nan_stats() -> None:
+    conf = np.column_stack([np.full(4, np.nan), np.linspace(0, 1, 4)]).astype(np.float32)
+    stats = confidence_stats(["lost", "ok"], conf)
+    assert np.isnan(stats.median[0])
+    assert np.isnan(stats.fraction_low[0])
+    assert stats.fraction_nan[0] == 1.0
+    assert stats.median[1] == pytest.approx(0.5)
+    page = render_qc_report(
+        QCInputs(
+            subject="m1",
+            session="s1",
+            pose_confidence={"cam0": {"keypoint_names": ["lost", "ok"], "confidence": conf}},
+        )
+    )
+    assert len(_parse(page).img_src) == 1
+
+
+def test_stride_subsample_bounds() -> None:
+    values = np.arange(540_000)
+    sub = stride_subsample(values)
+    assert sub.shape[0] <= MAX_PLOT_FRAMES
+    assert sub[0] == 0
+    assert sub[1] - sub[0] == 11  # ceil(540000 / 50000)
+    assert stride_subsample(np.arange(10)).shape == (10,)
+
+
+def test_write_report_is_atomic_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "qc" / "report.html"
+    write_qc_report(QCInputs(subject="m1", session="old"), path)
+    write_qc_report(QCInputs(subject="m1", session="new"), path)
+    page = path.read_text(encoding="utf-8")
+    assert "session new" in page
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]
