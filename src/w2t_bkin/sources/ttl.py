@@ -1,14 +1,37 @@
 """TTL pulse readers: text, CSV, NumPy, SpikeGLX NIDQ digital lines, Open Ephys binary events.
 
-All readers return pulse times in seconds on the acquisition (reference) clock.
+All readers return pulse times in seconds on the acquisition (reference) clock as
+``(n_pulses,) float64`` arrays, sorted, and refuse input they cannot read unambiguously: a bad
+line is an :class:`~w2t_bkin.errors.IngestError` naming the file and the line, never a value
+that is silently skipped.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NoReturn
 
 import numpy as np
+
+from w2t_bkin.errors import DataQualityWarning, IngestError
+
+log = logging.getLogger(__name__)
+
+Polarity = Literal["rising", "falling", "both"]
+TTLFormat = Literal["auto", "text", "csv", "npy", "spikeglx", "openephys", "bonsai"]
+
+_TEXT_SUFFIXES = frozenset({".txt", ".tsv", ".dat", ""})
+_SORTED_HINT = (
+    "within one file, timestamps must be non-decreasing; if the file is a concatenation of "
+    "several recordings, split it into one file per recording and list them all in the "
+    "channel's 'paths'"
+)
 
 
 @dataclass(frozen=True)
@@ -38,3 +61,695 @@ class TTLChannel:
     @property
     def n_pulses(self) -> int:
         return int(self.times_s.shape[0])
+
+
+# --- validation shared by all readers --------------------------------------------------------
+
+
+def _check_times(times_s: np.ndarray, path: Path, where: Callable[[int], str]) -> np.ndarray:
+    """Refuse empty, non-finite or decreasing times; ``where(k)`` names the k-th value's place."""
+    if times_s.size == 0:
+        raise IngestError(
+            f"{path}: no timestamps found",
+            path=path,
+            hint="the file is empty (or holds only comments); remove it from the channel's "
+            "'paths' or re-export the pulses",
+        )
+    bad = np.flatnonzero(~np.isfinite(times_s))
+    if bad.size:
+        k = int(bad[0])
+        raise IngestError(
+            f"{path}: {where(k)}: timestamp is {times_s[k]}, expected a finite number of seconds",
+            path=path,
+            hint="fix or delete that entry",
+        )
+    decreasing = np.flatnonzero(np.diff(times_s) < 0)
+    if decreasing.size:
+        k = int(decreasing[0]) + 1
+        raise IngestError(
+            f"{path}: {where(k)}: time decreases from {float(times_s[k - 1])!r} to {float(times_s[k])!r} s",
+            path=path,
+            hint=_SORTED_HINT,
+        )
+    return times_s
+
+
+def _check_path(path: Path) -> Path:
+    if not path.exists():
+        raise IngestError(
+            f"{path}: TTL file not found",
+            path=path,
+            hint="check the channel's 'paths' in session.toml",
+        )
+    return path
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def read_ttl_text(path: str | Path) -> np.ndarray:
+    """Read one timestamp in seconds per line (SpikeGLX/CatGT/TPrime edge files).
+
+    Blank lines and ``#`` comments (whole-line or trailing) are ignored; the last line may lack
+    a newline.
+
+    Parameters
+    ----------
+    path
+        Text file.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_pulses,) float64`` times in seconds, non-decreasing.
+
+    Raises
+    ------
+    IngestError
+        The file is missing or empty, a line is not exactly one number (the message names the
+        line number and its text), or times decrease.
+    """
+    path = _check_path(Path(path))
+    try:
+        # Vectorised C parser first; the line scan below only runs to explain a failure.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy warns on an empty file
+            # ndmin=2 keeps a one-line file with two numbers from passing as two timestamps
+            table = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
+    except (ValueError, UnicodeDecodeError):
+        _raise_bad_text_line(path)
+    if table.shape[1] > 1:
+        _raise_bad_text_line(path)
+    values = table[:, 0] if table.size else np.empty(0, dtype=np.float64)
+    return _check_times(values, path, lambda k: _text_line_of_value(path, k))
+
+
+def _text_data_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` of lines holding data: comments and blanks removed."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            text = raw.split("#", 1)[0].strip()
+            if text:
+                yield line_no, text
+
+
+def _raise_bad_text_line(path: Path) -> NoReturn:
+    for line_no, text in _text_data_lines(path):
+        fields = text.split()
+        try:
+            [float(field) for field in fields]
+        except ValueError:
+            raise IngestError(
+                f"{path}: line {line_no}: expected a timestamp in seconds, found {text!r}",
+                path=path,
+                hint="each line must hold one number (blank lines and '#' comments are "
+                "allowed); fix or delete that line",
+            ) from None
+        if len(fields) != 1:
+            raise IngestError(
+                f"{path}: line {line_no}: expected one timestamp per line, found "
+                f"{len(fields)} fields {text!r}",
+                path=path,
+                hint="for tables with several columns use a .csv file with a header and set the "
+                "channel's 'column'",
+            )
+    raise IngestError(f"{path}: cannot be parsed as text", path=path)  # pragma: no cover
+
+
+def _text_line_of_value(path: Path, k: int) -> str:
+    for index, (line_no, _) in enumerate(_text_data_lines(path)):
+        if index == k:
+            return f"line {line_no}"
+    return f"value {k}"  # pragma: no cover
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def read_ttl_csv(path: str | Path, column: str) -> np.ndarray:
+    """Read pulse times from one column of a CSV file with a header row.
+
+    Parameters
+    ----------
+    path
+        Comma-separated file; the first row names the columns. Blank lines are ignored.
+    column
+        Header name of the column holding times in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_pulses,) float64`` times in seconds, non-decreasing.
+
+    Raises
+    ------
+    IngestError
+        Missing file, unknown column (the message lists the columns and the closest match),
+        a row with a different number of fields than the header, a non-numeric value, no rows,
+        or decreasing times; each names the line.
+    """
+    path = _check_path(Path(path))
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next((row for row in reader if row), None)
+        if header is None:
+            raise IngestError(f"{path}: no header row", path=path, hint="the file is empty")
+        header = [name.strip() for name in header]
+        col = _csv_column_index(path, header, column)
+        cells: list[str] = []
+        line_numbers: list[int] = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise IngestError(
+                    f"{path}: line {reader.line_num}: expected {len(header)} fields like the "
+                    f"header, found {len(row)}",
+                    path=path,
+                    hint="the row is ragged (a missing or extra separator); fix or delete it",
+                )
+            cells.append(row[col].strip())
+            line_numbers.append(reader.line_num)
+    values = _csv_floats(path, cells, line_numbers, column)
+    return _check_times(values, path, lambda k: f"line {line_numbers[k]}")
+
+
+def _csv_column_index(path: Path, header: list[str], column: str) -> int:
+    if column in header:
+        return header.index(column)
+    close = difflib.get_close_matches(column, header, n=1)
+    suggestion = f"did you mean '{close[0]}'? " if close else ""
+    raise IngestError(
+        f"{path}: no column '{column}'; columns are {header}",
+        path=path,
+        hint=f"{suggestion}set the channel's 'column' to one of the header names",
+    )
+
+
+def _csv_floats(path: Path, cells: list[str], line_numbers: list[int], column: str) -> np.ndarray:
+    try:
+        return np.asarray(cells, dtype=np.float64)
+    except ValueError:
+        for cell, line_no in zip(cells, line_numbers, strict=True):
+            try:
+                float(cell)
+            except ValueError:
+                raise IngestError(
+                    f"{path}: line {line_no}: column '{column}' holds {cell!r}, expected a "
+                    "timestamp in seconds",
+                    path=path,
+                    hint="fix or delete that row",
+                ) from None
+        raise  # pragma: no cover
+
+
+# --- NumPy and Open Ephys --------------------------------------------------------------------
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    _check_path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise IngestError(
+            f"{path}: not a readable .npy array: {exc}",
+            path=path,
+            hint="save timestamps with numpy.save as a plain numeric array",
+        ) from exc
+    if not isinstance(array, np.ndarray):
+        raise IngestError(f"{path}: holds an archive, not one array", path=path)
+    if array.ndim == 2 and 1 in array.shape:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        raise IngestError(
+            f"{path}: expected a 1-D array, found shape {array.shape}",
+            path=path,
+            hint="save one timestamp per element",
+        )
+    return array
+
+
+def read_ttl_npy(
+    path: str | Path,
+    states_path: str | Path | None = None,
+    line: int | None = None,
+    polarity: Polarity = "rising",
+) -> np.ndarray:
+    """Read times in seconds from a ``.npy`` file, optionally selecting Open Ephys event edges.
+
+    Parameters
+    ----------
+    path
+        ``(n,) float`` array of times in seconds (e.g. camera frame timestamps, or an Open Ephys
+        ``timestamps.npy``).
+    states_path
+        Open Ephys ``states.npy`` ``(n,) int``: ``+k`` is a rising edge on line ``k``, ``-k`` a
+        falling edge. When ``None`` and ``line`` is given, ``states.npy`` next to ``path`` is
+        used.
+    line
+        Line number as written in ``states.npy`` (Open Ephys numbers lines from 1).
+    polarity
+        Edges to keep when states are used: ``"rising"``, ``"falling"`` or ``"both"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_pulses,) float64`` times in seconds, non-decreasing.
+
+    Raises
+    ------
+    IngestError
+        Unreadable or non-float array (integers are sample numbers, not seconds), lengths of
+        times and states differ, the line has no events, or times decrease.
+    """
+    path = Path(path)
+    times = _load_npy(path)
+    if not np.issubdtype(times.dtype, np.floating):
+        raise IngestError(
+            f"{path}: expected float times in seconds, found dtype {times.dtype}",
+            path=path,
+            hint="integer arrays are usually sample numbers; divide them by the sampling rate "
+            "and save the result in seconds",
+        )
+    times = times.astype(np.float64, copy=False)
+    if states_path is None and line is not None:
+        states_path = path.with_name("states.npy")
+    if states_path is None:
+        if polarity == "falling":
+            raise IngestError(
+                f"{path}: a plain array of times has no falling edges",
+                path=path,
+                hint="give the Open Ephys states.npy and a line, or use polarity 'rising'",
+            )
+        return _check_times(times, path, lambda k: f"index {k}")
+    if line is None:
+        raise IngestError(
+            f"{path}: states given but no line selected",
+            path=path,
+            hint="set the channel's 'line' (Open Ephys line number, from 1)",
+        )
+    states = _load_npy(Path(states_path))
+    return _select_edges(times, states, line, polarity, path, Path(states_path))
+
+
+def _select_edges(
+    times: np.ndarray,
+    states: np.ndarray,
+    line: int,
+    polarity: Polarity,
+    path: Path,
+    states_path: Path,
+) -> np.ndarray:
+    if times.shape != states.shape:
+        raise IngestError(
+            f"{states_path}: {states.shape[0]} states for {times.shape[0]} timestamps in {path}",
+            path=states_path,
+            hint="timestamps.npy and states.npy must come from the same events folder",
+        )
+    if not np.issubdtype(states.dtype, np.integer):
+        raise IngestError(
+            f"{states_path}: expected integer states (+line rising, -line falling), found "
+            f"dtype {states.dtype}",
+            path=states_path,
+        )
+    lines_present = sorted({int(v) for v in np.unique(np.abs(states))})
+    if line not in lines_present:
+        raise IngestError(
+            f"{states_path}: no events on line {line}; lines present: {lines_present}",
+            path=states_path,
+            hint="set the channel's 'line' to one of the lines present (Open Ephys numbers "
+            "lines from 1)",
+        )
+    wanted = {"rising": [line], "falling": [-line], "both": [line, -line]}[polarity]
+    selected = times[np.isin(states, wanted)]
+    indices = np.flatnonzero(np.isin(states, wanted))
+    return _check_times(selected, path, lambda k: f"index {indices[k]}")
+
+
+def read_openephys_events(
+    folder: str | Path, line: int, polarity: Polarity = "rising"
+) -> np.ndarray:
+    """Read one line of an Open Ephys binary (GUI >= 0.6) TTL events folder.
+
+    Parameters
+    ----------
+    folder
+        ``.../events/<stream>/TTL/`` holding ``timestamps.npy`` (float64 seconds, already on the
+        recording's synchronised clock) and ``states.npy``; ``sample_numbers.npy`` is checked
+        for length when present. ``.../events/<stream>/`` is accepted too.
+    line
+        Line number as written in ``states.npy`` (from 1).
+    polarity
+        ``"rising"``, ``"falling"`` or ``"both"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_edges,) float64`` times in seconds, non-decreasing.
+    """
+    folder = Path(folder)
+    if not (folder / "timestamps.npy").exists() and (folder / "TTL").is_dir():
+        folder = folder / "TTL"
+    missing = [n for n in ("timestamps.npy", "states.npy") if not (folder / n).is_file()]
+    if missing:
+        legacy = (folder / "channel_states.npy").exists()
+        raise IngestError(
+            f"{folder}: not an Open Ephys TTL events folder, missing {missing}",
+            path=folder,
+            hint="this is the Open Ephys < 0.6 layout (channel_states.npy), which stores sample "
+            "numbers; export with GUI >= 0.6 or convert to seconds"
+            if legacy
+            else "point to events/<stream>/TTL/ inside a recording folder",
+        )
+    times_path = folder / "timestamps.npy"
+    samples_path = folder / "sample_numbers.npy"
+    if samples_path.is_file():
+        n_samples = _load_npy(samples_path).shape[0]
+        n_times = _load_npy(times_path).shape[0]
+        if n_samples != n_times:
+            raise IngestError(
+                f"{folder}: {n_times} timestamps but {n_samples} sample numbers",
+                path=folder,
+                hint="the events folder is incomplete; copy it again",
+            )
+    return read_ttl_npy(times_path, folder / "states.npy", line=line, polarity=polarity)
+
+
+# --- SpikeGLX --------------------------------------------------------------------------------
+
+
+def read_spikeglx_meta(meta_path: str | Path) -> dict[str, str]:
+    """Parse a SpikeGLX ``.meta`` file into ``{key: value}`` strings.
+
+    Lines are ``key=value``; keys starting with ``~`` (channel maps) keep their ``~``.
+    """
+    meta_path = Path(meta_path)
+    meta: dict[str, str] = {}
+    with meta_path.open("r", encoding="utf-8", errors="replace") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            key, sep, value = text.partition("=")
+            if not sep:
+                raise IngestError(
+                    f"{meta_path}: line {line_no}: expected key=value, found {text!r}",
+                    path=meta_path,
+                    hint="the .meta file is damaged; copy it again from the acquisition PC",
+                )
+            meta[key.strip()] = value.strip()
+    return meta
+
+
+@dataclass(frozen=True)
+class _NidqLayout:
+    n_saved_chans: int
+    rate_hz: float
+    first_word_col: int
+    n_words: int
+
+
+def _nidq_layout(meta: dict[str, str], meta_path: Path) -> _NidqLayout:
+    try:
+        n_saved_chans = int(meta["nSavedChans"])
+        rate_hz = float(meta["niSampRate"])
+        counts = [int(v) for v in meta["snsMnMaXaDw"].split(",")]
+    except KeyError as exc:
+        raise IngestError(
+            f"{meta_path}: missing key {exc.args[0]}",
+            path=meta_path,
+            hint="this is not a SpikeGLX NIDQ .meta file (imec probe files have no digital "
+            "word here)",
+        ) from None
+    except ValueError as exc:
+        raise IngestError(f"{meta_path}: unreadable value: {exc}", path=meta_path) from None
+    if len(counts) != 4 or sum(counts) != n_saved_chans:
+        raise IngestError(
+            f"{meta_path}: snsMnMaXaDw={meta['snsMnMaXaDw']} does not add up to "
+            f"nSavedChans={n_saved_chans}",
+            path=meta_path,
+        )
+    return _NidqLayout(n_saved_chans, rate_hz, sum(counts[:3]), counts[3])
+
+
+def read_spikeglx_digital(
+    bin_path: str | Path,
+    line: int,
+    polarity: Polarity = "rising",
+    chunk_samples: int = 1_000_000,
+) -> np.ndarray:
+    """Edge times of one digital line of a SpikeGLX NIDQ recording.
+
+    The ``.bin`` holds interleaved int16 samples, ``nSavedChans`` per time point; the digital
+    words are the last ``snsMnMaXaDw[3]`` channels. Line ``k`` is bit ``k % 16`` of digital
+    word ``k // 16``. The file is streamed through a memory map in chunks, so memory stays
+    bounded; edges across chunk boundaries are kept.
+
+    Times are ``sample_index / niSampRate`` relative to the first sample of this file, using the
+    rate from the ``.meta``: the NIDQ clock is the reference clock other streams are mapped to.
+    (SpikeGLX's calibrated rate is ``niSampRate`` itself after calibration.) A line already
+    high at sample 0 has no rising edge there.
+
+    Parameters
+    ----------
+    bin_path
+        ``*.nidq.bin``; the ``*.nidq.meta`` must lie next to it.
+    line
+        Digital line, from 0 (bit of the digital word).
+    polarity
+        ``"rising"``, ``"falling"`` or ``"both"``.
+    chunk_samples
+        Time points read per chunk.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_edges,) float64`` edge times in seconds, increasing.
+
+    Raises
+    ------
+    IngestError
+        Missing ``.meta``, a meta without NIDQ keys, a ``.bin`` size that is not a whole number
+        of time points, or a line outside the digital words.
+    """
+    bin_path = _check_path(Path(bin_path))
+    meta_path = bin_path.with_suffix(".meta")
+    if not meta_path.is_file():
+        raise IngestError(
+            f"{bin_path}: no .meta file next to it (expected {meta_path.name})",
+            path=bin_path,
+            hint="copy the .meta written by SpikeGLX together with the .bin",
+        )
+    meta = read_spikeglx_meta(meta_path)
+    layout = _nidq_layout(meta, meta_path)
+    n_lines = 16 * layout.n_words
+    if not 0 <= line < n_lines:
+        raise IngestError(
+            f"{bin_path}: line {line} is out of range; this file has {layout.n_words} digital "
+            f"word(s), lines 0..{n_lines - 1} (acquired lines: {meta.get('niXDChans1', '?')})",
+            path=bin_path,
+            hint="set the channel's 'line' to the NI digital line number",
+        )
+    samples = _edge_samples(bin_path, layout, line, polarity, max(1, int(chunk_samples)))
+    _warn_on_size_mismatch(bin_path, meta)
+    return samples.astype(np.float64) / layout.rate_hz
+
+
+def _edge_samples(
+    bin_path: Path, layout: _NidqLayout, line: int, polarity: Polarity, chunk_samples: int
+) -> np.ndarray:
+    bytes_per_point = 2 * layout.n_saved_chans
+    size = bin_path.stat().st_size
+    if size % bytes_per_point:
+        raise IngestError(
+            f"{bin_path}: size {size} bytes is not a multiple of {bytes_per_point} "
+            f"(nSavedChans={layout.n_saved_chans} int16 channels)",
+            path=bin_path,
+            hint="the .bin is truncated or belongs to another .meta",
+        )
+    n_points = size // bytes_per_point
+    if n_points == 0:
+        raise IngestError(f"{bin_path}: no samples", path=bin_path, hint="the .bin is empty")
+    data = np.memmap(bin_path, dtype=np.int16, mode="r", shape=(n_points, layout.n_saved_chans))
+    column, bit = layout.first_word_col + line // 16, line % 16
+    wanted = {"rising": (1,), "falling": (-1,), "both": (1, -1)}[polarity]
+    edges: list[np.ndarray] = []
+    previous = None
+    for start in range(0, n_points, chunk_samples):
+        word = np.asarray(data[start : start + chunk_samples, column])
+        # View as uint16 so that bit 15 does not sign-extend in the shift.
+        level = ((word.view(np.uint16) >> bit) & 1).astype(np.int8)
+        head = level[:1] if previous is None else previous
+        step = np.diff(level, prepend=head)  # step[i] = level[i] - level[i-1]
+        found = np.flatnonzero(np.isin(step, wanted))
+        edges.append(found.astype(np.int64) + start)
+        previous = level[-1:]
+    del data
+    return np.concatenate(edges)
+
+
+def _warn_on_size_mismatch(bin_path: Path, meta: dict[str, str]) -> None:
+    expected = meta.get("fileSizeBytes")
+    if expected is not None and expected.isdigit() and int(expected) != bin_path.stat().st_size:
+        warnings.warn(
+            f"{bin_path}: size {bin_path.stat().st_size} bytes differs from fileSizeBytes="
+            f"{expected} in the .meta (file truncated or still being written?)",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+# --- Bonsai ----------------------------------------------------------------------------------
+
+
+def read_bonsai_timestamps(path: str | Path) -> np.ndarray:
+    """Read the ISO-8601 first column of a Bonsai ``.ssv`` frame log as POSIX seconds.
+
+    Lines look like ``2020-08-19T12:42:57.7903616-04:00 2330554981`` (host time, camera ticks).
+    Only the host time is read: it is the Bonsai PC clock, which still has to be mapped onto
+    the acquisition clock by ``sync``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_frames,) float64`` seconds since 1970-01-01 UTC (microsecond resolution at this
+        magnitude), non-decreasing.
+    """
+    import pandas as pd
+
+    path = _check_path(Path(path))
+    first: list[str] = []
+    line_numbers: list[int] = []
+    for line_no, text in _text_data_lines(path):
+        first.append(text.split()[0])
+        line_numbers.append(line_no)
+    try:
+        stamps = pd.to_datetime(pd.Series(first, dtype=object), format="ISO8601", utc=True)
+    except (ValueError, TypeError):
+        for value, line_no in zip(first, line_numbers, strict=True):
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise IngestError(
+                    f"{path}: line {line_no}: expected an ISO-8601 time, found {value!r}",
+                    path=path,
+                    hint="fix or delete that line",
+                ) from None
+        raise
+    times = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
+    return _check_times(times, path, lambda k: f"line {line_numbers[k]}")
+
+
+# --- one channel from its files --------------------------------------------------------------
+
+
+def _detect_format(path: Path) -> TTLFormat:
+    if path.is_dir():
+        return "openephys"
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".bin":
+        return "spikeglx"
+    if suffix == ".ssv":
+        return "bonsai"
+    if suffix in _TEXT_SUFFIXES:
+        return "text"
+    raise IngestError(
+        f"{path}: cannot tell the TTL format from the extension '{path.suffix}'",
+        path=path,
+        hint="set the channel's 'format' to text, csv, npy, spikeglx or openephys",
+    )
+
+
+def _read_one(
+    path: Path, fmt: TTLFormat, column: str | None, line: int | None, polarity: Polarity
+) -> np.ndarray:
+    if fmt == "auto":
+        fmt = _detect_format(_check_path(path))
+    if fmt == "text":
+        return read_ttl_text(path)
+    if fmt == "bonsai":
+        return read_bonsai_timestamps(path)
+    if fmt == "npy":
+        return read_ttl_npy(path, line=line, polarity=polarity)
+    if fmt == "csv":
+        if column is None:
+            raise IngestError(
+                f"{path}: a CSV TTL file needs a column name",
+                path=path,
+                hint="set the channel's 'column' in session.toml",
+            )
+        return read_ttl_csv(path, column)
+    if line is None:
+        raise IngestError(
+            f"{path}: a {fmt} TTL source needs a digital line",
+            path=path,
+            hint="set the channel's 'line' in session.toml",
+        )
+    if fmt == "spikeglx":
+        return read_spikeglx_digital(path, line, polarity)
+    return read_openephys_events(path, line, polarity)
+
+
+def load_ttl_channel(
+    channel_id: str,
+    paths: str | Path | Sequence[str | Path],
+    *,
+    fmt: TTLFormat = "auto",
+    column: str | None = None,
+    line: int | None = None,
+    polarity: Polarity = "rising",
+    description: str = "",
+) -> TTLChannel:
+    """Read every file of one TTL channel and merge them into one sorted pulse train.
+
+    Parameters
+    ----------
+    channel_id
+        The ``[[TTLs]].id``.
+    paths
+        The channel's files (or Open Ephys folders), in reading order.
+    fmt
+        Reader to use; ``"auto"`` chooses by extension: ``.txt`` text, ``.csv`` CSV, ``.npy``
+        NumPy, ``.bin`` SpikeGLX, ``.ssv`` Bonsai, a folder Open Ephys.
+    column, line, polarity
+        Passed to the CSV, SpikeGLX, Open Ephys and NumPy readers.
+    description
+        Free text kept on the result.
+
+    Returns
+    -------
+    TTLChannel
+        Times of all files concatenated and sorted; exact duplicates (the same pulse in two
+        overlapping files) are dropped, counted in ``n_duplicates_dropped`` and reported with a
+        :class:`~w2t_bkin.errors.DataQualityWarning`.
+    """
+    files = (Path(paths),) if isinstance(paths, str | Path) else tuple(Path(p) for p in paths)
+    if not files:
+        raise IngestError(
+            f"TTL channel '{channel_id}' has no files",
+            hint="check the channel's 'paths' glob in session.toml",
+        )
+    parts = [_read_one(path, fmt, column, line, polarity) for path in files]
+    times_s = np.sort(np.concatenate(parts), kind="stable")
+    keep = np.concatenate([[True], np.diff(times_s) != 0])
+    n_duplicates = int(times_s.size - np.count_nonzero(keep))
+    if n_duplicates:
+        warnings.warn(
+            f"TTL channel '{channel_id}': dropped {n_duplicates} exact duplicate timestamps "
+            f"while merging {len(files)} file(s)",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+        times_s = times_s[keep]
+    log.debug("TTL channel %s: %d pulses from %d file(s)", channel_id, times_s.size, len(files))
+    return TTLChannel(
+        channel_id=channel_id,
+        times_s=times_s,
+        source_files=files,
+        n_duplicates_dropped=n_duplicates,
+        description=description,
+    )
