@@ -86,8 +86,9 @@ def _check_times(times_s: np.ndarray, path: Path, where: Callable[[int], str]) -
     decreasing = np.flatnonzero(np.diff(times_s) < 0)
     if decreasing.size:
         k = int(decreasing[0]) + 1
+        before, after = float(times_s[k - 1]), float(times_s[k])
         raise IngestError(
-            f"{path}: {where(k)}: time decreases from {float(times_s[k - 1])!r} to {float(times_s[k])!r} s",
+            f"{path}: {where(k)}: time decreases from {before!r} to {after!r} s",
             path=path,
             hint=_SORTED_HINT,
         )

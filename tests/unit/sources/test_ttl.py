@@ -251,7 +251,7 @@ def test_openephys_missing_and_legacy_folders(tmp_path):
     legacy = tmp_path / "TTL_1"
     legacy.mkdir()
     np.save(legacy / "channel_states.npy", np.array([1, -1]))
-    with pytest.raises(IngestError, match="Open Ephys < 0.6 layout"):
+    with pytest.raises(IngestError, match=r"Open Ephys < 0\.6 layout"):
         read_openephys_events(legacy, 1)
 
 
