@@ -279,7 +279,7 @@ def _first_start_s(part: BpodSession) -> float:
 
 
 def _last_end_s(part: BpodSession) -> float:
-    return float(np.nanmax(part.trial_end_s)) if part.n_trials else math.nan
+    return float(np.fmax.reduce(part.trial_end_s)) if part.n_trials else math.nan
 
 
 def _concatenate(
@@ -368,7 +368,8 @@ class _ColumnBuilder:
             if visits.shape[0]:
                 absolute = visits + start_s
                 self._states.append((trial_idx, name, absolute))
-                last_exit_s = float(np.nanmax([last_exit_s, np.nanmax(absolute[:, 1])]))
+                # fmax ignores NaN without the all-NaN RuntimeWarning of nanmax.
+                last_exit_s = float(np.fmax(last_exit_s, np.fmax.reduce(absolute[:, 1])))
         for name, value in events.items():
             self.event_names.add(name)
             times = np.asarray(value, dtype=np.float64).reshape(-1)
@@ -680,14 +681,16 @@ def _h5_field_order(group: h5py.Group) -> list[str]:
 
 
 def _h5_dataset(f: h5py.File, ds: h5py.Dataset) -> Any:
-    cls = _matlab_class(ds)
-    if ds.attrs.get("MATLAB_empty", 0):
-        return {"char": "", "cell": [], "struct": {}}.get(cls, np.zeros(0))
-    data = np.asarray(ds[()])
-    if data.dtype == h5py.ref_dtype:  # cell array
-        items = [_h5_value(f, f[ref]) for ref in data.T.reshape(-1)]
+    kind = ds.dtype
+    # Attribute look-ups dominate the cost of v7.3 files (tens of thousands of small
+    # datasets), so they are only made where the dtype leaves the MATLAB class open.
+    if kind == h5py.ref_dtype:  # cell array
+        items = [_h5_value(f, f[ref]) for ref in np.asarray(ds[()]).T.reshape(-1)]
         return items[0] if len(items) == 1 else items
-    data = data.T  # MATLAB is column-major; h5py shows the reversed shape
+    cls = "double" if kind == np.float64 else _matlab_class(ds)
+    if kind == np.uint64 and "MATLAB_empty" in ds.attrs and ds.attrs["MATLAB_empty"]:
+        return {"char": "", "cell": [], "struct": {}}.get(cls, np.zeros(0))
+    data = np.asarray(ds[()]).T  # MATLAB is column-major; h5py shows the reversed shape
     if cls == "char":
         rows = ["".join(map(chr, row)) for row in np.atleast_2d(data)]
         return rows[0] if len(rows) == 1 else rows
