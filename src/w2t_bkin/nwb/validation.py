@@ -154,16 +154,20 @@ def validate_nwb(
     import nwbinspector
 
     inspector_config = nwbinspector.load_config("dandi") if config == "dandi" else None
-    with warnings.catch_warnings():
-        # Files written by pynwb cache their namespaces; these notes are not findings.
-        warnings.filterwarnings("ignore", message="No cached namespaces found in .*")
-        warnings.filterwarnings("ignore", message="Ignoring cached namespace .*")
+    # Reading an older file makes pynwb/hdmf warn (deprecated fields, cached namespaces). The
+    # findings must not depend on the caller's warning filters: under "error" filters (pytest,
+    # python -W error) those warnings would abort the read and turn into ERROR findings. Record
+    # them instead, and restore the filters nwbinspector changes globally.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         findings = _pynwb_findings(path)
         # skip_validate: pynwb.validate already ran above, under our own check name.
         messages = nwbinspector.inspect_nwbfile(
             nwbfile_path=path, skip_validate=True, config=inspector_config
         )
         findings += [_inspector_finding(message) for message in messages]
+    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+        log.debug("while validating %s: %s", path, message)
 
     findings.sort(key=_finding_sort_key)
     report = ValidationReport(

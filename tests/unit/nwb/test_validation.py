@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import h5py
@@ -228,3 +229,58 @@ def test_report_is_frozen(clean_nwb: Path) -> None:
     assert isinstance(report, ValidationReport)
     with pytest.raises(AttributeError):
         report.config = "default"  # type: ignore[misc]
+
+
+def test_warning_filters_are_left_as_found(clean_nwb: Path) -> None:
+    # nwbinspector adds global "ignore" filters; validate_nwb must not leak them.
+    before = list(warnings.filters)
+    validate_nwb(clean_nwb)
+    assert warnings.filters == before
+
+
+@pytest.mark.real_data
+def test_real_dlc2nwb_pose_file(real_data: Path) -> None:
+    path = real_data / "nwb/DLC2NWB/examples/m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.nwb"
+    report = validate_nwb(path)
+    blocking = [(f["importance"], f["check_name"]) for f in report.blocking_findings]
+    assert blocking == [("CRITICAL", "check_subject_exists")]
+    assert report.counts["ERROR"] == 0
+    assert report.exit_code == 1
+
+
+@pytest.mark.real_data
+def test_real_old_file_reads_under_error_warning_filters(real_data: Path) -> None:
+    # pytest runs with filterwarnings=error; pynwb warns while reading this NWB 2.5 file and
+    # those warnings must not become an unreadable-file ERROR.
+    path = real_data / "nwb/ephy_testing_data_via_neuroconv/ephy_testing_data/nwb/"
+    report = validate_nwb(path / "ecephys_tutorial_v2.5.0.nwb")
+    assert report.counts["ERROR"] == 0
+    critical = sorted(
+        (f["check_name"], f["location"]) for f in report.findings if f["importance"] == "CRITICAL"
+    )
+    assert critical == [
+        ("check_electrical_series_dims", "/acquisition/ElectricalSeries"),
+        ("check_electrical_series_dims", "/processing/ecephys/LFP/ElectricalSeries"),
+        ("check_subject_exists", "/"),
+    ]
+
+
+@pytest.mark.real_data
+def test_real_schema_violation_timeseries_without_unit(real_data: Path) -> None:
+    path = real_data / "nwb/pynwb/tests/back_compat/1.5.1_timeseries_no_unit.nwb"
+    report = validate_nwb(path)
+    schema = [f for f in report.findings if f["check_name"] == "pynwb_validation"]
+    assert [(f["object_name"], f["location"], f["message"]) for f in schema] == [
+        ("TimeSeries/data/unit", "acquisition/test_timeseries/data", "argument missing")
+    ]
+    assert schema[0]["importance"] == "CRITICAL"
+
+
+@pytest.mark.real_data
+def test_real_subject_without_sex_and_species(real_data: Path) -> None:
+    path = real_data / "nwb/pynwb/tests/back_compat/2.2.0_subject_no_age__reference.nwb"
+    report = validate_nwb(path)
+    assert {f["check_name"] for f in report.blocking_findings} == {
+        "check_subject_sex",
+        "check_subject_species_exists",
+    }
