@@ -10,6 +10,8 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from w2t_bkin.errors import DataQualityWarning, IngestError
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_file, read_bpod_session
@@ -185,6 +187,27 @@ def test_two_file_session_merges_onto_one_clock(tmp_path, spec, version, restart
     np.testing.assert_array_equal(session.file_offset_s, [0.0, second_offset_s])
     assert session.file_alignment == ("first", "info" if restart_clock else "continuous")
     assert session.session_start == DEFAULT_SESSION_START
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n_trials=st.integers(1, 9),
+    seed=st.integers(0, 2**16),
+    split=st.integers(1, 4),
+    restart_clock=st.booleans(),
+)
+def test_any_split_round_trips_exactly(tmp_path_factory, n_trials, seed, split, restart_clock):
+    spec = simulate_bpod_trials(n_trials, seed=seed, trial_types=(1, 3))
+    folder = tmp_path_factory.mktemp("split")
+    n_files = min(split, n_trials)
+    paths = write_bpod_session(folder, spec, n_files=n_files, restart_clock=restart_clock)
+    session = read_bpod_session(paths)
+    assert_matches_truth(session, spec)
+    assert len(session.file_first_trial) == n_files
 
 
 def test_three_files_mixed_v5_and_v73_restart(tmp_path: Path, spec: BpodTrialsSpec) -> None:
