@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -285,7 +286,8 @@ def _demux_pts_ticks(
     path: Path,
 ) -> np.ndarray | None:
     """Sorted packet pts ``(n_frames,) int64`` in stream ticks, or ``None`` when unusable."""
-    pts: list[int | None] = []
+    ticks = array("q")  # 8 bytes per frame; a list of ints would take ~36
+    n_missing_pts = 0
     n_packets = 0  # every packet with data, discarded ones included, to detect truncation
     try:
         for packet in container.demux(stream):
@@ -294,7 +296,11 @@ def _demux_pts_ticks(
             n_packets += 1
             if packet.is_discard:  # before the edit-list start: decoders drop it
                 continue
-            pts.append(packet.pts)
+            pts = packet.pts
+            if pts is None:
+                n_missing_pts += 1
+            else:
+                ticks.append(pts)
     except av.error.FFmpegError as exc:
         raise IngestError(
             f"{path}: corrupt video data after packet {n_packets}: {_reason(exc)}",
@@ -308,13 +314,13 @@ def _demux_pts_ticks(
             path=path,
             hint="the recording or copy was interrupted; re-copy the file",
         )
-    if not pts or any(p is None for p in pts):
+    if n_missing_pts or not ticks:
         return None
-    ticks = np.sort(np.asarray(pts, dtype=np.int64))
-    if np.any(np.diff(ticks) == 0):
+    sorted_ticks = np.sort(np.frombuffer(ticks, dtype=np.int64))
+    if np.any(np.diff(sorted_ticks) == 0):
         log.info("%s: duplicate packet timestamps", path)
         return None
-    return ticks
+    return sorted_ticks
 
 
 def _decode_pts_ticks(path: Path, timeout_s: float) -> tuple[int, np.ndarray | None]:
