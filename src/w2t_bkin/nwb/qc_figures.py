@@ -147,7 +147,7 @@ def ipi_histograms_png(ttl_channels: Mapping[str, np.ndarray]) -> bytes:
         for ax, name in zip(axes.flat, names, strict=False):
             ipi_ms = np.diff(np.asarray(ttl_channels[name], dtype=np.float64)) * 1e3
             median_ms = float(np.median(ipi_ms))
-            ax.hist(ipi_ms, bins=100, color="C0")
+            ax.hist(ipi_ms, bins=_hist_bins(ipi_ms, 100), color="C0")
             ax.set_yscale("log")
             ax.axvline(median_ms, color="k", lw=0.8, ls="--")
             ax.set_title(f"{name}  (median {median_ms:.3g} ms)", fontsize=9)
@@ -198,7 +198,8 @@ def trial_alignment_png(
             ax_offset.legend(fontsize=8, loc="best")
         finite = residuals_ms[np.isfinite(residuals_ms)]
         if finite.size:
-            ax_resid.hist(finite, bins=min(50, max(5, finite.size // 4)), color="C0")
+            n_bins = min(50, max(5, finite.size // 4))
+            ax_resid.hist(finite, bins=_hist_bins(finite, n_bins), color="C0")
         ax_resid.set_xlabel("residual after clock fit (ms)")
         ax_resid.set_ylabel("matched trials")
         ax_resid.set_title("fit residuals")
@@ -245,6 +246,17 @@ def pose_confidence_png(camera_id: str, stats: KeypointConfidenceStats) -> bytes
         return _png(fig)
     finally:
         fig.clear()
+
+
+def _hist_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """``n_bins + 1`` edges spanning ``values``; a tiny range (a clock-perfect TTL, where all
+    intervals differ by rounding only) is widened to +-5 % around the median."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if hi - lo <= 1e-6 * max(abs(hi), abs(lo), 1e-12):
+        centre = float(np.median(values))
+        half = 0.05 * abs(centre) if centre != 0 else 0.5
+        lo, hi = centre - half, centre + half
+    return np.linspace(lo, hi, n_bins + 1)
 
 
 def _occupied_runs(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from w2t_bkin.nwb import qc_figures
 from w2t_bkin.nwb.qc import MAX_LISTED_DROPPED, QCInputs, render_qc_report, write_qc_report
 from w2t_bkin.nwb.qc_figures import MAX_PLOT_FRAMES, confidence_stats, stride_subsample
 
@@ -307,3 +308,38 @@ def test_write_report_is_atomic_replacement(tmp_path: Path) -> None:
     page = path.read_text(encoding="utf-8")
     assert "session new" in page
     assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]
+
+
+def test_failed_figure_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(channels: object) -> bytes:
+        raise RuntimeError("renderer exploded <here>")
+
+    monkeypatch.setattr(qc_figures, "ttl_timeline_png", broken)
+    page = render_qc_report(
+        QCInputs(subject="m1", session="s1", ttl_channels={"cam0": np.arange(10) / 30.0})
+    )
+    checker = _parse(page)
+    assert "figure could not be drawn: RuntimeError: renderer exploded &lt;here&gt;" in page
+    assert len(checker.img_src) == 1  # the IPI histogram still renders
+
+
+def test_clock_perfect_inputs_render_all_figures() -> None:
+    # Intervals equal up to float rounding once broke fixed-count histogram bins.
+    n_trials = 5
+    qc = QCInputs(
+        subject="m1",
+        session="s1",
+        ttl_channels={"cam0": np.arange(300) / 30.0, "single": np.array([1.0])},
+        trial_alignment={
+            "trial_idx": np.arange(n_trials),
+            "offsets_s": np.full(n_trials, 0.25),
+            "residuals_ms": np.full(n_trials, 0.1),
+            "labels": ["matched"] * n_trials,
+            "drift_ppm": 0.0,
+            "offset_s": 0.25,
+        },
+    )
+    page = render_qc_report(qc)
+    assert "could not be drawn" not in page
+    assert len(_parse(page).img_src) == 3
+    assert "0.00 ppm" in page
