@@ -20,7 +20,7 @@ from pynwb.image import ImageSeries
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import VerificationError
 from w2t_bkin.nwb.io import wrap_dataset
-from w2t_bkin.nwb.video import nominal_rate_hz
+from w2t_bkin.nwb.video import regular_timing
 from w2t_bkin.sources.pose import PoseData
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,12 @@ def _timing_source(
     frame_clock: str,
     config: AssemblyConfig,
 ) -> dict[str, Any]:
-    """Link the video's timestamps when it has them; a rate only for nominal ('rate') times."""
+    """Link the video's timing when it exists; otherwise timestamps, or a lossless rate."""
     if image_series is not None and image_series.timestamps is not None:
         return {"timestamps": image_series}
     if image_series is not None and image_series.rate is not None:
         return {"rate": image_series.rate, "starting_time": image_series.starting_time}
-    if frame_clock == "rate" and frame_times_s.shape[0] > 1:
-        return {"rate": nominal_rate_hz(frame_times_s), "starting_time": float(frame_times_s[0])}
+    timing = regular_timing(frame_times_s, frame_clock)
+    if timing is not None:
+        return dict(timing)
     return {"timestamps": wrap_dataset(frame_times_s, config)}

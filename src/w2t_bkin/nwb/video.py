@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pynwb import NWBFile
@@ -44,10 +45,33 @@ def interpolated_frames_text(frame_has_pulse: np.ndarray | None) -> str:
     return f" {n_missing} of {frame_has_pulse.shape[0]} frame times were interpolated (no pulse)."
 
 
+REGULAR_TOLERANCE_S = 1e-9
+"""Frame times reproduced by ``starting_time + k / rate`` within this are stored as a rate."""
+
+
 def nominal_rate_hz(frame_times_s: np.ndarray) -> float:
     """Frame rate of evenly spaced frame times (first to last frame)."""
     n = frame_times_s.shape[0]
     return float((n - 1) / (frame_times_s[-1] - frame_times_s[0]))
+
+
+def regular_timing(frame_times_s: np.ndarray, frame_clock: str) -> dict[str, float] | None:
+    """``{"rate", "starting_time"}`` when a rate represents the frame times, else None.
+
+    Nominal ('rate') times always are. Measured times ('ttl', 'video') are only when the rate
+    reproduces every one of them within :data:`REGULAR_TOLERANCE_S` (e.g. a constant-rate video
+    container), so no timing information is lost; jittered TTL times keep their timestamps.
+    """
+    n = frame_times_s.shape[0]
+    if n < 2 or not frame_times_s[-1] > frame_times_s[0]:
+        return None
+    rate_hz = nominal_rate_hz(frame_times_s)
+    start_s = float(frame_times_s[0])
+    if frame_clock != "rate":
+        rebuilt = start_s + np.arange(n) / rate_hz
+        if n < 3 or np.max(np.abs(rebuilt - frame_times_s)) > REGULAR_TOLERANCE_S:
+            return None
+    return {"rate": rate_hz, "starting_time": start_s}
 
 
 def add_camera_video(
@@ -71,8 +95,9 @@ def add_camera_video(
     frame_times_s
         ``(n_frames,) float64`` on the reference clock, one per frame of all chunks.
     frame_clock
-        'ttl' or 'video' store every timestamp; 'rate' stores ``rate``, ``starting_time`` and
-        ``num_samples`` instead (the times are nominal, so nothing is lost).
+        'ttl' or 'video' store every timestamp, unless a rate reproduces them within 1 ns (see
+        :func:`regular_timing`); 'rate' stores ``rate``, ``starting_time`` and ``num_samples``
+        (the times are nominal, so nothing is lost).
     """
     first = videos.chunks[0]
     text = (
@@ -80,7 +105,7 @@ def add_camera_video(
         f"{len(videos.chunks)} external file(s) ({first.codec}, {first.width}x{first.height} px); "
         f"{frame_clock_text(frame_clock)}. {clock_description}"
     ).strip()
-    common = dict(
+    common: dict[str, Any] = dict(
         name=camera_id,
         description=text,
         comments=(
@@ -94,13 +119,14 @@ def add_camera_video(
         dimension=[first.width, first.height],
         device=device,
     )
-    if frame_clock == "rate" and frame_times_s.shape[0] > 1:
-        series = ImageSeries(
-            **common,
-            rate=nominal_rate_hz(frame_times_s),
-            starting_time=float(frame_times_s[0]),
-            num_samples=int(frame_times_s.shape[0]),
-        )
+    timing = regular_timing(frame_times_s, frame_clock)
+    if timing is not None:
+        if frame_clock != "rate":
+            common["comments"] += (
+                f" The {frame_clock} frame times are regular to {REGULAR_TOLERANCE_S:g} s and are "
+                "stored as starting_time + frame / rate."
+            )
+        series = ImageSeries(**common, **timing, num_samples=int(frame_times_s.shape[0]))
     else:
         series = ImageSeries(**common, timestamps=wrap_dataset(frame_times_s, config))
     nwbfile.add_acquisition(series)

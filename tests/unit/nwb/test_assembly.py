@@ -141,7 +141,7 @@ def test_ttl_events_round_trip_per_channel(written) -> None:
 
 
 def test_external_video_has_relative_paths_chunks_and_frame_timestamps(written) -> None:
-    session, path = written
+    _, path = written
     with read_nwb(path) as nwb:
         video = nwb.acquisition["cam_top"]
         assert list(video.external_file[:]) == [
@@ -157,9 +157,7 @@ def test_external_video_has_relative_paths_chunks_and_frame_timestamps(written) 
         assert list(video.dimension[:]) == [32, 32]
         assert b.CLOCK in video.description
         assert "1 of 20 frame times were interpolated" in video.comments
-    assert "cam_side" not in session.metadata.cameras[0].id  # cam_side has no video
-    with read_nwb(path) as nwb:
-        assert "cam_side" not in nwb.acquisition
+        assert "cam_side" not in nwb.acquisition  # that camera has no video
 
 
 def test_interpolated_frames_are_listed_in_sync_module(written) -> None:
@@ -190,6 +188,20 @@ def test_rate_clock_video_stores_rate_and_num_samples(tmp_path: Path) -> None:
         assert nose.timestamps is None
         assert nose.rate == video.rate
         assert nose.starting_time == 2.0
+
+
+def test_regular_measured_times_are_stored_as_exact_rate(tmp_path: Path) -> None:
+    session = b.session(tmp_path, trials=False)
+    times = 0.25 + np.arange(b.N_FRAMES) / 25.0
+    camera = _replace(session.cameras[0], frame_times_s=times, frame_clock="video")
+    path = write_nwb(_replace(session, cameras=(camera,)), tmp_path / "regular.nwb")
+    with read_nwb(path) as nwb:
+        video = nwb.acquisition["cam_top"]
+        assert video.timestamps is None
+        rebuilt = video.starting_time + np.arange(video.num_samples) / video.rate
+        assert np.max(np.abs(rebuilt - times)) <= 1e-9
+        assert video.num_samples == b.N_FRAMES
+    assert blocking_findings(path) == []
 
 
 # --------------------------------------------------------------------------------------------
