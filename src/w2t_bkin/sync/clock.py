@@ -81,6 +81,9 @@ class ClockModel:
     def delta(self, source_s: np.ndarray | float) -> np.ndarray:
         """``reference - source`` at ``source_s`` (any shape), extrapolated linearly."""
         t = np.asarray(source_s, dtype=np.float64)
+        if self.knots_s.size == 2:  # linear: no segment lookup
+            slope = (self.delta_s[1] - self.delta_s[0]) / (self.knots_s[1] - self.knots_s[0])
+            return self.delta_s[0] + slope * (t - self.knots_s[0])
         seg = np.clip(np.searchsorted(self.knots_s, t, side="right") - 1, 0, self.knots_s.size - 2)
         return self.delta_s[seg] + self._slopes[seg] * (t - self.knots_s[seg])
 
@@ -198,8 +201,8 @@ def fit_clock(
         )
     inlier = finite.copy()
     knots, delta = _fit_once(x[inlier], y[inlier], model, segment_s)
+    residuals = _residuals(knots, delta, x, y)
     for _ in range(_MAX_ROBUST_ITER):
-        residuals = _residuals(knots, delta, x, y)
         threshold = _threshold(residuals[inlier], outlier_threshold_s)
         new_inlier = finite & (np.abs(residuals) <= threshold)
         # never let rejection leave too few points to define the model
@@ -207,7 +210,7 @@ def fit_clock(
             break
         inlier = new_inlier
         knots, delta = _fit_once(x[inlier], y[inlier], model, segment_s)
-    residuals = _residuals(knots, delta, x, y)
+        residuals = _residuals(knots, delta, x, y)
     n_out = int(np.count_nonzero(finite & ~inlier))
     if n_out:
         log.debug("clock fit rejected %d of %d pairs as outliers", n_out, int(finite.sum()))
@@ -264,6 +267,14 @@ def _fit_once(
         return np.array([x0, x0 + 1.0]), np.full(2, float(np.mean(z)))
     knots = _knots(x, model, segment_s)
     n_knots = knots.size
+    if n_knots == 2:
+        # one segment: the 2x2 normal equations from dot products (no bincount needed)
+        w = (x - knots[0]) / (knots[1] - knots[0])
+        v = 1.0 - w
+        a11, a12, a22 = v @ v, v @ w, w @ w
+        b1, b2 = v @ z, w @ z
+        det = a11 * a22 - a12 * a12
+        return knots, np.array([(a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det])
     seg = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, n_knots - 2)
     w = (x - knots[seg]) / (knots[seg + 1] - knots[seg])
     v = 1.0 - w

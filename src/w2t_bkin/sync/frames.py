@@ -221,13 +221,17 @@ def align_frames(
     unassigned = kept_idx[~np.isin(pulse_slot, frame_slot)]
     frame_slot = frame_slot - frame_slot[0]
     dropped, after, per_gap = _drops(frame_slot)
-    clock_src = pts if pts is not None else frame_slot * (
-        1.0 / nominal_rate_hz if nominal_rate_hz else period
+    clock_src = (
+        pts
+        if pts is not None
+        else frame_slot * (1.0 / nominal_rate_hz if nominal_rate_hz else period)
     )
     clock = fit_clock(clock_src[has], times[has])
 
     if problem:
-        status: Literal["exact", "repaired", "mismatch"] = "mismatch" if how == "warn" else "repaired"
+        status: Literal["exact", "repaired", "mismatch"] = (
+            "mismatch" if how == "warn" else "repaired"
+        )
     else:
         status = "exact" if has.all() else "repaired"
     result = FrameAlignment(
@@ -284,9 +288,7 @@ def frame_times_from_video(frame_pts_s: np.ndarray, clock: ClockModel | None = N
 # -- steps --------------------------------------------------------------------------------------
 
 
-def _check_inputs(
-    n_frames: int, pulses: np.ndarray, pts: np.ndarray | None, policy: str
-) -> None:
+def _check_inputs(n_frames: int, pulses: np.ndarray, pts: np.ndarray | None, policy: str) -> None:
     if policy not in ("fail", "warn", "repair"):
         raise SyncError(
             f"unknown frame/pulse policy {policy!r}",
@@ -419,8 +421,10 @@ def _frame_slots(
         shift, tie = _best_shift(frame_slot, pulse_slot)
         frame_slot = frame_slot + shift
         if tie:
-            return frame_slot, "pts", (
-                "container timestamps match the pulses equally well at several frame shifts"
+            return (
+                frame_slot,
+                "pts",
+                ("container timestamps match the pulses equally well at several frame shifts"),
             )
         return frame_slot, "pts", ""
     if n_kept == n_frames:
@@ -447,9 +451,7 @@ def _best_shift(frame_slot: np.ndarray, pulse_slot: np.ndarray) -> tuple[int, bo
     """Shift of frame slots that puts the most frames on a pulse; and whether it is tied."""
     k = _SHIFT_WINDOW
     cand = np.unique(
-        np.concatenate(
-            [pulse_slot[:k] - frame_slot[0], pulse_slot[-k:] - frame_slot[-1], [0]]
-        )
+        np.concatenate([pulse_slot[:k] - frame_slot[0], pulse_slot[-k:] - frame_slot[-1], [0]])
     )
     occupied = np.zeros(int(pulse_slot[-1]) + 1, dtype=bool)
     occupied[pulse_slot] = True
@@ -548,9 +550,16 @@ def _describe(result: FrameAlignment, problem: str) -> tuple[str, ...]:
     if result.n_dropped:
         chunk, local = result.locate(result.dropped_after_frame_idx)
         where = ", ".join(
-            f"{n} after frame {f}" + (f" (chunk {c}, frame {lf})" if result.chunk_starting_frame.size > 1 else "")
+            f"{n} after frame {f}"
+            + (f" (chunk {c}, frame {lf})" if result.chunk_starting_frame.size > 1 else "")
             for f, n, c, lf in list(
-                zip(result.dropped_after_frame_idx, result.dropped_per_gap, chunk, local, strict=True)
+                zip(
+                    result.dropped_after_frame_idx,
+                    result.dropped_per_gap,
+                    chunk,
+                    local,
+                    strict=True,
+                )
             )[:10]
         )
         out.append(

@@ -272,7 +272,7 @@ def simulate_trials(
         Fraction of trials with a sync onset whose pulse was not recorded.
     spurious_pulse_fraction
         Number of spurious pulses as a fraction of the number of trials. ``n_leading_spurious``
-        of them (default: a fifth, at least one when any) fall in the 60 s before the first
+        of them (default: a fifth, at least one and at most ten) fall in the 60 s before the first
         sync pulse; the others are uniform over the session. Every spurious pulse is at least
         20 ms away from every true sync time (closer glitches cannot be told from a real pulse).
     n_leading_spurious
@@ -322,7 +322,7 @@ def simulate_trials(
 
     n_spur = round(spurious_pulse_fraction * n_trials)
     if n_leading_spurious is None:
-        n_lead = max(1, n_spur // 5) if n_spur else 0
+        n_lead = min(max(1, n_spur // 5), 10) if n_spur else 0
     else:
         n_lead = n_leading_spurious
     true_sync = np.sort(sync_ref[visited])
