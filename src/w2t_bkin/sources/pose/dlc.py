@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -171,11 +172,17 @@ def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
 
 
 def _read_h5(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
+    if not h5py.is_hdf5(path):
+        raise IngestError(
+            "not an HDF5 file",
+            path=path,
+            hint="DeepLabCut .h5 outputs are pandas/PyTables HDF5 files; the file may be truncated",
+        )
     try:
         store = pd.HDFStore(path, mode="r")
-    except Exception as exc:  # PyTables raises several unrelated types for non-HDF5 input
+    except Exception as exc:  # PyTables raises several unrelated types
         raise IngestError(
-            f"not a pandas HDF5 pose file ({type(exc).__name__}: {exc})",
+            f"not a pandas HDF5 pose file ({type(exc).__name__})",
             path=path,
             hint="DeepLabCut .h5 outputs are written by pandas/PyTables",
         ) from exc
@@ -269,7 +276,10 @@ def _read_csv_header(path: Path) -> tuple[list[list[str]], int]:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header: list[list[str]] = []
-            for row in reader:
+            first_cell = "(empty file)"
+            for number, row in enumerate(reader):
+                if number == 0:
+                    first_cell = row[0] if row else ""
                 if row and row[0].strip().lower() in HEADER_LEVELS:
                     header.append(row)
                     if row[0].strip().lower() == "coords":
@@ -280,9 +290,8 @@ def _read_csv_header(path: Path) -> tuple[list[list[str]], int]:
         raise IngestError(f"cannot read CSV: {exc}", path=path) from exc
     labels = [row[0].strip().lower() for row in header]
     if not labels or labels[0] != "scorer" or labels[-1] != "coords":
-        found = labels[0] if labels else "(no header)"
         raise IngestError(
-            f"not a DeepLabCut-style pose CSV: the header starts with '{found}'",
+            f"not a DeepLabCut-style pose CSV: the first cell is '{first_cell}'",
             path=path,
             hint="expected header rows 'scorer', ['individuals',] 'bodyparts', 'coords'",
         )

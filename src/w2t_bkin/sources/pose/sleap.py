@@ -50,7 +50,8 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
         ``edge_inds`` are used when present). SLEAP writes ``tracks`` transposed for MATLAB,
         ``(n_tracks, n_space, n_nodes, n_frames)``; the un-transposed
         ``(n_frames, n_nodes, n_space, n_tracks)`` layout is accepted too, recognised by where
-        the node count sits.
+        the node count sits (with 2-3 nodes, by the track count, else the longer axis is
+        frames).
 
     Returns
     -------
@@ -76,11 +77,10 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
         node_names = _decode_names(h5["node_names"][()])
         tracks = h5["tracks"][()]
         track_names = _decode_names(h5["track_names"][()]) if "track_names" in h5 else ()
-        occupancy_shape = h5["track_occupancy"].shape if "track_occupancy" in h5 else None
         scores = h5["point_scores"][()] if "point_scores" in h5 else None
         edge_inds = np.asarray(h5["edge_inds"][()]) if "edge_inds" in h5 else None
 
-    transposed = _analysis_layout(path, tracks.shape, len(node_names), track_names, occupancy_shape)
+    transposed = _analysis_layout(path, tracks.shape, len(node_names), track_names)
     if transposed:  # (tracks, space, nodes, frames) -> (frames, tracks, nodes, space)
         positions = np.ascontiguousarray(tracks.transpose(3, 0, 2, 1), dtype=np.float32)
     else:  # (frames, nodes, space, tracks)
@@ -116,18 +116,16 @@ def _analysis_layout(
     shape: tuple[int, ...],
     n_nodes: int,
     track_names: tuple[str, ...],
-    occupancy_shape: tuple[int, ...] | None,
 ) -> bool:
     """``True`` for SLEAP's MATLAB-transposed layout, ``False`` for the plain one."""
     if len(shape) != 4:
         raise IngestError(f"'tracks' has shape {shape}, expected 4 dimensions", path=path)
     transposed = shape[2] == n_nodes and shape[1] in (2, 3)
     plain = shape[1] == n_nodes and shape[2] in (2, 3)
-    if transposed and plain:  # only when n_nodes is 2 or 3: use the track axis to decide
-        if track_names:
-            transposed = shape[0] == len(track_names)
-        elif occupancy_shape is not None:
-            transposed = tuple(occupancy_shape) == (shape[3], shape[0])
+    if transposed and plain:
+        # Only with 2-3 nodes. The other datasets are transposed alike, so they cannot tell;
+        # the track count can, else the frame axis is taken to be the longer one.
+        transposed = shape[0] == len(track_names) if track_names else shape[3] >= shape[0]
         log.debug("%s: ambiguous tracks shape %s, transposed=%s", path, shape, transposed)
         return transposed
     if not (transposed or plain):
