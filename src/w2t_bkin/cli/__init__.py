@@ -53,7 +53,7 @@ def _root(
 
 def _register() -> None:
     # Imported here so that each command module can import `app` helpers without cycles.
-    from w2t_bkin.cli import data_cmd  # noqa: F401
+    from w2t_bkin.cli import data_cmd, nwb_cmd, run_cmd  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

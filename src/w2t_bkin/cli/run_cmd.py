@@ -1,0 +1,120 @@
+"""``w2t-bkin run`` and ``w2t-bkin demo``: process sessions into NWB files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from w2t_bkin.cli import app, stderr, stdout
+from w2t_bkin.errors import W2TError
+from w2t_bkin.session import SessionResult, process_session
+from w2t_bkin.workspace.discovery import discover_sessions
+from w2t_bkin.workspace.layout import open_workspace
+
+
+def run_sessions(
+    root: Path, subject: str, session: str, config: Path | None
+) -> list[SessionResult]:
+    """Process the selected sessions one after another, printing each outcome."""
+    refs = discover_sessions(open_workspace(root), subject, session)
+    if not refs:
+        raise W2TError(
+            f"no session matches --subject {subject!r} --session {session!r} in {root}",
+            hint="list the sessions with: w2t-bkin discover ROOT --format plain",
+        )
+    results = []
+    for ref in refs:
+        stdout.print(f"processing {ref.subject}/{ref.session} ...", highlight=False)
+        result = process_session(root, ref.subject, ref.session, config_path=config)
+        results.append(result)
+        _print_result(result)
+    return results
+
+
+def _print_result(result: SessionResult) -> None:
+    if result.ok:
+        stdout.print(f"  [green]succeeded[/] {result.subject}/{result.session}", highlight=False)
+        for name, path in sorted(result.outputs.items()):
+            stdout.print(f"    {name:16s} {path}", highlight=False)
+    else:
+        stderr.print(
+            f"  [red]failed[/] {result.subject}/{result.session} in phase "
+            f"{result.failed_phase}: {result.error}",
+            highlight=False,
+        )
+        log_path = result.outputs.get("pipeline_log")
+        if log_path is not None:
+            stderr.print(f"    log: {log_path}", highlight=False)
+    for text in result.warnings:
+        stdout.print(f"    [yellow]warning[/] {text}", highlight=False)
+
+
+def _summary(results: list[SessionResult]) -> int:
+    table = Table(title="sessions")
+    for column in ("subject", "session", "status", "NWB"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.subject, r.session, r.status, str(r.outputs.get("nwb", "")))
+    stdout.print(table)
+    failed = [r for r in results if not r.ok]
+    return max((r.exit_code for r in failed), default=0)
+
+
+@app.command("run")
+def run(
+    root: Path = typer.Argument(..., help="Experiment folder."),
+    subject: str = typer.Option("*", "--subject", "-s", help="Subject glob."),
+    session: str = typer.Option("*", "--session", "-x", help="Session glob."),
+    config: Path | None = typer.Option(None, "--config", help="Use this configuration file."),
+) -> None:
+    """Process sessions into NWB; exit 0 only when every selected session succeeded."""
+    code = _summary(run_sessions(root, subject, session, config))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("demo")
+def demo(
+    root: Path = typer.Argument(Path("demo-experiment"), help="Where to build the example."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing demo folder."),
+    duration_s: float = typer.Option(20.0, help="Seconds of recording per session."),
+) -> None:
+    """Build a synthetic example experiment and process it end to end."""
+    import shutil
+
+    from w2t_bkin.testing import ExperimentSpec, write_experiment
+
+    if root.exists():
+        if not force:
+            raise W2TError(f"{root} exists", hint="pass --force to rebuild the demo there")
+        if not (root / ".w2t").is_dir():
+            raise W2TError(
+                f"{root} exists and is not a w2t-bkin workspace; refusing to delete it",
+                hint="choose another folder",
+            )
+        shutil.rmtree(root)
+    spec = ExperimentSpec(
+        n_subjects=1,
+        n_sessions=2,
+        duration_s=duration_s,
+        rate_hz=60.0,
+        n_keypoints=6,
+        n_video_chunks=2,
+        camera_drift_ppm=15.0,
+        bpod_drift_ppm=40.0,
+        jitter_s=1e-4,
+        dropped_frame_fraction=0.005,
+        missing_sync_fraction=0.1,
+        spurious_sync_fraction=0.1,
+    )
+    stdout.print(f"building the synthetic example experiment in {root} ...")
+    write_experiment(root, spec)
+    results = run_sessions(root, "*", "*", None)
+    code = _summary(results)
+    for r in results:
+        if "qc_report" in r.outputs:
+            stdout.print(f"QC report: {r.outputs['qc_report']}", highlight=False)
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,395 @@
+"""Session-level synchronization: which stream is aligned how, and what goes to NWB and QC.
+
+The reference clock is the acquisition DAQ that records the TTL lines; its t=0 is the
+session's ``session_start_time``. Cameras with a frame TTL get one time per frame from their
+pulses (:func:`w2t_bkin.sync.align_frames`); cameras declared without TTL use their container
+timestamps or their nominal rate, and the NWB file says so. Bpod times are mapped through a
+clock model fitted on sync-state onsets matched to TTL pulses (:func:`w2t_bkin.sync.align_trials`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from w2t_bkin import __version__
+from w2t_bkin.config import Config
+from w2t_bkin.errors import MetadataError, SyncError
+from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata
+from w2t_bkin.sources.bpod import BpodSession
+from w2t_bkin.sources.ttl import TTLChannel
+from w2t_bkin.sources.video import CameraVideos
+from w2t_bkin.sync.clock import ClockModel, fit_clock
+from w2t_bkin.sync.frames import (
+    FrameAlignment,
+    align_frames,
+    frame_times_from_rate,
+    frame_times_from_video,
+)
+from w2t_bkin.sync.stats import stats_from_frames, stats_from_trials
+from w2t_bkin.sync.trials import TrialAlignment, align_trials
+
+if TYPE_CHECKING:
+    from w2t_bkin.nwb.assembly import SessionAssembly
+    from w2t_bkin.nwb.qc import QCInputs
+    from w2t_bkin.session import IngestedInputs, SessionContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraTiming:
+    camera_id: str
+    frame_times_s: np.ndarray
+    frame_clock: str
+    alignment: FrameAlignment | None
+    n_frames: int
+
+
+@dataclass(frozen=True)
+class TrialTiming:
+    to_reference: ClockModel
+    label: np.ndarray
+    offsets_s: np.ndarray
+    residuals_s: np.ndarray
+    per_channel: dict[str, TrialAlignment]
+
+
+@dataclass(frozen=True)
+class SyncedSession:
+    cameras: dict[str, CameraTiming]
+    trials: TrialTiming | None
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    reference_clock_description: str = ""
+
+
+def synchronize_session(
+    metadata: SessionMetadata, config: Config, inputs: IngestedInputs
+) -> SyncedSession:
+    """Frame times of every camera and the Bpod clock model, with statistics per stream."""
+    verified = inputs.verified
+    cameras: dict[str, CameraTiming] = {}
+    stats: list[dict[str, Any]] = []
+    for camera in metadata.cameras:
+        videos = verified.videos.get(camera.id)
+        pose = inputs.pose.get(camera.id)
+        if videos is None and pose is None:
+            continue  # optional camera without files
+        n_frames = videos.n_frames if videos is not None else pose.n_frames  # type: ignore[union-attr]
+        timing = _camera_timing(camera, n_frames, videos, verified.ttl, config)
+        cameras[camera.id] = timing
+        if timing.alignment is not None:
+            stats.append(stats_from_frames(camera.id, timing.alignment).to_dict())
+        else:
+            stats.append(_untimed_camera_stats(timing))
+    trials = None
+    if inputs.bpod is not None and metadata.bpod is not None:
+        trials = _trial_timing(inputs.bpod, metadata.bpod, verified.ttl, config)
+        stats += [
+            stats_from_trials(f"bpod:{channel}", alignment).to_dict()
+            for channel, alignment in trials.per_channel.items()
+        ]
+    return SyncedSession(cameras, trials, stats, _reference_description(metadata, verified.ttl))
+
+
+def _reference_description(metadata: SessionMetadata, ttl: dict[str, TTLChannel]) -> str:
+    if ttl:
+        return (
+            "Reference clock: the acquisition DAQ that recorded the TTL channels "
+            f"{', '.join(sorted(ttl))}; t=0 is session_start_time. Camera frames are timed by "
+            "their TTL pulses and Bpod times are mapped through a fitted offset+drift model."
+        )
+    clocks = {c.id: c.resolved_frame_clock for c in metadata.cameras}
+    return (
+        "Reference clock: no TTL channel exists in this session; frame times come from each "
+        f"camera's declared clock ({', '.join(f'{k}: {v}' for k, v in clocks.items())}), "
+        "with t=0 at session_start_time = first frame."
+    )
+
+
+def _camera_timing(
+    camera: CameraMeta,
+    n_frames: int,
+    videos: CameraVideos | None,
+    ttl: dict[str, TTLChannel],
+    config: Config,
+) -> CameraTiming:
+    clock = camera.resolved_frame_clock
+    if clock == "ttl":
+        assert camera.ttl_id is not None
+        pts = None
+        if videos is not None and len(videos.chunks) == 1:
+            pts = videos.chunks[0].frame_pts_s
+        starting = videos.starting_frame if videos is not None else None
+        alignment = align_frames(
+            n_frames,
+            ttl[camera.ttl_id].times_s,
+            nominal_rate_hz=camera.fps,
+            frame_pts_s=pts,
+            policy=config.verification.frame_pulse_policy,
+            gap_factor=config.synchronization.pulse_gap_factor,
+            spurious_factor=config.synchronization.spurious_pulse_factor,
+            chunk_starting_frame=starting,
+        )
+        return CameraTiming(camera.id, alignment.frame_times_s, "ttl", alignment, n_frames)
+    if clock == "video":
+        if videos is None:
+            raise MetadataError(
+                f"camera {camera.id!r}: frame_clock = 'video' but no video files exist",
+                hint="declare frame_clock = 'rate' with fps, or provide the videos",
+            )
+        return CameraTiming(camera.id, _video_clock(videos), "video", None, n_frames)
+    if clock == "rate":
+        assert camera.fps is not None
+        return CameraTiming(
+            camera.id, frame_times_from_rate(n_frames, camera.fps), "rate", None, n_frames
+        )
+    raise SyncError(f"camera {camera.id!r} has no frame clock")
+
+
+def _video_clock(videos: CameraVideos) -> np.ndarray:
+    """Container timestamps of all chunks; each chunk starts one frame period after the last."""
+    parts = []
+    t0 = 0.0
+    for chunk in videos.chunks:
+        if chunk.frame_pts_s is None:
+            raise SyncError(
+                f"{chunk.path}: the container has no frame timestamps",
+                hint="declare frame_clock = 'rate' with fps for this camera",
+            )
+        times = frame_times_from_video(chunk.frame_pts_s) + t0
+        parts.append(times)
+        t0 = float(times[-1]) + 1.0 / chunk.rate_hz
+    return np.concatenate(parts)
+
+
+def _untimed_camera_stats(timing: CameraTiming) -> dict[str, Any]:
+    return {
+        "stream_id": timing.camera_id,
+        "kind": "camera",
+        "n_items": timing.n_frames,
+        "n_pulses": 0,
+        "n_matched": 0,
+        "status": f"no TTL: frame_clock = {timing.frame_clock}",
+    }
+
+
+def _sync_onsets(bpod: BpodSession, meta: BpodMeta) -> tuple[np.ndarray, np.ndarray]:
+    """Per trial: the Bpod-clock onset of its sync state and its sync TTL id ('' if none)."""
+    onsets = np.full(bpod.n_trials, np.nan)
+    channel = np.full(bpod.n_trials, "", dtype=object)
+    for rule in meta.sync.trial_types:
+        rows = bpod.trial_types == rule.trial_type
+        onsets[rows] = bpod.first_state_onset_s(rule.sync_signal)[rows]
+        channel[rows] = rule.sync_ttl
+    return onsets, channel
+
+
+def _trial_timing(
+    bpod: BpodSession, meta: BpodMeta, ttl: dict[str, TTLChannel], config: Config
+) -> TrialTiming:
+    sync = config.synchronization
+    if not meta.sync.trial_types:
+        raise SyncError(
+            "Bpod data exist but no [[bpod.sync.trial_types]] rule says which state emits the "
+            "sync pulse",
+            hint="add rules {trial_type, sync_signal, sync_ttl} to the metadata",
+        )
+    onsets, channel = _sync_onsets(bpod, meta)
+    per_channel: dict[str, TrialAlignment] = {}
+    label = np.full(bpod.n_trials, "unaligned", dtype=object)
+    for ttl_id in sorted({c for c in channel if c}):
+        if ttl_id not in ttl:
+            raise SyncError(
+                f"sync TTL channel {ttl_id!r} has no files",
+                hint="add its files or fix bpod.sync.trial_types.sync_ttl",
+            )
+        rows = np.flatnonzero(channel == ttl_id)
+        alignment = align_trials(
+            onsets[rows],
+            ttl[ttl_id].times_s,
+            bpod_trial_idx=rows,
+            trial_start_s=bpod.trial_start_s[rows],
+            tolerance_s=sync.trial_match_tolerance_s,
+            min_matched=sync.min_matched_trials,
+            model=sync.clock_model,
+            segment_s=sync.piecewise_segment_s,
+            unaligned_policy=sync.unaligned_trial_policy,
+        )
+        per_channel[ttl_id] = alignment
+        label[rows] = alignment.label
+    if len(per_channel) == 1:
+        clock = next(iter(per_channel.values())).clock
+    else:  # one Bpod clock: fit it on the matched pairs of every channel together
+        src = np.concatenate(
+            [a.bpod_sync_times_s[a.matched_pulse_idx >= 0] for a in per_channel.values()]
+        )
+        ref = np.concatenate(
+            [
+                ttl[k].times_s[a.matched_pulse_idx[a.matched_pulse_idx >= 0]]
+                for k, a in per_channel.items()
+            ]
+        )
+        order = np.argsort(src)
+        clock = fit_clock(
+            src[order], ref[order], model=sync.clock_model, segment_s=sync.piecewise_segment_s
+        )
+    no_rule = np.flatnonzero(channel == "")
+    if no_rule.size and sync.unaligned_trial_policy == "fail":
+        raise SyncError(
+            f"{no_rule.size} trial(s) have a trial type without a sync rule "
+            f"(types {sorted(set(bpod.trial_types[no_rule].tolist()))})",
+            hint="add [[bpod.sync.trial_types]] rules for them, or set "
+            "synchronization.unaligned_trial_policy = 'flag'",
+        )
+    residuals = np.full(bpod.n_trials, np.nan)
+    for alignment in per_channel.values():
+        residuals[alignment.bpod_trial_idx] = alignment.residuals_s
+    starts = bpod.trial_start_s
+    return TrialTiming(clock, label.astype(str), clock(starts) - starts, residuals, per_channel)
+
+
+# --------------------------------------------------------------------------------------------
+# NWB and QC inputs
+
+
+def trial_outcomes(bpod: BpodSession, meta: BpodMeta) -> np.ndarray:
+    """``(n_trials,) str``: the first outcome rule whose state the trial visited, else 'unknown'."""
+    outcome = np.full(bpod.n_trials, "unknown", dtype=object)
+    decided = np.zeros(bpod.n_trials, dtype=bool)
+    for rule in meta.outcomes:
+        visited = np.isfinite(bpod.first_state_onset_s(rule.state)) & ~decided
+        outcome[visited] = rule.outcome
+        decided |= visited
+    return outcome.astype(str)
+
+
+def session_identifier(ctx: SessionContext) -> str:
+    """Stable per session and configuration."""
+    base = ctx.metadata.identifier or f"{ctx.subject}-{ctx.session}"
+    return f"{base}-{ctx.config.config_hash()[:12]}"
+
+
+def session_start_time(ctx: SessionContext, inputs: IngestedInputs) -> datetime:
+    start = ctx.metadata.session_start_time
+    if start is None:
+        raise MetadataError(
+            "session_start_time is missing",
+            hint="set session_start_time (the wall-clock time of DAQ t=0) in session.toml",
+        )
+    if start.tzinfo is None:
+        start = start.astimezone()
+    return start
+
+
+def build_assembly(
+    ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession
+) -> SessionAssembly:
+    """Everything the NWB writer needs, on the reference clock."""
+    from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, TrialsAssembly
+
+    cameras = []
+    for camera_id, timing in synced.cameras.items():
+        meta = ctx.metadata.camera(camera_id)
+        cameras.append(
+            CameraAssembly(
+                camera_id=camera_id,
+                frame_times_s=timing.frame_times_s,
+                frame_clock=timing.frame_clock,
+                videos=inputs.verified.videos.get(camera_id),
+                pose=inputs.pose.get(camera_id),
+                description=meta.description or f"camera {camera_id}",
+                device_name=meta.device,
+                frame_has_pulse=(
+                    timing.alignment.frame_has_pulse if timing.alignment is not None else None
+                ),
+            )
+        )
+    trials = None
+    bpod_meta = ctx.metadata.bpod
+    if inputs.bpod is not None and synced.trials is not None and bpod_meta is not None:
+        trials = TrialsAssembly(
+            bpod=inputs.bpod,
+            to_reference=synced.trials.to_reference,
+            alignment_label=synced.trials.label,
+            trial_type_names={int(k): v for k, v in bpod_meta.trial_type_names.items()},
+            outcome=trial_outcomes(inputs.bpod, bpod_meta),
+            actions=dict(bpod_meta.actions),
+        )
+    return SessionAssembly(
+        metadata=ctx.metadata,
+        session_start_time=session_start_time(ctx, inputs),
+        reference_clock_description=synced.reference_clock_description,
+        identifier=session_identifier(ctx),
+        ttl_channels=tuple(inputs.verified.ttl.values()),
+        cameras=tuple(cameras),
+        trials=trials,
+        alignment_stats=tuple(synced.stats),
+    )
+
+
+_QC_STATUS = {"exact": "ok", "repaired": "warn", "mismatch": "warn"}
+
+
+def qc_inputs(
+    ctx: SessionContext,
+    inputs: IngestedInputs,
+    synced: SyncedSession,
+    findings: list[dict[str, Any]],
+    warnings: list[str],
+) -> QCInputs:
+    """Plain data for the QC report."""
+    from w2t_bkin.nwb.qc import QCInputs
+
+    frame_checks = []
+    for camera_id, timing in synced.cameras.items():
+        a = timing.alignment
+        frame_checks.append(
+            {
+                "camera_id": camera_id,
+                "n_video_frames": timing.n_frames,
+                "n_pulses": a.n_pulses if a is not None else 0,
+                "n_matched": int(np.count_nonzero(a.frame_has_pulse)) if a is not None else 0,
+                "n_dropped": a.n_dropped if a is not None else 0,
+                "dropped_frames": a.dropped_frames.tolist() if a is not None else [],
+                "n_spurious": int(a.spurious_pulse_idx.size) if a is not None else 0,
+                "n_missing": int(a.missing_pulse_frame_idx.size) if a is not None else 0,
+                "status": _QC_STATUS[a.status] if a is not None else "no TTL",
+                "frame_clock": timing.frame_clock,
+            }
+        )
+    trial_alignment = None
+    if synced.trials is not None:
+        t = synced.trials
+        finite = np.isfinite(t.residuals_s)
+        trial_alignment = {
+            "trial_idx": np.arange(t.label.size),
+            "offsets_s": t.offsets_s,
+            "residuals_ms": t.residuals_s[finite] * 1e3,
+            "labels": t.label.tolist(),
+            "drift_ppm": t.to_reference.drift_ppm,
+            "offset_s": t.to_reference.offset_s,
+        }
+    pose_confidence = {
+        camera_id: {
+            "keypoint_names": list(pose.keypoint_names),
+            "confidence": pose.confidence[:, 0, :],
+        }
+        for camera_id, pose in inputs.pose.items()
+    }
+    return QCInputs(
+        subject=ctx.subject,
+        session=ctx.session,
+        w2t_bkin_version=__version__,
+        frame_checks=frame_checks,
+        ttl_channels={k: v.times_s for k, v in inputs.verified.ttl.items()},
+        trial_alignment=trial_alignment,
+        pose_confidence=pose_confidence,
+        validation_findings=findings,
+        warnings=warnings,
+        alignment_stats=synced.stats,
+    )
