@@ -1,0 +1,139 @@
+"""Raw synthetic session → NWB, checked against the generator's ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2t_bkin.cli import main
+from w2t_bkin.nwb.inspection import read_nwb
+from w2t_bkin.session import process_session
+from w2t_bkin.sources.pose.io import read_pose
+from w2t_bkin.testing import ExperimentSpec, write_experiment
+
+FAULTY = ExperimentSpec(
+    duration_s=6.0,
+    rate_hz=50.0,
+    n_video_chunks=2,
+    camera_drift_ppm=20.0,
+    bpod_drift_ppm=50.0,
+    jitter_s=1e-4,
+    dropped_frame_fraction=0.02,
+    n_trials=8,
+    seed=3,
+)
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("exp") / "exp"
+    truth = write_experiment(root, FAULTY)["mouse01/ses01"]
+    result = process_session(root, "mouse01", "ses01")
+    assert result.ok, result.error
+    return root, truth
+
+
+def test_outputs_exist(processed: tuple[Path, dict]) -> None:
+    root, _ = processed
+    out = root / "data/processed/mouse01/ses01"
+    for name in (
+        "sub-mouse01_ses-ses01.nwb",
+        "pipeline.log",
+        "alignment_stats.json",
+        "validation.json",
+        "provenance.json",
+        "qc/report.html",
+    ):
+        assert (out / name).is_file(), name
+    log = (out / "pipeline.log").read_text()
+    for phase in ("configuration", "discovery", "verification", "ingestion", "synchronization"):
+        assert f"phase {phase}: end" in log
+    assert not list(out.glob("*.partial*"))
+
+
+def test_frame_times_match_truth_and_drops_are_localised(processed: tuple[Path, dict]) -> None:
+    root, truth = processed
+    stats = json.loads((root / "data/processed/mouse01/ses01/alignment_stats.json").read_text())
+    by_id = {s["stream_id"]: s for s in stats["streams"]}
+    with read_nwb(root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
+        for camera_id, cam in truth["cameras"].items():
+            series = nwb.acquisition[camera_id]
+            times = np.asarray(series.timestamps[:])
+            true_times = np.asarray(cam["frame_times_s"])
+            assert times.shape == true_times.shape
+            # 0.1 ms pulse jitter: every frame time within the jitter bound (goal < 0.5 ms)
+            assert np.max(np.abs(times - true_times)) <= 1e-4 + 1e-9
+            assert list(series.starting_frame[:]) == cam["chunk_starting_frame"]
+            assert all(not Path(p).is_absolute() for p in series.external_file[:])
+            assert by_id[camera_id]["dropped_idx"] == cam["dropped_frames"]
+
+
+def test_trials_on_reference_clock(processed: tuple[Path, dict]) -> None:
+    root, truth = processed
+    trials_truth = truth["trials"]
+    with read_nwb(root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
+        trials = nwb.trials
+        start = np.asarray(trials["start_time"][:])
+        stop = np.asarray(trials["stop_time"][:])
+        assert np.max(np.abs(start - trials_truth["trial_start_reference_s"])) < 1e-3
+        assert np.max(np.abs(stop - trials_truth["trial_stop_reference_s"])) < 1e-3
+        assert list(trials["trial_type"][:]) == trials_truth["trial_types"]
+        assert set(trials["alignment"][:]) <= {"matched", "interpolated", "extrapolated"}
+
+
+def test_pose_round_trips_exactly(processed: tuple[Path, dict]) -> None:
+    root, _ = processed
+    session = root / "data/raw/mouse01/ses01"
+    chunks = sorted((session / "Pose/cam0").glob("*DLC_*.h5"))
+    expected = np.concatenate([read_pose(p).positions[:, 0] for p in chunks])
+    with read_nwb(root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
+        pe = nwb.processing["behavior"]["PoseEstimation_cam0"]
+        for k, name in enumerate(sorted(pe.pose_estimation_series)):
+            data = np.asarray(pe.pose_estimation_series[name].data[:])
+            np.testing.assert_array_equal(data, expected[:, int(name[2:])])
+            assert k < expected.shape[1]
+
+
+def test_validation_is_dandi_clean(processed: tuple[Path, dict]) -> None:
+    root, _ = processed
+    report = json.loads((root / "data/processed/mouse01/ses01/validation.json").read_text())
+    assert report["counts"]["CRITICAL"] == 0
+    assert report["counts"]["BEST_PRACTICE_VIOLATION"] == 0
+
+
+def test_frame_pulse_mismatch_fails_cleanly_in_verification_phase(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, ExperimentSpec(duration_s=2.0))
+    ttl = root / "data/raw/mouse01/ses01/TTLs/cam0_frame.txt"
+    lines = ttl.read_text().splitlines()
+    ttl.write_text("\n".join([*lines[:20], "not-a-number", *lines[20:]]) + "\n")
+    result = process_session(root, "mouse01", "ses01")
+    assert not result.ok and result.failed_phase == "verification"
+    assert "cam0_frame.txt" in (result.error or "") and "line 21" in (result.error or "")
+    assert not (root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb").exists()
+
+
+def test_missing_dandi_subject_fields_fail_before_expensive_work(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, ExperimentSpec(duration_s=2.0))
+    (root / "data/raw/mouse01/subject.toml").write_text('[subject]\nsubject_id = "mouse01"\n')
+    result = process_session(root, "mouse01", "ses01")
+    assert result.failed_phase == "verification"
+    assert "subject.species" in (result.error or "") and "subject.sex" in (result.error or "")
+
+
+def test_run_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, ExperimentSpec(duration_s=2.0, n_sessions=2))
+    (root / "data/raw/mouse01/ses02/Bpod").rename(root / "data/raw/mouse01/ses02/Bpod_moved")
+    assert main(["run", str(root)]) == 4
+    captured = capsys.readouterr()
+    assert "failed mouse01/ses02 in phase discovery" in captured.err
+    assert "Traceback" not in captured.err
+    assert main(["run", str(root), "--session", "ses01"]) == 0
+    nwb = root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb"
+    assert main(["validate", str(nwb)]) == 0
+    assert main(["inspect", str(nwb)]) == 0
