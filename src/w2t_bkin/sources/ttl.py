@@ -136,7 +136,7 @@ def read_ttl_text(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # numpy warns on an empty file
             # ndmin=2 keeps a one-line file with two numbers from passing as two timestamps
-            table = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
+            table = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError):
         _raise_bad_text_line(path)
     if table.shape[1] > 1:
@@ -147,7 +147,7 @@ def read_ttl_text(path: str | Path) -> np.ndarray:
 
 def _text_data_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line_number, text)`` of lines holding data: comments and blanks removed."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
         for line_no, raw in enumerate(handle, start=1):
             text = raw.split("#", 1)[0].strip()
             if text:
@@ -210,7 +210,21 @@ def read_ttl_csv(path: str | Path, column: str) -> np.ndarray:
         or decreasing times; each names the line.
     """
     path = _check_path(Path(path))
-    with path.open("r", encoding="utf-8", newline="") as handle:
+    try:
+        cells, line_numbers = _csv_column_cells(path, column)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise IngestError(
+            f"{path}: not a readable CSV text file: {exc}",
+            path=path,
+            hint="save the table as UTF-8 CSV with a header row",
+        ) from exc
+    values = _csv_floats(path, cells, line_numbers, column)
+    return _check_times(values, path, lambda k: f"line {line_numbers[k]}")
+
+
+def _csv_column_cells(path: Path, column: str) -> tuple[list[str], list[int]]:
+    """Cells of ``column`` and their line numbers; ragged rows are errors."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = next((row for row in reader if row), None)
         if header is None:
@@ -231,8 +245,7 @@ def read_ttl_csv(path: str | Path, column: str) -> np.ndarray:
                 )
             cells.append(row[col].strip())
             line_numbers.append(reader.line_num)
-    values = _csv_floats(path, cells, line_numbers, column)
-    return _check_times(values, path, lambda k: f"line {line_numbers[k]}")
+    return cells, line_numbers
 
 
 def _csv_column_index(path: Path, header: list[str], column: str) -> int:

@@ -473,3 +473,21 @@ def test_channel_configuration_errors(tmp_path):
         load_ttl_channel("x", tmp_path / "t.bin", fmt="spikeglx")
     with pytest.raises(IngestError, match=r"missing\.txt: TTL file not found"):
         load_ttl_channel("x", tmp_path / "missing.txt")
+
+
+def test_text_and_csv_written_with_a_byte_order_mark(tmp_path):
+    # Excel and Notepad on Windows start UTF-8 files with a BOM
+    text = tmp_path / "bom.txt"
+    text.write_bytes(b"\xef\xbb\xbf0.5\n1.5\n")
+    table = tmp_path / "bom.csv"
+    table.write_bytes(b"\xef\xbb\xbftime_s,x\n0.5,1\n1.5,2\n")
+
+    np.testing.assert_array_equal(read_ttl_text(text), [0.5, 1.5])
+    np.testing.assert_array_equal(read_ttl_csv(table, "time_s"), [0.5, 1.5])
+
+
+def test_csv_that_is_not_text_is_an_error(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"time_s\n\xff\xfe\x00\x01\n")
+    with pytest.raises(IngestError, match=r"binary\.csv: not a readable CSV text file"):
+        read_ttl_csv(path, "time_s")
