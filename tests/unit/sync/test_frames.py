@@ -137,7 +137,10 @@ def test_extra_trailing_pulses_are_unassigned_with_pts() -> None:
 def test_first_pulse_lost_is_found_with_pts_and_drops() -> None:
     truth = simulate_camera(5.0, 100.0, dropped_frame_fraction=0.01, jitter_s=1e-4, seed=1)
     result = align_frames(
-        truth.n_frames, truth.pulse_times_s[1:], nominal_rate_hz=100.0, frame_pts_s=truth.frame_pts_s
+        truth.n_frames,
+        truth.pulse_times_s[1:],
+        nominal_rate_hz=100.0,
+        frame_pts_s=truth.frame_pts_s,
     )
     assert result.missing_pulse_frame_idx.tolist() == [0]
     np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
