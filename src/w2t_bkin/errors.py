@@ -100,7 +100,7 @@ class NWBValidationError(W2TError, ValueError):
     exit_code = 6
 
 
-class MissingExtraError(W2TError, ImportError):
+class MissingExtraError(W2TError, ImportError):  # type: ignore[misc]
     """An optional dependency is not installed."""
 
     exit_code = 7

@@ -272,7 +272,7 @@ def _write_trial_ttls(
     spurious = _spurious_times(rng, true_sorted[0] - 5.0, true_sorted[-1], n_spurious, true_sorted)
     cue = np.sort(np.concatenate([cue, spurious]))
     np.savetxt(session_dir / "TTLs" / "cue.txt", cue, fmt="%.9f")
-    idx, names, start_s, _ = bpod.state_visits()
+    _, names, start_s, _ = bpod.state_visits()
     outcome_rows = np.isin(names, ["Reward", "Punish"])
     np.savetxt(
         session_dir / "TTLs" / "outcome.txt", np.sort(to_daq(start_s[outcome_rows])), fmt="%.9f"
