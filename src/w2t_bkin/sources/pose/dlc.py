@@ -35,7 +35,7 @@ SINGLE_INDIVIDUAL = "individual_0"
 #: HDF keys DLC writes, in order of preference (``tracks`` holds raw multi-animal tracklets).
 PREFERRED_HDF_KEYS = ("df_with_missing", "tracks", "df")
 #: Rows per block when copying an HDF table into the arrays, bounding the float64 temporary.
-CHUNK_ROWS = 131_072
+CHUNK_ROWS = 65_536
 _AXIS_OF_COORD = {"x": 0, "y": 1, "z": 2}
 _PANDAS_DEDUP_SUFFIX = re.compile(r"\.\d+$")
 
