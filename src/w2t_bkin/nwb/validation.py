@@ -267,7 +267,7 @@ def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
         ]
     if isinstance(errors, tuple):  # older pynwb returned (errors, status)
         errors = errors[0]
-    return [
+    findings = [
         _finding(
             "CRITICAL",
             "HIGH",
@@ -278,6 +278,9 @@ def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
         )
         for error in errors
     ]
+    # pynwb reports an error once per loaded namespace that defines the type; keep one.
+    unique = {tuple(sorted((k, str(v)) for k, v in f.items())): f for f in findings}
+    return list(unique.values())
 
 
 def _inspector_finding(message: Any) -> dict[str, str | None]:
