@@ -37,13 +37,15 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "current_umask",
+    "fsync_dir",
     "sha256_file",
     "to_jsonable",
 ]
 
 
 @functools.cache
-def _umask() -> int:
+def current_umask() -> int:
     # os.umask can only be read by setting it; do it once, not on every write.
     mask = os.umask(0o022)
     os.umask(mask)
@@ -101,7 +103,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             hint="check free disk space and write permission; the previous file is unchanged",
             path=path,
         ) from exc
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     log.debug("wrote %s (%d bytes)", path, len(data))
     return path
 
@@ -202,10 +204,10 @@ def _target_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        return 0o666 & ~_umask()
+        return 0o666 & ~current_umask()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # Makes the rename itself durable on POSIX; not possible (nor needed) everywhere.
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -14,6 +14,7 @@ from pynwb import NWBHDF5IO, NWBFile
 
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import OutputError
+from w2t_bkin.io_utils import current_umask, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:
             io.write(nwbfile)
         _fsync_path(tmp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         reason = _describe(exc)
@@ -114,23 +115,3 @@ def _fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Persist the rename itself; not every platform allows opening a directory.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
