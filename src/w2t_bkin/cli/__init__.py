@@ -44,11 +44,11 @@ def _root(
     ),
 ) -> None:
     _state["debug"] = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # The level sits on the console handler: each session's pipeline.log still gets INFO records.
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING))
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[console], level=logging.DEBUG if debug else logging.INFO)
 
 
 def _register() -> None:
