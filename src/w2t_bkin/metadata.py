@@ -382,7 +382,16 @@ def metadata_files(raw_root: Path, subject: str, session: str) -> list[Path]:
     return [path for path in candidates if path.is_file()]
 
 
-_PARTIAL_SKIP = frozenset({"missing"})
+# Locations of the validators that check references between entries (camera -> TTL id, pose
+# camera -> model/skeleton): another file of the hierarchy may define the referenced entry.
+_CROSS_REFERENCE_LOCS = {(), ("pose",)}
+
+
+def _resolvable_by_merge(error: Any) -> bool:
+    """A missing key, or a dangling reference, that another metadata file may supply."""
+    if error["type"] == "missing":
+        return True
+    return error["type"] == "value_error" and tuple(error["loc"]) in _CROSS_REFERENCE_LOCS
 
 
 def check_metadata_file(path: Path) -> tuple[MetadataSource, list[str]]:
@@ -396,13 +405,8 @@ def check_metadata_file(path: Path) -> tuple[MetadataSource, list[str]]:
     try:
         SessionMetadata.model_validate(data)
     except ValidationError as exc:
-        # Cross-reference problems can be resolved by another file too; only keep local ones.
         message = format_validation_error(
-            exc,
-            SessionMetadata,
-            source=path,
-            text=text,
-            skip_types=_PARTIAL_SKIP | {"value_error"},
+            exc, SessionMetadata, source=path, text=text, skip=_resolvable_by_merge
         )
         return source, [line for line in message.splitlines() if line]
     return source, []

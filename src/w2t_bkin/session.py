@@ -27,17 +27,17 @@ from w2t_bkin.config import Config, load_workspace_config
 from w2t_bkin.errors import (
     DataQualityWarning,
     MetadataError,
-    SyncError,
     VerificationError,
     W2TError,
 )
 from w2t_bkin.io_utils import atomic_write_json
 from w2t_bkin.metadata import (
-    CameraMeta,
     SessionMetadata,
     load_session_metadata,
     missing_dandi_fields,
 )
+from w2t_bkin.session_pose import load_camera_pose
+from w2t_bkin.session_sync import SyncedSession, build_assembly, qc_inputs, synchronize_session
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_session
 from w2t_bkin.sources.pose import PoseData
 from w2t_bkin.sources.ttl import TTLChannel, load_ttl_channel
@@ -222,8 +222,6 @@ def generate_pose(ctx: SessionContext) -> None:
 
 def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
     """Ingestion: read pose outputs per camera (chunk-matched, frame-checked) and Bpod files."""
-    from w2t_bkin.session_pose import load_camera_pose
-
     pose: dict[str, PoseData] = {}
     for camera_id, pose_meta in ctx.metadata.pose.cameras.items():
         paths = verified.files.pose.get(camera_id, [])
@@ -241,17 +239,14 @@ def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
     return IngestedInputs(verified, pose, bpod)
 
 
-def synchronize(ctx: SessionContext, inputs: IngestedInputs) -> Any:
+def synchronize(ctx: SessionContext, inputs: IngestedInputs) -> SyncedSession:
     """Synchronization: frame times per camera and Bpod trials on the reference clock."""
-    from w2t_bkin.session_sync import synchronize_session
-
     return synchronize_session(ctx.metadata, ctx.config, inputs)
 
 
-def assemble(ctx: SessionContext, inputs: IngestedInputs, synced: Any) -> Path:
+def assemble(ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession) -> Path:
     """Assembly: build the NWB file and write it atomically to the processed folder."""
-    from w2t_bkin.nwb.assembly import write_nwb
-    from w2t_bkin.session_sync import build_assembly
+    from w2t_bkin.nwb.assembly import write_nwb  # pynwb is loaded only when writing
 
     assembly = build_assembly(ctx, inputs, synced)
     return write_nwb(assembly, ctx.nwb_path, ctx.config.assembly)
@@ -260,13 +255,11 @@ def assemble(ctx: SessionContext, inputs: IngestedInputs, synced: Any) -> Path:
 def finalize(
     ctx: SessionContext,
     inputs: IngestedInputs,
-    synced: Any,
+    synced: SyncedSession,
     result: SessionResult,
     started_at: datetime,
 ) -> None:
     """Finalization: alignment_stats.json, validation.json, provenance.json, qc/report.html."""
-    from w2t_bkin.session_sync import qc_inputs
-
     out = ctx.processed_dir
     stats_path = atomic_write_json(out / "alignment_stats.json", {"streams": synced.stats})
     result.outputs["alignment_stats"] = Path(stats_path)
@@ -400,13 +393,6 @@ def _session_log(folder: Path, level: str) -> Iterator[logging.Handler]:
         logger.removeHandler(handler)
         logger.setLevel(previous)
         handler.close()
-
-
-def camera_frame_clock(camera: CameraMeta) -> str:
-    clock = camera.resolved_frame_clock
-    if clock is None:  # verify_inputs guarantees this does not happen
-        raise SyncError(f"camera {camera.id!r} has no frame clock")
-    return clock
 
 
 __all__ = ["PHASES", "SessionResult", "process_session"]

@@ -274,7 +274,8 @@ def session_identifier(ctx: SessionContext) -> str:
     return f"{base}-{ctx.config.config_hash()[:12]}"
 
 
-def session_start_time(ctx: SessionContext, inputs: IngestedInputs) -> datetime:
+def session_start_time(ctx: SessionContext) -> datetime:
+    """Wall-clock time of reference t=0; a naive time is the lab's local time."""
     start = ctx.metadata.session_start_time
     if start is None:
         raise MetadataError(
@@ -322,7 +323,7 @@ def build_assembly(
         )
     return SessionAssembly(
         metadata=ctx.metadata,
-        session_start_time=session_start_time(ctx, inputs),
+        session_start_time=session_start_time(ctx),
         reference_clock_description=synced.reference_clock_description,
         identifier=session_identifier(ctx),
         ttl_channels=tuple(inputs.verified.ttl.values()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,12 @@ def format_validation_error(
     *,
     source: Path | None = None,
     text: str | None = None,
-    skip_types: frozenset[str] = frozenset(),
+    skip: Callable[[Any], bool] | None = None,
 ) -> str:
     """One line per problem: ``file:line: key.path: what is wrong (did you mean ...?)``."""
     lines = []
     for error in exc.errors():
-        if error["type"] in skip_types:
+        if skip is not None and skip(error):
             continue
         loc = tuple(error["loc"])
         line_no = find_key_line(text, loc)

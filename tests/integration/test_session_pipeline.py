@@ -91,10 +91,10 @@ def test_pose_round_trips_exactly(processed: tuple[Path, dict]) -> None:
     expected = np.concatenate([read_pose(p).positions[:, 0] for p in chunks])
     with read_nwb(root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
         pe = nwb.processing["behavior"]["PoseEstimation_cam0"]
-        for k, name in enumerate(sorted(pe.pose_estimation_series)):
-            data = np.asarray(pe.pose_estimation_series[name].data[:])
-            np.testing.assert_array_equal(data, expected[:, int(name[2:])])
-            assert k < expected.shape[1]
+        assert sorted(pe.pose_estimation_series) == [f"kp{k}" for k in range(expected.shape[1])]
+        for k in range(expected.shape[1]):
+            data = np.asarray(pe.pose_estimation_series[f"kp{k}"].data[:])
+            np.testing.assert_array_equal(data, expected[:, k])
 
 
 def test_validation_is_dandi_clean(processed: tuple[Path, dict]) -> None:

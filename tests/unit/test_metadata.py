@@ -138,3 +138,20 @@ def test_missing_dandi_fields() -> None:
 def test_missing_session_toml(raw: Path) -> None:
     with pytest.raises(MetadataError, match="add-session"):
         load_session_metadata(raw, "m1", "s2")
+
+
+def test_field_validator_error_names_file_and_line(raw: Path) -> None:
+    path = raw / "m1" / "subject.toml"
+    path.write_text('[subject]\nspecies = "Mus musculus"\nsex = "F"\nage = "90 days"\n')
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert f"{path}:4: subject.age: Value error, age must be an ISO-8601 duration" in str(
+        info.value
+    )
+
+
+def test_dangling_reference_in_one_file_is_resolved_by_another(raw: Path) -> None:
+    # session.toml points a camera at a TTL id that only metadata.toml defines
+    path = raw / "m1" / "s1" / "session.toml"
+    path.write_text(path.read_text() + '[[cameras]]\nid = "side"\nttl_id = "ttl_cam"\n')
+    assert load_session_metadata(raw, "m1", "s1").camera("side").ttl_id == "ttl_cam"

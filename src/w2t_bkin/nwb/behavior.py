@@ -32,7 +32,7 @@ from pynwb import NWBFile
 from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.errors import SyncError
-from w2t_bkin.sources.bpod import BpodSession
+from w2t_bkin.sources.bpod import BpodSession, flatten_settings
 
 log = logging.getLogger(__name__)
 
@@ -309,18 +309,6 @@ def _ragged(
 # task arguments
 
 
-def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested settings as ``{"a.b.c": value}``."""
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_settings(value, prefix=f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def argument_expression(value: Any) -> tuple[str, str]:
     """``(expression, type)`` of a setting; type is array, integer, float, boolean or string."""
     if isinstance(value, bool | np.bool_):
@@ -339,8 +327,8 @@ def argument_expression(value: Any) -> tuple[str, str]:
 
 
 def task_arguments_table(settings: Mapping[str, Any]) -> TaskArgumentsTable | None:
-    """Bpod ``Settings`` flattened into a ``TaskArgumentsTable``; None when there are none."""
-    flat = flatten_settings(settings)
+    """Bpod ``Settings`` (any nesting) as a ``TaskArgumentsTable``; None when there are none."""
+    flat = flatten_settings(settings)  # the reader already flattens; nested input stays valid
     if not flat:
         return None
     table = TaskArgumentsTable(description="Bpod session settings (SessionData.Settings).")

@@ -32,7 +32,7 @@ from w2t_bkin.testing.pose import simulate_pose, write_dlc_h5, write_sleap_analy
 from w2t_bkin.testing.simulate import (
     CameraTruth,
     _bpod_to_reference,
-    _spurious_times,
+    record_sync_pulses,
     simulate_camera,
 )
 from w2t_bkin.testing.video import write_video
@@ -41,7 +41,6 @@ CAMERA_IDS = ("cam0", "cam1")
 SYNC_STATES = {1: "W2T_Audio", 2: "A2L_Audio", 3: "Microstim"}
 TRIAL_TYPE_NAMES = {"1": "W2T_Audio", "2": "A2L_Audio", "3": "Microstim"}
 DLC_SCORER = "DLC_resnet50_w2tNov21shuffle1_100000"
-KEYPOINT_EDGES_EVERY = 1  # chain skeleton: keypoint i -- keypoint i+1
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,6 @@ def write_session(
         "spec": asdict(spec),
         "cameras": {},
     }
-    pose_truth: dict[str, Any] = {}
     for c, camera_id in enumerate(CAMERA_IDS):
         camera = simulate_camera(
             spec.duration_s,
@@ -173,7 +171,6 @@ def write_session(
             seed=seed * 10 + c,
         )
         truth["cameras"][camera_id] = _write_camera(session_dir, camera_id, camera, spec, seed, c)
-        pose_truth[camera_id] = camera.n_frames
     bpod_spec = simulate_bpod_trials(
         spec.n_trials or max(4, int(spec.duration_s / 2.5) + 2),
         trial_types=(1, 2, 3),
@@ -260,17 +257,14 @@ def _write_trial_ttls(
     def to_daq(bpod_s: np.ndarray) -> np.ndarray:
         return _bpod_to_reference(bpod_s, offset_s, spec.bpod_drift_ppm, 0.0, np.inf)
 
-    sync_bpod = bpod.sync_onsets_s()
-    sync_daq = to_daq(sync_bpod)
-    visited = np.flatnonzero(np.isfinite(sync_bpod))
-    n_lost = round(spec.missing_sync_fraction * bpod.n_trials)
-    lost = np.sort(rng.choice(visited, size=min(n_lost, visited.size), replace=False))
-    emitting = np.setdiff1d(visited, lost)
-    cue = sync_daq[emitting] + rng.uniform(-spec.jitter_s, spec.jitter_s, emitting.size)
-    n_spurious = round(spec.spurious_sync_fraction * bpod.n_trials)
-    true_sorted = np.sort(sync_daq[visited])
-    spurious = _spurious_times(rng, true_sorted[0] - 5.0, true_sorted[-1], n_spurious, true_sorted)
-    cue = np.sort(np.concatenate([cue, spurious]))
+    sync_daq = to_daq(bpod.sync_onsets_s())
+    cue, pulse_trial, lost = record_sync_pulses(
+        sync_daq,
+        rng,
+        jitter_s=spec.jitter_s,
+        missing_pulse_fraction=spec.missing_sync_fraction,
+        spurious_pulse_fraction=spec.spurious_sync_fraction,
+    )
     np.savetxt(session_dir / "TTLs" / "cue.txt", cue, fmt="%.9f")
     _, names, start_s, _ = bpod.state_visits()
     outcome_rows = np.isin(names, ["Reward", "Punish"])
@@ -286,7 +280,7 @@ def _write_trial_ttls(
         "trial_stop_reference_s": to_daq(bpod.trial_end_s).tolist(),
         "sync_reference_s": [None if np.isnan(x) else float(x) for x in sync_daq],
         "missing_pulse_trials": lost.tolist(),
-        "n_spurious_pulses": int(n_spurious),
+        "n_spurious_pulses": int(np.count_nonzero(pulse_trial < 0)),
     }
 
 

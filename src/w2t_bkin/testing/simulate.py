@@ -314,28 +314,14 @@ def simulate_trials(
     change_at = float(starts[0] + drift_change_at_fraction * (ends[-1] - starts[0]))
     args = (bpod_offset_s, bpod_drift_ppm, drift_change_ppm, change_at)
     sync_ref = _bpod_to_reference(sync, *args)
-    visited = np.flatnonzero(np.isfinite(sync))
-    n_lost = round(missing_pulse_fraction * n_trials)
-    lost = np.sort(rng.choice(visited, size=min(n_lost, visited.size), replace=False))
-    emitting = np.setdiff1d(visited, lost)
-    real = sync_ref[emitting] + rng.uniform(-jitter_s, jitter_s, emitting.size)
-
-    n_spur = round(spurious_pulse_fraction * n_trials)
-    if n_leading_spurious is None:
-        n_lead = min(max(1, n_spur // 5), 10) if n_spur else 0
-    else:
-        n_lead = n_leading_spurious
-    true_sync = np.sort(sync_ref[visited])
-    first, last = float(np.min(true_sync)), float(np.max(true_sync))
-    spur = _spurious_times(rng, first - 60.0, first - 0.02, n_lead, true_sync)
-    spur = np.concatenate(
-        [spur, _spurious_times(rng, first, last, max(n_spur - n_lead, 0), true_sync)]
+    times, owner, lost = record_sync_pulses(
+        sync_ref,
+        rng,
+        jitter_s=jitter_s,
+        missing_pulse_fraction=missing_pulse_fraction,
+        spurious_pulse_fraction=spurious_pulse_fraction,
+        n_leading_spurious=n_leading_spurious,
     )
-
-    times = np.concatenate([real, spur])
-    owner = np.concatenate([emitting.astype(np.int64), np.full(spur.size, -1, dtype=np.int64)])
-    order = np.argsort(times, kind="stable")
-    times, owner = times[order], owner[order]
     return TrialsTruth(
         offset_s=float(bpod_offset_s),
         drift_ppm=float(bpod_drift_ppm),
@@ -349,10 +335,64 @@ def simulate_trials(
         trial_start_reference_s=_bpod_to_reference(starts, *args),
         pulse_times_s=times,
         pulse_trial_idx=owner,
-        missing_pulse_trial_idx=lost.astype(np.int64),
+        missing_pulse_trial_idx=lost,
         unvisited_trial_idx=unvisited,
         spurious_pulse_idx=np.flatnonzero(owner < 0).astype(np.int64),
     )
+
+
+def record_sync_pulses(
+    sync_reference_s: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    jitter_s: float = 0.0,
+    missing_pulse_fraction: float = 0.0,
+    spurious_pulse_fraction: float = 0.0,
+    n_leading_spurious: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a DAQ records of one sync pulse per trial: jittered, some lost, some spurious.
+
+    Parameters
+    ----------
+    sync_reference_s
+        ``(n_trials,) float64`` true sync times on the DAQ clock; NaN = no pulse emitted.
+    rng
+        Random generator (shared with the caller so one seed fixes everything).
+    jitter_s, missing_pulse_fraction, spurious_pulse_fraction, n_leading_spurious
+        As in :func:`simulate_trials`.
+
+    Returns
+    -------
+    times_s : (n_pulses,) float64
+        Recorded pulses, sorted.
+    trial_idx : (n_pulses,) int64
+        Trial of each pulse, -1 for spurious pulses.
+    lost_trial_idx : (n_lost,) int64
+        Trials whose pulse was not recorded.
+    """
+    n_trials = sync_reference_s.size
+    visited = np.flatnonzero(np.isfinite(sync_reference_s))
+    n_lost = round(missing_pulse_fraction * n_trials)
+    lost = np.sort(rng.choice(visited, size=min(n_lost, visited.size), replace=False))
+    emitting = np.setdiff1d(visited, lost)
+    real = sync_reference_s[emitting] + rng.uniform(-jitter_s, jitter_s, emitting.size)
+
+    n_spur = round(spurious_pulse_fraction * n_trials)
+    if n_leading_spurious is None:
+        n_lead = min(max(1, n_spur // 5), 10) if n_spur else 0
+    else:
+        n_lead = n_leading_spurious
+    true_sync = np.sort(sync_reference_s[visited])
+    first, last = float(np.min(true_sync)), float(np.max(true_sync))
+    spur = _spurious_times(rng, first - 60.0, first - 0.02, n_lead, true_sync)
+    spur = np.concatenate(
+        [spur, _spurious_times(rng, first, last, max(n_spur - n_lead, 0), true_sync)]
+    )
+
+    times = np.concatenate([real, spur])
+    owner = np.concatenate([emitting.astype(np.int64), np.full(spur.size, -1, dtype=np.int64)])
+    order = np.argsort(times, kind="stable")
+    return times[order], owner[order], lost.astype(np.int64)
 
 
 def _spurious_times(

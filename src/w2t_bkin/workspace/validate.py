@@ -34,36 +34,42 @@ def validate_workspace(
         problems.append(
             Problem(str(workspace.config_path), "missing: defaults will be used", "warning")
         )
-    checked: set[Path] = set()
+    file_problems: dict[Path, list[Problem]] = {}
     sessions = discover_sessions(workspace, subject_glob, session_glob)
     if not sessions:
         problems.append(Problem(str(workspace.raw), "no sessions match the filters", "warning"))
     for ref in sessions:
         where = f"{ref.subject}/{ref.session}"
-        for path in (workspace.root_metadata, ref.path.parent / "subject.toml", ref.metadata_file):
-            if path in checked or not path.is_file():
-                continue
-            checked.add(path)
-            try:
-                _, file_problems = check_metadata_file(path)
-            except W2TError as exc:
-                problems.append(Problem(str(path), exc.message))
-                continue
-            problems += [Problem(str(path), line) for line in file_problems]
+        files = [workspace.root_metadata, ref.path.parent / "subject.toml", ref.metadata_file]
+        session_has_file_problems = False
+        for path in filter(Path.is_file, files):
+            if path not in file_problems:
+                file_problems[path] = _file_problems(path)
+                problems += file_problems[path]
+            session_has_file_problems |= bool(file_problems[path])
+        if session_has_file_problems:
+            continue  # the merged metadata would only repeat them
         try:
             metadata = load_session_metadata(workspace.raw, ref.subject, ref.session)
         except W2TError as exc:
-            if "invalid metadata:" not in exc.message:  # per-file problems already listed
-                problems.append(Problem(where, exc.message))
+            problems.append(Problem(where, exc.message))
             continue
-        files = find_session_files(ref.path, metadata)
-        problems += [Problem(where, message) for message in files.problems]
+        session_files = find_session_files(ref.path, metadata)
+        problems += [Problem(where, message) for message in session_files.problems]
         problems += [
             Problem(where, f"broken symlink: {link}")
             for link in ref.path.rglob("*")
             if link.is_symlink() and not link.exists()
         ]
     return problems
+
+
+def _file_problems(path: Path) -> list[Problem]:
+    try:
+        _, lines = check_metadata_file(path)
+    except W2TError as exc:
+        return [Problem(str(path), exc.message)]
+    return [Problem(str(path), line) for line in lines]
 
 
 def _layout_problems(workspace: Workspace) -> list[Problem]:
