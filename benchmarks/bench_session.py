@@ -1,87 +1,184 @@
-"""Raw → NWB for one synthetic session (issue goal at full scale: 1 h, 2 cameras at 150 Hz,
-540,000 frames each, 18 keypoints, 600 trials in <= 90 s wall on 2 cores, peak RSS <= 2 GB).
+"""Raw → NWB for one synthetic session, against NeuroConv converting the same pose and video inputs.
 
-The peer is NeuroConv (DeepLabCutInterface + ExternalVideoInterface) converting the same pose and
-video inputs; it is installed into a separate virtualenv under ``benchmarks/.work`` on first use.
-When it cannot be installed (no network) its row says so instead of a number.
+Issue goal at full scale: 1 h, 2 cameras at 150 Hz (540,000 frames each), 18 keypoints,
+600 trials, in <= 90 s wall on 2 cores with peak RSS <= 2 GB, and >= 2x faster than NeuroConv.
+
+What each side does
+-------------------
+- **ours**: ``process_session``, the full pipeline (discovery, verification, TTL sync, Bpod trials,
+  pose, external video references, NWB write, nwbinspector validation, QC report, provenance with
+  input checksums). The workspace's video-probe cache is switched off through a benchmark copy of
+  ``configuration.toml``, so every run is a cold first run rather than a warm re-run.
+- **peer**: NeuroConv (pinned, installed on first use into ``benchmarks/.work/neuroconv-venv``)
+  with one ``DeepLabCutInterface`` and one ``ExternalVideoInterface`` per camera in one
+  ``ConverterPipe`` writing one NWB file: both cameras' DLC ``.h5`` files and every video file of
+  both cameras. It gets no timestamps from us: its per-frame times come from its own video scan
+  (``get_original_timestamps``), which it also gives to the camera's pose. It does no TTL sync, no
+  Bpod, no validation, QC or provenance.
+
+Measurement
+-----------
+Each side runs in its own child process, which reports as JSON its own wall time and peak memory:
+time from the child's first statement (before importing the conversion libraries, so imports are
+counted, equally for both sides) until the NWB file is closed (ours: until ``process_session``
+returned, i.e. after validation, QC and provenance); peak memory is the larger of the child's
+``ru_maxrss`` and that of the processes it waited for. A parent's ``RUSAGE_CHILDREN`` would be the
+maximum over every child ever waited for, so it cannot tell two children apart.
+
+Run ``python -m benchmarks.bench_session small`` from the repository root (the ``full`` scale
+takes many minutes to generate). Generated sessions are cached in
+``benchmarks/.work/session-<scale>``; each run also writes
+``benchmarks/.work/bench_session-<scale>.json`` (both children's reports, our phase durations,
+what the peer's file holds).
 """
 
 from __future__ import annotations
 
 import json
-import resource
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 WORK = Path(__file__).resolve().parent / ".work"
+SUBJECT, SESSION = "mouse01", "ses01"
 
 SCALES = {
     "small": {"duration_s": 120.0, "rate_hz": 150.0, "n_keypoints": 18, "n_trials": 20},
     "full": {"duration_s": 3600.0, "rate_hz": 150.0, "n_keypoints": 18, "n_trials": 600},
 }
 
-NEUROCONV_SCRIPT = """
-import sys, time
+# Pinned so that a results table names what was measured; extras as named by this release.
+NEUROCONV_REQUIREMENT = "neuroconv[deeplabcut,video]==0.10.2"
+NEUROCONV_VENV = WORK / "neuroconv-venv"
+NEUROCONV_MARKER = NEUROCONV_VENV / "w2t-installed.txt"
+NEUROCONV_LOG = WORK / "neuroconv-install.log"
+INSTALL_TIMEOUT_S = 1800.0
+
+# Both children start their clock before importing anything heavy and end it after the file is
+# closed; peak memory covers the child and whatever it waited for (provenance runs `git`).
+_MEASURE_TAIL = """
+def _measured(extra):
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    extra["elapsed_s"] = time.perf_counter() - T0
+    extra["peak_rss_mib"] = max(self_kib, children_kib) / 1024
+    print(json.dumps(extra, default=str))
+"""
+
+OURS_SCRIPT = (
+    "import time\nT0 = time.perf_counter()\nimport json, resource, sys\n"
+    + _MEASURE_TAIL
+    + """
 from pathlib import Path
-from datetime import datetime, timezone
-from neuroconv.datainterfaces import DeepLabCutInterface, ExternalVideoInterface
+from w2t_bkin.session import process_session
+
+root, config = Path(sys.argv[1]), Path(sys.argv[2])
+result = process_session(root, sys.argv[3], sys.argv[4], config_path=config)
+_measured(
+    {
+        "ok": result.ok,
+        "error": result.error,
+        "failed_phase": result.failed_phase,
+        "phase_durations_s": result.phase_durations_s,
+        "nwb": result.outputs.get("nwb"),
+    }
+)
+"""
+)
+
+PEER_SCRIPT = (
+    "import time\nT0 = time.perf_counter()\nimport json, resource, sys\n"
+    + _MEASURE_TAIL
+    + """
+from datetime import datetime
+from importlib.metadata import version
+
+import numpy as np
 from neuroconv import ConverterPipe
-pose, video, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-t0 = time.perf_counter()
-dlc = DeepLabCutInterface(file_path=pose)
-vid = ExternalVideoInterface(file_paths=[video], video_name="cam0")
-conv = ConverterPipe(data_interfaces=[dlc, vid])
-meta = conv.get_metadata()
-meta["NWBFile"]["session_start_time"] = datetime(2026, 11, 2, tzinfo=timezone.utc)
-conv.run_conversion(nwbfile_path=out, metadata=meta, overwrite=True)
-print(time.perf_counter() - t0)
+from neuroconv.datainterfaces import DeepLabCutInterface, ExternalVideoInterface
+
+spec = json.loads(sys.argv[1])
+interfaces = {}
+for camera in spec["cameras"]:
+    cam = camera["id"]
+    video = ExternalVideoInterface(
+        file_paths=camera["videos"], metadata_key=f"video_{cam}", video_name=f"Video{cam}"
+    )
+    # NeuroConv's own per-frame times (an OpenCV pass over every frame). Each file restarts at 0,
+    # so a later chunk starts one median frame interval after its predecessor's last frame: the
+    # glue a NeuroConv user writes for chunked recordings.
+    segments, start_s = [], 0.0
+    for times_s in video.get_original_timestamps():
+        segments.append(np.asarray(times_s, dtype=float) - times_s[0] + start_s)
+        step_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.0
+        start_s = float(segments[-1][-1]) + step_s
+    video.set_aligned_timestamps(segments)
+    pose = DeepLabCutInterface(file_path=camera["pose"], metadata_key=f"pose_{cam}")
+    pose.set_aligned_timestamps(np.concatenate(segments))
+    interfaces[f"Video{cam}"] = video
+    interfaces[f"Pose{cam}"] = pose
+converter = ConverterPipe(data_interfaces=interfaces)
+metadata = converter.get_metadata()
+metadata["NWBFile"]["session_start_time"] = datetime.fromisoformat(spec["session_start_time"])
+metadata["NWBFile"]["session_description"] = "NeuroConv peer of the w2t-bkin session benchmark"
+for camera in spec["cameras"]:
+    cam = camera["id"]
+    # Both DLC interfaces default to the same container and skeleton names: rename per camera and
+    # hang each container off its camera's video device.
+    metadata["Pose"]["Skeletons"][f"pose_{cam}"]["name"] = f"Skeleton{cam}"
+    container = metadata["Pose"]["PoseEstimations"][f"pose_{cam}"]
+    container["name"] = f"PoseEstimation{cam}"
+    container["device_metadata_key"] = f"video_{cam}_camera"
+    container["original_videos"] = camera["videos"]
+converter.run_conversion(nwbfile_path=spec["out"], metadata=metadata, overwrite=True)
+_measured({"ok": True, "neuroconv_version": version("neuroconv")})
+"""
+)
+
+# Run in the NeuroConv venv after the timed conversion: what the peer's file holds.
+PEER_CHECK_SCRIPT = """
+import json, sys
+from ndx_pose import PoseEstimation
+from pynwb import NWBHDF5IO
+from pynwb.image import ImageSeries
+with NWBHDF5IO(sys.argv[1], "r") as io:
+    nwbfile = io.read()
+    objects = list(nwbfile.objects.values())
+    pose = [o for o in objects if isinstance(o, PoseEstimation)]
+    videos = [o for o in objects if isinstance(o, ImageSeries)]
+    print(json.dumps({
+        "pose_estimations": sorted(p.name for p in pose),
+        "image_series": sorted(v.name for v in videos),
+        "external_files": sum(len(v.external_file) for v in videos),
+        "video_timing": sorted(
+            "timestamps" if v.timestamps is not None else f"rate {v.rate:g} Hz" for v in videos
+        ),
+        "pose_frames": sorted(
+            len(next(iter(p.pose_estimation_series.values())).data) for p in pose
+        ),
+    }))
 """
 
 
-def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0
+def _child_json(command: list[str], what: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """Run a measuring child and return the JSON object it printed last."""
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{what} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
-def _run_ours(root: Path) -> tuple[float, float]:
-    code = (
-        "import sys, time; from pathlib import Path; from w2t_bkin.session import process_session;"
-        "t=time.perf_counter(); r=process_session(Path(sys.argv[1]),'mouse01','ses01');"
-        "assert r.ok, r.error; print(time.perf_counter()-t)"
-    )
-    before = _peak_rss_mb(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip().splitlines()[-1]), max(
-        _peak_rss_mb(resource.RUSAGE_CHILDREN), before
-    )
-
-
-def _neuroconv_python() -> Path | None:
-    venv = WORK / "neuroconv-venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "neuroconv[deeplabcut,video]"],
-                check=True,
-                timeout=1200,
-            )
-        except (subprocess.SubprocessError, OSError):
-            return None
-    return python
-
-
-def run(scale: str = "full") -> list[dict[str, Any]]:
+def _ensure_session(scale: str) -> Path:
+    """The generated workspace of ``scale``, created on first use and reused after."""
     from w2t_bkin.testing import ExperimentSpec, write_experiment
 
     params = SCALES[scale]
     root = WORK / f"session-{scale}"
-    if not (root / "data/raw/mouse01/ses01/truth.json").exists():
+    if not (root / f"data/raw/{SUBJECT}/{SESSION}/truth.json").exists():
         spec = ExperimentSpec(
             duration_s=params["duration_s"],
             rate_hz=params["rate_hz"],
@@ -96,46 +193,175 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
             dropped_frame_fraction=0.001,
         )
         write_experiment(root, spec)
-    ours_s, ours_rss = _run_ours(root)
-    truth = json.loads((root / "data/raw/mouse01/ses01/truth.json").read_text())
-    n_frames = truth["cameras"]["cam0"]["n_frames"]
-    rows: list[dict[str, Any]] = [
-        {
-            "name": f"raw -> NWB, 2 cameras x {n_frames} frames, {params['n_keypoints']} kp",
-            "value": ours_s,
-            "unit": "s",
-            "peak_mem_mb": ours_rss,
-            "note": "goal <= 90 s and <= 2048 MB at full scale (incl. validation, QC, provenance)",
-        }
-    ]
-    python = _neuroconv_python()
-    session = root / "data/raw/mouse01/ses01"
-    pose = sorted((session / "Pose/cam0").glob("*DLC_*.h5"))[0]
-    video = sorted((session / "Video/cam0").glob("*.mp4"))[0]
-    if python is None:
-        rows.append(
-            {
-                "name": "NeuroConv DLC + video",
-                "note": "not measured: NeuroConv could not be installed",
-            }
+    return root
+
+
+def _cold_config(root: Path, scale: str) -> Path:
+    """A copy of the workspace configuration with the video-probe cache off (a cold first run)."""
+    text = (root / "configuration.toml").read_text()
+    text, n = re.subn(r"(?m)^cache_video_probes\s*=\s*true", "cache_video_probes = false", text)
+    if n == 0 and "cache_video_probes" not in text:
+        text = re.sub(r"(?m)^\[ingestion\]$", "[ingestion]\ncache_video_probes = false", text)
+    path = WORK / f"session-{scale}.bench-config.toml"
+    path.write_text(text)
+    return path
+
+
+def _run_ours(root: Path, scale: str) -> dict[str, Any]:
+    measured = _child_json(
+        [
+            sys.executable,
+            "-c",
+            OURS_SCRIPT,
+            str(root),
+            str(_cold_config(root, scale)),
+            SUBJECT,
+            SESSION,
+        ],
+        "w2t-bkin process_session",
+    )
+    if not measured["ok"]:
+        raise RuntimeError(
+            f"process_session failed in phase {measured['failed_phase']}: {measured['error']}"
         )
-        return rows
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [str(python), "-c", NEUROCONV_SCRIPT, str(pose), str(video), str(WORK / "neuroconv.nwb")],
-        capture_output=True,
-        text=True,
+    return measured
+
+
+def _last_log_line() -> str:
+    try:
+        lines = [ln.strip() for ln in NEUROCONV_LOG.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][-160:] if lines else ""
+
+
+def _neuroconv_python() -> tuple[Path | None, str]:
+    """The NeuroConv venv's interpreter, installing it once; else None and the reason.
+
+    pip's output goes to ``benchmarks/.work/neuroconv-install.log``; a marker file naming the
+    requirement records a finished install, so later runs reuse the venv.
+    """
+    python = NEUROCONV_VENV / "bin" / "python"
+    if (
+        python.exists()
+        and NEUROCONV_MARKER.exists()
+        and NEUROCONV_MARKER.read_text().strip() == NEUROCONV_REQUIREMENT
+    ):
+        return python, ""
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"installing {NEUROCONV_REQUIREMENT} (log: {NEUROCONV_LOG})", file=sys.stderr)
+    with NEUROCONV_LOG.open("w") as log:
+        try:
+            for command in (
+                [sys.executable, "-m", "venv", "--clear", str(NEUROCONV_VENV)],
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    NEUROCONV_REQUIREMENT,
+                ],
+            ):
+                log.write(f"$ {' '.join(command)}\n")
+                log.flush()
+                subprocess.run(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=True,
+                    timeout=INSTALL_TIMEOUT_S,
+                )
+        except subprocess.CalledProcessError as exc:
+            log.flush()
+            return None, f"{exc.cmd[2]} exited {exc.returncode} ({_last_log_line()})"
+        except subprocess.TimeoutExpired:
+            return None, f"install took over {INSTALL_TIMEOUT_S:.0f} s"
+        except OSError as exc:
+            return None, f"{exc}"
+    NEUROCONV_MARKER.write_text(NEUROCONV_REQUIREMENT + "\n")
+    return python, ""
+
+
+def _peer_inputs(session_dir: Path, out: Path, start_time: str) -> dict[str, Any]:
+    """Every camera's DLC .h5 and video chunks, as the peer's JSON argument."""
+    cameras = []
+    for camera_dir in sorted(p for p in (session_dir / "Video").iterdir() if p.is_dir()):
+        cam = camera_dir.name
+        poses = sorted((session_dir / "Pose" / cam).glob("*DLC_*.h5"))
+        if len(poses) != 1:
+            raise RuntimeError(f"expected one DLC .h5 under Pose/{cam}, found {len(poses)}")
+        videos = [str(p) for p in sorted(camera_dir.glob("*.mp4"))]
+        cameras.append({"id": cam, "pose": str(poses[0]), "videos": videos})
+    return {"cameras": cameras, "out": str(out), "session_start_time": start_time}
+
+
+def _run_peer(python: Path, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    measured = _child_json(
+        [str(python), "-c", PEER_SCRIPT, json.dumps(inputs)], "NeuroConv conversion"
     )
-    if proc.returncode != 0:
-        rows.append({"name": "NeuroConv DLC + video", "note": f"failed: {proc.stderr[-200:]}"})
-        return rows
-    peer_s = time.perf_counter() - started
-    rows[0].update(
-        {"peer": "NeuroConv (1 camera chunk)", "peer_value": peer_s, "ratio": peer_s / ours_s}
+    check = _child_json(
+        [str(python), "-c", PEER_CHECK_SCRIPT, inputs["out"]], "reading the NeuroConv NWB file"
     )
-    return rows
+    return measured, check
+
+
+def run(scale: str = "full") -> list[dict[str, Any]]:
+    params = SCALES[scale]
+    root = _ensure_session(scale)
+    session_dir = root / f"data/raw/{SUBJECT}/{SESSION}"
+    truth = json.loads((session_dir / "truth.json").read_text())
+    n_frames = truth["cameras"]["cam0"]["n_frames"]
+    ours = _run_ours(root, scale)
+    inputs = _peer_inputs(session_dir, WORK / f"neuroconv-{scale}.nwb", truth["session_start_time"])
+    n_videos = sum(len(c["videos"]) for c in inputs["cameras"])
+    ours_text = (
+        "ours: full pipeline (TTL sync, Bpod trials, pose [cam0 DLC .h5, cam1 SLEAP .h5], "
+        "video refs, validation, QC, provenance), cold probe cache"
+    )
+    row: dict[str, Any] = {
+        "name": (
+            f"raw -> NWB, {len(inputs['cameras'])} cameras x {n_frames} frames, "
+            f"{params['n_keypoints']} kp, {params['n_trials']} trials"
+        ),
+        "value": ours["elapsed_s"],
+        "unit": "s",
+        "peak_mem_mb": ours["peak_rss_mib"],
+    }
+    goal = "goal at full scale: <= 90 s, <= 2048 MiB, ratio >= 2"
+    timing = "times: child wall incl. imports"
+    details_path = WORK / f"bench_session-{scale}.json"
+    python, reason = _neuroconv_python()
+    if python is None:
+        row["note"] = f"{ours_text}; peer NeuroConv not measured: {reason}; {timing}; {goal}"
+        details_path.write_text(json.dumps({"ours": ours, "peer": reason}, indent=1, default=str))
+        return [row]
+    peer, check = _run_peer(python, inputs)
+    details = {"ours": ours, "peer": peer, "peer_file": check}
+    details_path.write_text(json.dumps(details, indent=1, default=str))
+    expected = len(inputs["cameras"])
+    if len(check["pose_estimations"]) != expected or len(check["image_series"]) != expected:
+        raise RuntimeError(f"NeuroConv file does not hold {expected} cameras' data: {check}")
+    version = peer["neuroconv_version"]
+    row.update(
+        {
+            "peer": f"NeuroConv {version}",
+            "peer_value": peer["elapsed_s"],
+            "ratio": peer["elapsed_s"] / ours["elapsed_s"],
+            "note": (
+                f"{ours_text}; peer: NeuroConv {version} DeepLabCutInterface + "
+                f"ExternalVideoInterface per camera ({expected} DLC .h5, {n_videos} video files, "
+                f"one NWB; frame times from its own video scan; no sync/Bpod/validation/QC), "
+                f"peer peak {peer['peak_rss_mib']:.0f} MiB; {timing}; {goal}"
+            ),
+        }
+    )
+    return [row]
 
 
 if __name__ == "__main__":
-    for row in run(sys.argv[1] if len(sys.argv) > 1 else "full"):
-        print(row)
+    scale_arg = sys.argv[1] if len(sys.argv) > 1 else "full"
+    for result_row in run(scale_arg):
+        print(json.dumps(result_row, indent=1))
+    print(f"details: {WORK / f'bench_session-{scale_arg}.json'}")
