@@ -100,16 +100,31 @@ class NWBValidationError(W2TError, ValueError):
     exit_code = 6
 
 
+# The ignore stays: ImportError.path is ``str | None`` where W2TError.path is ``Path | None``.
+# This error never sets a path (ImportError.__init__ would reset it), so the clash is harmless.
 class MissingExtraError(W2TError, ImportError):  # type: ignore[misc]
-    """An optional dependency is not installed."""
+    """An optional dependency is not installed (or installed but cannot be imported).
+
+    ``purpose`` says what needed it (``"reading SLEAP file x.slp"``); ``cause`` is the import
+    error text when the module is installed but broken. ``name`` is the module, as for any
+    ``ImportError``.
+    """
 
     exit_code = 7
 
-    def __init__(self, module: str, extra: str) -> None:
-        super().__init__(
-            f"optional dependency '{module}' is not installed",
-            hint=f"install it with: pip install 'w2t-bkin[{extra}]'",
-        )
+    def __init__(
+        self, module: str, extra: str, *, purpose: str | None = None, cause: str | None = None
+    ) -> None:
+        needed = f"{purpose} needs" if purpose else "w2t-bkin needs"
+        if cause is None:
+            message = f"{needed} the optional dependency '{module}', which is not installed"
+            hint = f"install it with: pip install 'w2t-bkin[{extra}]'"
+        else:
+            message = f"{needed} the optional dependency '{module}', which fails to import: {cause}"
+            hint = f"reinstall it with: pip install --force-reinstall 'w2t-bkin[{extra}]'"
+        super().__init__(message, hint=hint)
+        self.name = module
+        self.extra = extra
 
 
 class DataQualityWarning(UserWarning):

@@ -5,50 +5,90 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
+from w2t_bkin.config import CONFIG_FILENAME, load_workspace_config
 from w2t_bkin.errors import W2TError
 from w2t_bkin.session import SessionResult, process_session
-from w2t_bkin.workspace.discovery import discover_sessions
+from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
 from w2t_bkin.workspace.layout import open_workspace
 
 
 def run_sessions(
     root: Path, subject: str, session: str, config: Path | None
 ) -> list[SessionResult]:
-    """Process the selected sessions one after another, printing each outcome."""
-    refs = discover_sessions(open_workspace(root), subject, session)
+    """Process the selected sessions one after another, printing each outcome.
+
+    When a session fails and the effective configuration (``config`` or
+    ROOT/configuration.toml) sets ``execution.continue_on_error = false``, the remaining
+    sessions are not processed; their results have status ``"skipped"``.
+
+    Raises
+    ------
+    ConfigError
+        The effective configuration is missing (``--config``) or invalid; nothing is processed.
+    W2TError
+        No session matches the selection.
+    """
+    workspace = open_workspace(root)
+    # The same loader process_session uses, read once up front: a batch needs the policy
+    # before its first session, and an invalid file fails every session alike.
+    continue_on_error = load_workspace_config(root, config).execution.continue_on_error
+    refs = discover_sessions(workspace, subject, session)
     if not refs:
         raise W2TError(
             f"no session matches --subject {subject!r} --session {session!r} in {root}",
             hint="list the sessions with: w2t-bkin discover ROOT --format plain",
         )
-    results = []
-    for ref in refs:
+    results: list[SessionResult] = []
+    for k, ref in enumerate(refs):
         stdout.print(f"processing {ref.subject}/{ref.session} ...", highlight=False)
         result = process_session(root, ref.subject, ref.session, config_path=config)
         results.append(result)
         _print_result(result)
+        if not result.ok and not continue_on_error:
+            results += _skip(refs[k + 1 :], result, config or root / CONFIG_FILENAME)
+            break
     return results
+
+
+def _skip(refs: list[SessionRef], failed: SessionResult, config: Path) -> list[SessionResult]:
+    """Results for the sessions left unprocessed after ``failed`` stopped the batch."""
+    reason = (
+        f"not processed: {failed.subject}/{failed.session} failed and "
+        f"execution.continue_on_error is false in {config}"
+    )
+    if refs:
+        stderr.print(
+            f"stopping after {failed.subject}/{failed.session} failed: "
+            f"execution.continue_on_error is false in {escape(str(config))}; "
+            f"{len(refs)} remaining session(s) skipped",
+            highlight=False,
+        )
+    skipped = [SessionResult(r.subject, r.session, status="skipped", error=reason) for r in refs]
+    for result in skipped:
+        stderr.print(f"  [yellow]skipped[/] {result.subject}/{result.session}", highlight=False)
+    return skipped
 
 
 def _print_result(result: SessionResult) -> None:
     if result.ok:
         stdout.print(f"  [green]succeeded[/] {result.subject}/{result.session}", highlight=False)
         for name, path in sorted(result.outputs.items()):
-            stdout.print(f"    {name:16s} {path}", highlight=False)
+            stdout.print(f"    {name:16s} {escape(str(path))}", highlight=False)
     else:
         stderr.print(
             f"  [red]failed[/] {result.subject}/{result.session} in phase "
-            f"{result.failed_phase}: {result.error}",
+            f"{result.failed_phase}: {escape(result.error or '')}",
             highlight=False,
         )
         log_path = result.outputs.get("pipeline_log")
         if log_path is not None:
-            stderr.print(f"    log: {log_path}", highlight=False)
+            stderr.print(f"    log: {escape(str(log_path))}", highlight=False)
     for text in result.warnings:
-        stdout.print(f"    [yellow]warning[/] {text}", highlight=False)
+        stdout.print(f"    [yellow]warning[/] {escape(text)}", highlight=False)
 
 
 def _summary(results: list[SessionResult]) -> int:
@@ -56,7 +96,7 @@ def _summary(results: list[SessionResult]) -> int:
     for column in ("subject", "session", "status", "NWB"):
         table.add_column(column)
     for r in results:
-        table.add_row(r.subject, r.session, r.status, str(r.outputs.get("nwb", "")))
+        table.add_row(r.subject, r.session, r.status, escape(str(r.outputs.get("nwb", ""))))
     stdout.print(table)
     failed = [r for r in results if not r.ok]
     return max((r.exit_code for r in failed), default=0)
@@ -109,12 +149,12 @@ def demo(
         missing_sync_fraction=0.1,
         spurious_sync_fraction=0.1,
     )
-    stdout.print(f"building the synthetic example experiment in {root} ...")
+    stdout.print(f"building the synthetic example experiment in {escape(str(root))} ...")
     write_experiment(root, spec)
     results = run_sessions(root, "*", "*", None)
     code = _summary(results)
     for r in results:
         if "qc_report" in r.outputs:
-            stdout.print(f"QC report: {r.outputs['qc_report']}", highlight=False)
+            stdout.print(f"QC report: {escape(str(r.outputs['qc_report']))}", highlight=False)
     if code:
         raise typer.Exit(code)

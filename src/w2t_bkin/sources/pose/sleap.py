@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from w2t_bkin.errors import DataQualityWarning, IngestError
+from w2t_bkin.extras import require
 from w2t_bkin.sources.pose import PoseData
 from w2t_bkin.sources.pose._checks import check_nan
 
@@ -189,10 +190,12 @@ def read_sleap_slp(
     ------
     IngestError
         Not an HDF5 ``.slp``, no such video, or more than one skeleton in use.
+    MissingExtraError
+        sleap-io (the ``pose`` extra) is not installed.
     """
-    import sleap_io  # local: the import is slow and only .slp files need it
-
     path = Path(path)
+    # imported here: the import is slow, and sleap-io is the optional 'pose' extra
+    sleap_io = require("sleap_io", "pose", f"reading SLEAP file {path}")
     if not h5py.is_hdf5(path):
         raise IngestError("not an HDF5 file", path=path, hint="expected a SLEAP .slp file")
     try:
