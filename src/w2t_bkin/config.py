@@ -138,7 +138,11 @@ class ExecutionConfig(_Section):
         "INFO", description="Level of each session's pipeline.log."
     )
     continue_on_error: bool = Field(
-        True, description="Keep processing the other sessions of a batch after one fails."
+        True,
+        description=(
+            "After a session of a batch fails, process the remaining ones (true) or stop and "
+            "report them as skipped (false). Either way the run exits non-zero."
+        ),
     )
 
 
