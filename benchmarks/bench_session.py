@@ -10,11 +10,13 @@ What each side does
   input checksums). The workspace's video-probe cache is switched off through a benchmark copy of
   ``configuration.toml``, so every run is a cold first run rather than a warm re-run.
 - **peer**: NeuroConv (pinned, installed on first use into ``benchmarks/.work/neuroconv-venv``)
-  with one ``DeepLabCutInterface`` and one ``ExternalVideoInterface`` per camera in one
-  ``ConverterPipe`` writing one NWB file: both cameras' DLC ``.h5`` files and every video file of
-  both cameras. It gets no timestamps from us: its per-frame times come from its own video scan
+  in one ``ConverterPipe`` writing one NWB file: one ``ExternalVideoInterface`` per camera with
+  all its video files, and one ``DeepLabCutInterface`` per DLC ``.h5`` (one per camera here; one
+  per chunk file when a camera is chunked, since the interface reads one file). It gets no
+  timestamps from us: its per-frame times come from its own video scan
   (``get_original_timestamps``), which it also gives to the camera's pose. It does no TTL sync, no
-  Bpod, no validation, QC or provenance.
+  Bpod, no validation, QC or provenance. Ours reads cam1's pose from the SLEAP analysis file the
+  session's metadata names; the peer reads cam1's DLC file, which holds the same poses.
 
 Measurement
 -----------
@@ -115,23 +117,27 @@ for camera in spec["cameras"]:
         step_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.0
         start_s = float(segments[-1][-1]) + step_s
     video.set_aligned_timestamps(segments)
-    pose = DeepLabCutInterface(file_path=camera["pose"], metadata_key=f"pose_{cam}")
-    pose.set_aligned_timestamps(np.concatenate(segments))
     interfaces[f"Video{cam}"] = video
-    interfaces[f"Pose{cam}"] = pose
+    # DeepLabCutInterface reads one output file: a chunked camera gets one per chunk file, each
+    # timed by its own video segment.
+    for pose_file, times_s in zip(camera["poses"], segments, strict=True):
+        pose = DeepLabCutInterface(file_path=pose_file["path"], metadata_key=pose_file["key"])
+        pose.set_aligned_timestamps(times_s)
+        interfaces[pose_file["key"]] = pose
 converter = ConverterPipe(data_interfaces=interfaces)
 metadata = converter.get_metadata()
 metadata["NWBFile"]["session_start_time"] = datetime.fromisoformat(spec["session_start_time"])
 metadata["NWBFile"]["session_description"] = "NeuroConv peer of the w2t-bkin session benchmark"
 for camera in spec["cameras"]:
-    cam = camera["id"]
-    # Both DLC interfaces default to the same container and skeleton names: rename per camera and
-    # hang each container off its camera's video device.
-    metadata["Pose"]["Skeletons"][f"pose_{cam}"]["name"] = f"Skeleton{cam}"
-    container = metadata["Pose"]["PoseEstimations"][f"pose_{cam}"]
-    container["name"] = f"PoseEstimation{cam}"
-    container["device_metadata_key"] = f"video_{cam}_camera"
-    container["original_videos"] = camera["videos"]
+    for pose_file, video_path in zip(camera["poses"], camera["videos"], strict=True):
+        # Every DLC interface defaults to the same container and skeleton names: name each after
+        # its camera (and chunk) and hang it off its camera's video device.
+        key, label = pose_file["key"], pose_file["label"]
+        metadata["Pose"]["Skeletons"][key]["name"] = f"Skeleton{label}"
+        container = metadata["Pose"]["PoseEstimations"][key]
+        container["name"] = f"PoseEstimation{label}"
+        container["device_metadata_key"] = f"video_{camera['id']}_camera"
+        container["original_videos"] = [video_path]
 converter.run_conversion(nwbfile_path=spec["out"], metadata=metadata, overwrite=True)
 _measured({"ok": True, "neuroconv_version": version("neuroconv")})
 """
@@ -285,15 +291,28 @@ def _neuroconv_python() -> tuple[Path | None, str]:
 
 
 def _peer_inputs(session_dir: Path, out: Path, start_time: str) -> dict[str, Any]:
-    """Every camera's DLC .h5 and video chunks, as the peer's JSON argument."""
+    """Every camera's video chunks and their DLC .h5 files, as the peer's JSON argument."""
     cameras = []
     for camera_dir in sorted(p for p in (session_dir / "Video").iterdir() if p.is_dir()):
         cam = camera_dir.name
+        videos = sorted(camera_dir.glob("*.mp4"))
         poses = sorted((session_dir / "Pose" / cam).glob("*DLC_*.h5"))
-        if len(poses) != 1:
-            raise RuntimeError(f"expected one DLC .h5 under Pose/{cam}, found {len(poses)}")
-        videos = [str(p) for p in sorted(camera_dir.glob("*.mp4"))]
-        cameras.append({"id": cam, "pose": str(poses[0]), "videos": videos})
+        if [p.name.split("DLC_")[0] for p in poses] != [v.stem for v in videos]:
+            raise RuntimeError(
+                f"Pose/{cam} DLC files {[p.name for p in poses]} do not pair one to one with "
+                f"Video/{cam} files {[v.name for v in videos]}"
+            )
+        labels = [cam] if len(videos) == 1 else [v.stem for v in videos]
+        cameras.append(
+            {
+                "id": cam,
+                "videos": [str(v) for v in videos],
+                "poses": [
+                    {"path": str(p), "key": f"pose_{label}", "label": label}
+                    for p, label in zip(poses, labels, strict=True)
+                ],
+            }
+        )
     return {"cameras": cameras, "out": str(out), "session_start_time": start_time}
 
 
@@ -340,9 +359,13 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
     peer, check = _run_peer(python, inputs)
     details = {"ours": ours, "peer": peer, "peer_file": check}
     details_path.write_text(json.dumps(details, indent=1, default=str))
-    expected = len(inputs["cameras"])
-    if len(check["pose_estimations"]) != expected or len(check["image_series"]) != expected:
-        raise RuntimeError(f"NeuroConv file does not hold {expected} cameras' data: {check}")
+    n_cameras = len(inputs["cameras"])
+    n_poses = sum(len(c["poses"]) for c in inputs["cameras"])
+    if len(check["pose_estimations"]) != n_poses or len(check["image_series"]) != n_cameras:
+        raise RuntimeError(
+            f"NeuroConv file should hold {n_poses} PoseEstimation and {n_cameras} ImageSeries: "
+            f"{check}"
+        )
     version = peer["neuroconv_version"]
     row.update(
         {
@@ -351,7 +374,7 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
             "ratio": peer["elapsed_s"] / ours["elapsed_s"],
             "note": (
                 f"{ours_text}; peer: NeuroConv {version} DeepLabCutInterface + "
-                f"ExternalVideoInterface per camera ({expected} DLC .h5, {n_videos} video files, "
+                f"ExternalVideoInterface per camera ({n_poses} DLC .h5, {n_videos} video files, "
                 f"one NWB; frame times from its own video scan; no sync/Bpod/validation/QC), "
                 f"peer peak {peer['peak_rss_mib']:.0f} MiB; {timing}; {goal}"
             ),
