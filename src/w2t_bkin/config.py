@@ -105,6 +105,11 @@ class AssemblyConfig(_Section):
         "gzip", description="Compression of large datasets (pose, timestamps, TTL events)."
     )
     compression_level: int = Field(4, ge=0, le=9, description="gzip level.")
+    shuffle: bool = Field(
+        True,
+        description="HDF5 byte-shuffle filter before gzip: smaller files and faster writes for "
+        "float arrays (a standard filter every HDF5 reader has).",
+    )
     chunk_rows: int = Field(
         65536, ge=1024, description="Rows per HDF5 chunk along the time axis of large arrays."
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from w2t_bkin import __version__
 from w2t_bkin.errors import W2TError
@@ -64,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except W2TError as exc:
         if _state["debug"]:
             raise
-        stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
         if exc.path is not None and str(exc.path) not in exc.message:
-            stderr.print(f"  file: {exc.path}", highlight=False)
+            stderr.print(f"  file: {escape(str(exc.path))}", highlight=False)
         if exc.hint:
-            stderr.print(f"  [yellow]hint:[/] {exc.hint}", highlight=False)
+            stderr.print(f"  [yellow]hint:[/] {escape(exc.hint)}", highlight=False)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         if _state["debug"]:
             raise
-        stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         stderr.print("  rerun with --debug for the traceback and report it")
         return 70
     return result if isinstance(result, int) else 0

@@ -33,7 +33,7 @@ from w2t_bkin.nwb.devices import (
     build_subject,
     ensure_device,
 )
-from w2t_bkin.nwb.io import wrap_dataset, write_nwbfile_atomic
+from w2t_bkin.nwb.io import row_ids, wrap_dataset, write_nwbfile_atomic
 from w2t_bkin.nwb.pose import add_camera_pose
 from w2t_bkin.nwb.ttl import add_ttl_events
 from w2t_bkin.nwb.video import add_camera_video, frame_clock_text
@@ -366,6 +366,7 @@ def _add_interpolated_frames(
                 data=wrap_dataset(frame_times_s[frame_idx], config),
             ),
         ],
+        id=row_ids(frame_idx.size),
     )
     table.add_column(
         name="frame_idx",

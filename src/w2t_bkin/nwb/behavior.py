@@ -32,6 +32,7 @@ from pynwb import NWBFile
 from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.errors import SyncError
+from w2t_bkin.nwb.io import row_ids
 from w2t_bkin.sources.bpod import BpodSession, flatten_settings
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def add_bpod(
             *_ragged("events", bpod.event_trial_idx[event_order], n, events, "Events"),
             *_ragged("actions", action_rows, n, actions_table, "Actions"),
         ],
+        id=row_ids(n),
     )
     trials.add_column(
         name="trial_type",
@@ -203,6 +205,7 @@ def _states_table(
                 table=state_types,
             ),
         ],
+        id=row_ids(order.size),
     )
 
 
@@ -238,6 +241,7 @@ def _events_table(
                 data=[bpod.event_names[k] for k in name_idx],
             ),
         ],
+        id=row_ids(name_idx.size),
     )
 
 
@@ -281,6 +285,7 @@ def _actions_table(
                 data=[bpod.state_names[k] for k in bpod.state_name_idx[rows]],
             ),
         ],
+        id=row_ids(rows.size),
     )
     return np.asarray(bpod.state_trial_idx[rows], dtype=np.int64), table
 

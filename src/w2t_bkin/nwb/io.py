@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
+from hdmf.common import ElementIdentifiers
 from pynwb import NWBHDF5IO, NWBFile
 
 from w2t_bkin.config import AssemblyConfig
@@ -27,7 +28,8 @@ def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5Dat
     data
         ``(n_rows, ...)`` array; the first axis is time (frames, pulses, events).
     config
-        ``compression`` ('gzip' | 'none'), ``compression_level`` and ``chunk_rows`` are honoured.
+        ``compression`` ('gzip' | 'none'), ``compression_level``, ``shuffle`` (numeric arrays
+        only, with gzip) and ``chunk_rows`` are honoured.
 
     Returns
     -------
@@ -40,9 +42,22 @@ def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5Dat
     chunks = (min(config.chunk_rows, data.shape[0]), *data.shape[1:])
     if config.compression == "gzip":
         return H5DataIO(
-            data, chunks=chunks, compression="gzip", compression_opts=config.compression_level
+            data,
+            chunks=chunks,
+            compression="gzip",
+            compression_opts=config.compression_level,
+            shuffle=config.shuffle and data.dtype.kind in "iufb",
         )
     return H5DataIO(data, chunks=chunks)
+
+
+def row_ids(n_rows: int) -> ElementIdentifiers:
+    """The ``id`` column of a table built from whole columns: ``(n_rows,) int64`` 0..n_rows-1.
+
+    Without it hdmf fills ``id`` with a Python list and converts it element by element when
+    writing (about 12 s per million rows); an array is written in one call.
+    """
+    return ElementIdentifiers(name="id", data=np.arange(n_rows, dtype=np.int64))
 
 
 def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:

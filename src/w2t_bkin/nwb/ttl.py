@@ -16,7 +16,7 @@ from pynwb import NWBFile
 from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.config import AssemblyConfig
-from w2t_bkin.nwb.io import wrap_dataset
+from w2t_bkin.nwb.io import row_ids, wrap_dataset
 from w2t_bkin.sources.ttl import TTLChannel
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def add_ttl_events(
         ),
         source_description="Digital input lines of the acquisition DAQ",
         columns=[timestamp, channel],
+        id=row_ids(times_s.size),
     )
     table.add_meanings_table(_channel_meanings(channel, channels))
     nwbfile.add_acquisition(table)

@@ -1,10 +1,18 @@
-"""Video probing with PyAV: frame counts by demuxing packets, decoding only as a fallback.
+"""Video probing with PyAV: frame counts from the container index or packets, never decoding first.
 
 Counting frames by decoding (``ffprobe -count_frames``) costs as much as playing the video and
-times out on long high-rate recordings. Each video packet of the first video stream holds one
-frame, so reading packet headers gives the exact count and the presentation timestamps without
-touching a decoder. Decoding remains the fallback for streams whose packets carry no usable
-timestamps (e.g. raw H.264 elementary streams).
+times out on long high-rate recordings. Three ways are tried, cheapest first:
+
+1. ``index``: MP4/MOV and AVI containers carry a sample table (``stts``/``stsz``, ``idx1``)
+   that FFmpeg loads when the file is opened; it lists every frame with its timestamp, byte
+   offset and size. It is used only when it can be trusted: it lists exactly the number of
+   frames the header declares, the codec does not reorder frames (so index timestamps are
+   presentation times), timestamps are distinct, and every listed frame lies inside the file
+   (a truncated copy fails this and goes to step 2, which reports the truncation).
+2. ``demux``: each packet of the first video stream holds one frame, so reading packet headers
+   gives the exact count and the presentation timestamps without touching a decoder.
+3. ``decode``: only for streams whose packets carry no usable timestamps (e.g. raw H.264
+   elementary streams), with a time limit.
 """
 
 from __future__ import annotations
@@ -33,6 +41,11 @@ log = logging.getLogger(__name__)
 
 _CACHE_VERSION = 1
 
+ProbeMethod = Literal["index", "demux", "decode"]
+
+# Demuxers that load a complete per-frame sample table when the file is opened.
+_INDEXED_FORMATS = frozenset({"mov", "mp4", "avi"})
+
 
 @dataclass(frozen=True)
 class VideoProbe:
@@ -53,8 +66,8 @@ class VideoProbe:
     duration_s
         Duration of the video stream in seconds.
     method
-        ``"demux"`` when frames were counted from packets, ``"decode"`` when every frame was
-        decoded.
+        ``"index"`` when frames were read from the container's sample index, ``"demux"`` when
+        counted from packets, ``"decode"`` when every frame was decoded.
     frame_pts_s
         ``(n_frames,) float64`` presentation times in seconds relative to the first frame, sorted,
         on the camera/container clock; ``None`` when the container has no usable timestamps.
@@ -67,7 +80,7 @@ class VideoProbe:
     height: int
     codec: str
     duration_s: float
-    method: Literal["demux", "decode"]
+    method: ProbeMethod
     frame_pts_s: np.ndarray | None = None
 
 
@@ -110,9 +123,11 @@ def probe_video(
 ) -> VideoProbe:
     """Count the frames of a video and read their presentation times.
 
-    Frames are counted by demuxing the packets of the first video stream (no decoding); empty
-    flush packets and packets the container marks as discarded (before an edit list start) are
-    not frames. Only when packets carry no usable timestamps is every frame decoded.
+    Frames are read from the container's sample index when it can be trusted (see the module
+    docstring), otherwise counted by demuxing the packets of the first video stream (no
+    decoding); empty flush packets and packets the container marks as discarded (before an edit
+    list start) are not frames. Only when packets carry no usable timestamps is every frame
+    decoded.
 
     Parameters
     ----------
@@ -215,8 +230,11 @@ def _probe_uncached(path: Path, decode_timeout_s: float) -> VideoProbe:
     with _open(path) as container:
         stream = _first_video_stream(container, path)
         info = _stream_info(container, stream)
-        pts_ticks = _demux_pts_ticks(container, stream, info, path)
-    method: Literal["demux", "decode"] = "demux"
+        method: ProbeMethod = "index"
+        pts_ticks = _index_pts_ticks(container, stream, info, path)
+        if pts_ticks is None:
+            method = "demux"
+            pts_ticks = _demux_pts_ticks(container, stream, info, path)
     if pts_ticks is None:
         log.info("%s: packets carry no usable timestamps; counting frames by decoding", path)
         method = "decode"
@@ -277,6 +295,37 @@ def _stream_info(
         time_base=Fraction(time_base),
         declared_frames=int(stream.frames or 0),
     )
+
+
+def _index_pts_ticks(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    info: _StreamInfo,
+    path: Path,
+) -> np.ndarray | None:
+    """Sorted frame pts ``(n_frames,) int64`` from the sample index, or ``None`` if untrusted."""
+    if not _INDEXED_FORMATS.intersection(container.format.name.split(",")):
+        return None  # e.g. Matroska cues list key frames only
+    if stream.codec_context.has_b_frames:
+        return None  # index timestamps are decode times; presentation order differs
+    entries = stream.index_entries
+    if entries is None or info.declared_frames <= 0 or len(entries) != info.declared_frames:
+        return None
+    n_entries = len(entries)
+    ticks = np.empty(n_entries, dtype=np.int64)
+    keep = np.ones(n_entries, dtype=bool)
+    end_byte = 0
+    for i, entry in enumerate(entries):  # one small C struct per frame; ~0.3 us each
+        ticks[i] = entry.timestamp
+        keep[i] = not entry.is_discard
+        end_byte = max(end_byte, entry.pos + entry.size)
+    if end_byte > path.stat().st_size:
+        log.info("%s: the index lists frames beyond the end of the file; demuxing", path)
+        return None
+    sorted_ticks = np.sort(ticks[keep])
+    if sorted_ticks.size == 0 or np.any(np.diff(sorted_ticks) == 0):
+        return None
+    return sorted_ticks
 
 
 def _demux_pts_ticks(

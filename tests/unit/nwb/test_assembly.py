@@ -450,19 +450,23 @@ def test_gzip_compression_and_chunks_take_effect(h5) -> None:
     ):
         assert h5[name].compression == "gzip", name
         assert h5[name].compression_opts == 4, name
+        assert h5[name].shuffle, name
     assert h5["processing/behavior/PoseEstimation_cam_top/nose/data"].chunks == (20, 2)
 
 
 def test_no_compression_and_level_are_honoured(tmp_path: Path) -> None:
     session = b.session(tmp_path, trials=False)
     plain = write_nwb(session, tmp_path / "plain.nwb", AssemblyConfig(compression="none"))
-    strong = write_nwb(session, tmp_path / "l9.nwb", AssemblyConfig(compression_level=9))
+    strong = write_nwb(
+        session, tmp_path / "l9.nwb", AssemblyConfig(compression_level=9, shuffle=False)
+    )
     name = "processing/behavior/PoseEstimation_cam_top/nose/data"
     with h5py.File(plain, "r") as f:
         assert f[name].compression is None
         assert f["acquisition/TTLEvents/timestamp"].compression is None
     with h5py.File(strong, "r") as f:
         assert f[name].compression_opts == 9
+        assert not f[name].shuffle
 
 
 def test_write_flags_leave_out_modalities(tmp_path: Path) -> None:

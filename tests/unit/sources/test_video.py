@@ -51,14 +51,19 @@ def write_raw_h264(source: Path, target: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("name", "codec"), [("const.mp4", "libx264"), ("const.avi", "mpeg4"), ("const.mkv", "libx264")]
+    ("name", "codec", "method"),
+    [
+        ("const.mp4", "libx264", "index"),  # sample table read at open
+        ("const.avi", "mpeg4", "index"),  # idx1 chunk
+        ("const.mkv", "libx264", "demux"),  # cues list key frames only
+    ],
 )
-def test_constant_rate_count_and_pts_equal_ground_truth(tmp_path, name, codec):
+def test_constant_rate_count_and_pts_equal_ground_truth(tmp_path, name, codec, method):
     path = write_video(tmp_path / name, 45, 30.0, codec=codec)
 
     probe = probe_video(path)
 
-    assert probe.method == "demux"
+    assert probe.method == method
     assert probe.n_frames == 45 == decoded_count(path)
     assert (probe.width, probe.height) == (64, 48)
     assert probe.codec == ("h264" if codec == "libx264" else "mpeg4")
@@ -91,6 +96,70 @@ def test_variable_pts_with_dropped_frames_round_trip(tmp_path, suffix):
     # the gaps where frames were dropped are visible in the timestamps
     gaps = np.flatnonzero(np.diff(probe.frame_pts_s) > 1.5 / 100.0)
     np.testing.assert_array_equal(gaps, [6, 47, 93])
+
+
+def packet_pts_s(path: Path) -> np.ndarray:
+    """Sorted packet presentation times relative to the first, read independently of w2t_bkin."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = np.sort([p.pts for p in container.demux(stream) if p.size and not p.is_discard])
+        time_base = Fraction(stream.time_base)
+        return (pts - pts[0]).astype(np.float64) * time_base.numerator / time_base.denominator
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_index_times_equal_packet_times_for_variable_timing(tmp_path, suffix):
+    saved_s = np.cumsum(np.random.default_rng(4).uniform(0.005, 0.03, size=200))
+    path = write_video(tmp_path / f"vfr{suffix}", saved_s.size, 60.0, pts_s=saved_s)
+
+    probe = probe_video(path)
+
+    assert probe.method == "index"
+    assert probe.n_frames == 200 == decoded_count(path)
+    assert probe.frame_pts_s is not None
+    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+
+
+def test_reordered_frames_are_counted_from_packets_not_the_index(tmp_path):
+    # With B-frames the index holds decode times, which are not the presentation times.
+    path = tmp_path / "bframes.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=50)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3"}
+        rng = np.random.default_rng(0)
+        for _ in range(80):
+            image = rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+    probe = probe_video(path)
+
+    assert probe.method == "demux"
+    assert probe.n_frames == 80 == decoded_count(path)
+    assert probe.frame_pts_s is not None
+    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+
+
+def test_truncated_faststart_mp4_is_not_trusted_from_its_index(tmp_path):
+    # With the sample table at the front, a cut copy still opens and its index lists every
+    # frame; frames past the end of the file must not be counted.
+    whole = write_video(tmp_path / "whole.mp4", 60, 30.0)
+    front = tmp_path / "front.mp4"
+    with (
+        av.open(str(whole)) as src,
+        av.open(str(front), "w", options={"movflags": "faststart"}) as dst,
+    ):
+        out_stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = out_stream
+                dst.mux(packet)
+    assert probe_video(front).method == "index"
+    os.truncate(front, front.stat().st_size * 2 // 3)
+
+    with pytest.raises(IngestError, match=r"front\.mp4: truncated video: the header declares 60"):
+        probe_video(front)
 
 
 def test_probe_camera_starting_frames_over_chunks(tmp_path):
@@ -311,7 +380,8 @@ REAL_VIDEOS = [
 def test_real_videos_frame_counts(real_data, relpath, n_frames, size, rate_hz):
     probe = probe_video(real_data / relpath)
 
-    assert probe.method == "demux"
+    assert probe.method == "index"
+    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(real_data / relpath))
     assert probe.n_frames == n_frames
     assert (probe.width, probe.height) == size
     assert probe.rate_hz == pytest.approx(rate_hz, rel=1e-4)
