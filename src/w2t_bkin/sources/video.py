@@ -311,18 +311,15 @@ def _index_pts_ticks(
     entries = stream.index_entries
     if entries is None or info.declared_frames <= 0 or len(entries) != info.declared_frames:
         return None
-    n_entries = len(entries)
-    ticks = np.empty(n_entries, dtype=np.int64)
-    keep = np.ones(n_entries, dtype=bool)
-    end_byte = 0
-    for i, entry in enumerate(entries):  # one small C struct per frame; ~0.3 us each
-        ticks[i] = entry.timestamp
-        keep[i] = not entry.is_discard
-        end_byte = max(end_byte, entry.pos + entry.size)
-    if end_byte > path.stat().st_size:
+    table = np.fromiter(  # one small C struct per frame, ~0.5 us each; no Python list
+        ((e.timestamp, e.is_discard, e.pos + e.size) for e in entries),
+        dtype=[("ticks", np.int64), ("discard", np.bool_), ("end_byte", np.int64)],
+        count=len(entries),
+    )
+    if int(table["end_byte"].max()) > path.stat().st_size:
         log.info("%s: the index lists frames beyond the end of the file; demuxing", path)
         return None
-    sorted_ticks = np.sort(ticks[keep])
+    sorted_ticks = np.sort(table["ticks"][~table["discard"]])
     if sorted_ticks.size == 0 or np.any(np.diff(sorted_ticks) == 0):
         return None
     return sorted_ticks
