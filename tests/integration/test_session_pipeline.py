@@ -13,6 +13,7 @@ from w2t_bkin.nwb.inspection import read_nwb
 from w2t_bkin.session import process_session
 from w2t_bkin.sources.pose.io import read_pose
 from w2t_bkin.testing import ExperimentSpec, write_experiment
+from w2t_bkin.testing.experiment import DLC_SCORER
 
 FAULTY = ExperimentSpec(
     duration_s=6.0,
@@ -91,6 +92,7 @@ def test_pose_round_trips_exactly(processed: tuple[Path, dict]) -> None:
     expected = np.concatenate([read_pose(p).positions[:, 0] for p in chunks])
     with read_nwb(root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
         pe = nwb.processing["behavior"]["PoseEstimation_cam0"]
+        assert pe.scorer == DLC_SCORER  # the scorer inside the .h5, as in its file name
         assert sorted(pe.pose_estimation_series) == [f"kp{k}" for k in range(expected.shape[1])]
         for k in range(expected.shape[1]):
             data = np.asarray(pe.pose_estimation_series[f"kp{k}"].data[:])

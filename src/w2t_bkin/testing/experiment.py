@@ -221,7 +221,11 @@ def _write_camera(
             seed=seed,
         )
         write_dlc_h5(
-            pose_dir / f"{stem}{DLC_SCORER}.h5", positions[lo:hi], confidence[lo:hi], names
+            pose_dir / f"{stem}{DLC_SCORER}.h5",
+            positions[lo:hi],
+            confidence[lo:hi],
+            names,
+            scorer=DLC_SCORER,  # DeepLabCut names its output <video stem><scorer>.h5
         )
         if c == 1:
             write_sleap_analysis_h5(

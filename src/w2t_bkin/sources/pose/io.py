@@ -54,6 +54,8 @@ def read_pose(
     IngestError
         Unsupported extension or source, a file that is not what its extension says, or any
         reader error.
+    MissingExtraError
+        A SLEAP ``.slp`` file without the ``pose`` extra (sleap-io) installed.
     """
     path = Path(path)
     if not path.is_file():
