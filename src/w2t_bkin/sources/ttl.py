@@ -519,10 +519,13 @@ def read_spikeglx_digital(
     word ``k // 16``. The file is streamed through a memory map in chunks, so memory stays
     bounded; edges across chunk boundaries are kept.
 
-    Times are ``sample_index / niSampRate`` relative to the first sample of this file, using the
-    rate from the ``.meta``: the NIDQ clock is the reference clock other streams are mapped to.
-    (SpikeGLX's calibrated rate is ``niSampRate`` itself after calibration.) A line already
-    high at sample 0 has no rising edge there.
+    Times are ``(firstSample + sample_index) / niSampRate``: seconds since the start of the
+    SpikeGLX run, as SpikeGLX, CatGT and SpikeInterface count them. ``firstSample`` (from the
+    ``.meta``; 0 when absent) places each file of a run on one clock, so the files of a
+    triggered or split recording (``_t0``, ``_t1``, ...) merge without overlapping. The NIDQ
+    clock is the reference clock other streams are mapped to (SpikeGLX's calibrated rate is
+    ``niSampRate`` itself after calibration). A line already high at the first sample of a
+    file has no rising edge there.
 
     Parameters
     ----------
@@ -564,9 +567,21 @@ def read_spikeglx_digital(
             path=bin_path,
             hint="set the channel's 'line' to the NI digital line number",
         )
+    first_sample = _first_sample(meta, meta_path)
     samples = _edge_samples(bin_path, layout, line, polarity, max(1, int(chunk_samples)))
     _warn_on_size_mismatch(bin_path, meta)
-    return samples.astype(np.float64) / layout.rate_hz
+    return (samples + first_sample).astype(np.float64) / layout.rate_hz
+
+
+def _first_sample(meta: dict[str, str], meta_path: Path) -> int:
+    value = meta.get("firstSample", "0")
+    if not value.isdigit():
+        raise IngestError(
+            f"{meta_path}: firstSample={value!r} is not a non-negative integer",
+            path=meta_path,
+            hint="the .meta file is damaged; copy it again from the acquisition PC",
+        )
+    return int(value)
 
 
 def _edge_samples(

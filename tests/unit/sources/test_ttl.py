@@ -340,6 +340,28 @@ def test_spikeglx_edges_match_ground_truth_for_any_chunking(tmp_path, chunk_samp
         assert times_s.dtype == np.float64
 
 
+def test_spikeglx_files_of_one_run_merge_on_the_run_clock(tmp_path):
+    # A run split into two trigger files: the second starts at run sample 5000.
+    words, truth = digital_words()
+    (tmp_path / "t0").mkdir()
+    (tmp_path / "t1").mkdir()
+    first = write_nidq(tmp_path / "t0", words, meta_extra={"firstSample": "1000"})
+    second = write_nidq(tmp_path / "t1", words, meta_extra={"firstSample": "5000"})
+
+    channel = load_ttl_channel("sync", [second, first], fmt="spikeglx", line=3)
+
+    expected = np.concatenate([truth[(3, "rising")] + 1000, truth[(3, "rising")] + 5000])
+    np.testing.assert_array_equal(channel.times_s, expected / RATE_HZ)
+    assert channel.n_duplicates_dropped == 0
+
+
+def test_spikeglx_bad_first_sample_names_meta_key(tmp_path):
+    words, _ = digital_words()
+    bin_path = write_nidq(tmp_path, words, meta_extra={"firstSample": "-3"})
+    with pytest.raises(IngestError, match=r"run_g0_t0\.nidq\.meta: firstSample='-3' is not"):
+        read_spikeglx_digital(bin_path, 3)
+
+
 def test_spikeglx_meta_keeps_tilde_keys(tmp_path):
     words, _ = digital_words()
     meta = read_spikeglx_meta(write_nidq(tmp_path, words).with_suffix(".meta"))
@@ -392,7 +414,8 @@ def test_real_spikeglx_nidq_1hz_pulses(real_data):
     times_s = read_spikeglx_digital(real_data / NIDQ_BIN, 0, chunk_samples=100_000)
 
     assert times_s.size == 163
-    assert times_s[0] == pytest.approx(0.0936)  # sample 234 at 2500 Hz
+    # sample 234 of the file, which starts at run sample firstSample=29752, at 2500 Hz
+    assert times_s[0] == pytest.approx((29752 + 234) / 2500)
     np.testing.assert_allclose(np.diff(times_s), 1.0, atol=1 / 2500)
     assert read_spikeglx_digital(real_data / NIDQ_BIN, 1).size == 0
 
