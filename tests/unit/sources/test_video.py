@@ -107,17 +107,21 @@ def packet_pts_s(path: Path) -> np.ndarray:
         return (pts - pts[0]).astype(np.float64) * time_base.numerator / time_base.denominator
 
 
+def assert_probe_matches_packets(path: Path, method: str, n_frames: int) -> None:
+    """The probe used ``method`` and agrees with decoding (count) and packets (times)."""
+    probe = probe_video(path)
+    assert probe.method == method
+    assert probe.n_frames == n_frames == decoded_count(path)
+    assert probe.frame_pts_s is not None
+    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 def test_index_times_equal_packet_times_for_variable_timing(tmp_path, suffix):
     saved_s = np.cumsum(np.random.default_rng(4).uniform(0.005, 0.03, size=200))
     path = write_video(tmp_path / f"vfr{suffix}", saved_s.size, 60.0, pts_s=saved_s)
 
-    probe = probe_video(path)
-
-    assert probe.method == "index"
-    assert probe.n_frames == 200 == decoded_count(path)
-    assert probe.frame_pts_s is not None
-    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+    assert_probe_matches_packets(path, "index", 200)
 
 
 def test_reordered_frames_are_counted_from_packets_not_the_index(tmp_path):
@@ -133,12 +137,7 @@ def test_reordered_frames_are_counted_from_packets_not_the_index(tmp_path):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
 
-    probe = probe_video(path)
-
-    assert probe.method == "demux"
-    assert probe.n_frames == 80 == decoded_count(path)
-    assert probe.frame_pts_s is not None
-    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+    assert_probe_matches_packets(path, "demux", 80)
 
 
 def test_truncated_faststart_mp4_is_not_trusted_from_its_index(tmp_path):
