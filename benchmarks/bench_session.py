@@ -23,9 +23,9 @@ Measurement
 Each side runs in its own child process, which reports as JSON its own wall time and peak memory:
 time from the child's first statement (before importing the conversion libraries, so imports are
 counted, equally for both sides) until the NWB file is closed (ours: until ``process_session``
-returned, i.e. after validation, QC and provenance); peak memory is the larger of the child's
-``ru_maxrss`` and that of the processes it waited for. A parent's ``RUSAGE_CHILDREN`` would be the
-maximum over every child ever waited for, so it cannot tell two children apart.
+returned, i.e. after validation, QC and provenance); peak memory is the child's own high-water
+mark (``VmHWM``: ``ru_maxrss`` would start at the benchmark runner's peak, see
+``benchmarks/_memory.py``).
 
 Run ``python -m benchmarks.bench_session small`` from the repository root (the ``full`` scale
 takes many minutes to generate). Generated sessions are cached in
@@ -36,12 +36,15 @@ what the peer's file holds).
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks import _memory
 
 WORK = Path(__file__).resolve().parent / ".work"
 SUBJECT, SESSION = "mouse01", "ses01"
@@ -59,15 +62,16 @@ NEUROCONV_LOG = WORK / "neuroconv-install.log"
 INSTALL_TIMEOUT_S = 1800.0
 
 # Both children start their clock before importing anything heavy and end it after the file is
-# closed; peak memory covers the child and whatever it waited for (provenance runs `git`).
-_MEASURE_TAIL = """
+# closed; peak memory is the child's own (VmHWM, see benchmarks/_memory.py).
+_MEASURE_TAIL = (
+    inspect.getsource(_memory)
+    + """
 def _measured(extra):
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     extra["elapsed_s"] = time.perf_counter() - T0
-    extra["peak_rss_mib"] = max(self_kib, children_kib) / 1024
+    extra["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(extra, default=str))
 """
+)
 
 OURS_SCRIPT = (
     "import time\nT0 = time.perf_counter()\nimport json, resource, sys\n"

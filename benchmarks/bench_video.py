@@ -14,7 +14,7 @@ with pixels while index reading and demuxing do not, so three videos are measure
   ``probe_video`` demuxes packets (method ``demux``). Decoding it takes minutes; the row is
   skipped with a note when the sample data is absent.
 
-Each measurement runs in a fresh process so ``ru_maxrss`` is that measurement's peak resident
+Each measurement runs in a fresh process so its ``VmHWM`` is that measurement's peak resident
 memory (FFmpeg allocations included, which ``tracemalloc`` cannot see). Generation time is not
 measured.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import av
 
+from benchmarks._memory import peak_rss_mib
 from w2t_bkin.sources.video import probe_video
 from w2t_bkin.testing.video import write_video
 
@@ -68,8 +68,7 @@ def _measure(kind: str, path: str, repeats: int) -> tuple[float, int, float, str
         started = time.perf_counter()
         n_frames, method = count(path)
         elapsed_s = min(elapsed_s, time.perf_counter() - started)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return elapsed_s, n_frames, peak_kib / 1024, method
+    return elapsed_s, n_frames, peak_rss_mib(), method
 
 
 def _measure_in_child(kind: str, path: Path, repeats: int) -> tuple[float, int, float, str]:
