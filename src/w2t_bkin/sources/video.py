@@ -312,14 +312,16 @@ def _index_pts_ticks(
     if entries is None or info.declared_frames <= 0 or len(entries) != info.declared_frames:
         return None
     table = np.fromiter(  # one small C struct per frame, ~0.5 us each; no Python list
-        ((e.timestamp, e.is_discard, e.pos + e.size) for e in entries),
-        dtype=[("ticks", np.int64), ("discard", np.bool_), ("end_byte", np.int64)],
+        ((e.timestamp, e.is_discard, e.pos, e.size) for e in entries),
+        dtype=[("ticks", np.int64), ("discard", np.bool_), ("pos", np.int64), ("size", np.int64)],
         count=len(entries),
     )
-    if int(table["end_byte"].max()) > path.stat().st_size:
+    if int((table["pos"] + table["size"]).max()) > path.stat().st_size:
         log.info("%s: the index lists frames beyond the end of the file; demuxing", path)
         return None
-    sorted_ticks = np.sort(table["ticks"][~table["discard"]])
+    # Empty entries are not frames, exactly as empty packets are not when demuxing.
+    frames = ~table["discard"] & (table["size"] > 0)
+    sorted_ticks = np.sort(table["ticks"][frames])
     if sorted_ticks.size == 0 or np.any(np.diff(sorted_ticks) == 0):
         return None
     return sorted_ticks
