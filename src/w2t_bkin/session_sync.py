@@ -336,6 +336,13 @@ def build_assembly(
 _QC_STATUS = {"exact": "ok", "repaired": "warn", "mismatch": "warn"}
 
 
+def _frames_counted_by(videos: CameraVideos | None) -> str:
+    """How the camera's frames were counted: the probe methods of its chunks, or the pose file."""
+    if videos is None:
+        return "pose file (no video)"
+    return "+".join(dict.fromkeys(chunk.method for chunk in videos.chunks))
+
+
 def qc_inputs(
     ctx: SessionContext,
     inputs: IngestedInputs,
@@ -361,6 +368,7 @@ def qc_inputs(
                 "n_missing": int(a.missing_pulse_frame_idx.size) if a is not None else 0,
                 "status": _QC_STATUS[a.status] if a is not None else "no TTL",
                 "frame_clock": timing.frame_clock,
+                "frames_counted_by": _frames_counted_by(inputs.verified.videos.get(camera_id)),
             }
         )
     trial_alignment = None

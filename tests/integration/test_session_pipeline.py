@@ -53,6 +53,10 @@ def test_outputs_exist(processed: tuple[Path, dict]) -> None:
     for phase in ("configuration", "discovery", "verification", "ingestion", "synchronization"):
         assert f"phase {phase}: end" in log
     assert not list(out.glob("*.partial*"))
+    # the QC frame table says how frames were counted: the MP4 sample index, no decoding
+    report = (out / "qc/report.html").read_text()
+    assert "<th>counted by</th>" in report
+    assert report.count("<td>index</td>") == 2  # one row per camera
 
 
 def test_frame_times_match_truth_and_drops_are_localised(processed: tuple[Path, dict]) -> None:

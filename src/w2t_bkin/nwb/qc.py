@@ -55,8 +55,10 @@ class QCInputs:
     frame_checks
         One dict per camera with keys ``camera_id``, ``n_video_frames``, ``n_pulses``,
         ``n_matched``, ``n_dropped``, ``dropped_frames`` (list of int frame indices),
-        ``n_spurious``, ``n_missing``, ``status`` (``"ok"``, ``"warn"``, ``"fail"`` ...) and
-        ``frame_clock`` (``"ttl"``, ``"video"``, ``"rate"``).
+        ``n_spurious``, ``n_missing``, ``status`` (``"ok"``, ``"warn"``, ``"fail"`` ...),
+        ``frame_clock`` (``"ttl"``, ``"video"``, ``"rate"``) and optionally
+        ``frames_counted_by`` (``"index"``, ``"demux"``, ``"decode"``: how the video frames
+        were counted, see :func:`~w2t_bkin.sources.video.probe_video`).
     ttl_channels
         Channel id -> pulse times, ``(n_pulses,) float64`` seconds.
     trial_alignment
@@ -176,6 +178,7 @@ def _frame_table(checks: Sequence[Mapping[str, Any]]) -> str:
         ("camera_id", "camera"),
         ("frame_clock", "frame clock"),
         ("n_video_frames", "video frames"),
+        ("frames_counted_by", "counted by"),
         ("n_pulses", "TTL pulses"),
         ("n_matched", "matched"),
         ("n_dropped", "dropped"),
