@@ -17,13 +17,11 @@ times out on long high-rate recordings. Three ways are tried, cheapest first:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
-import tempfile
 import time
 from array import array
 from collections.abc import Sequence
@@ -35,7 +33,8 @@ from typing import Any, Literal
 import av
 import numpy as np
 
-from w2t_bkin.errors import IngestError
+from w2t_bkin.errors import IngestError, OutputError
+from w2t_bkin.io_utils import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,10 @@ def probe_video(
             return cached
     probe = _probe_uncached(path, decode_timeout_s)
     if cache_dir is not None:
-        _write_cache(Path(cache_dir), probe, stat)
+        try:
+            _write_cache(Path(cache_dir), probe, stat)
+        except OutputError as exc:  # a cache is a shortcut: losing it must not fail the probe
+            log.warning("video probe cache not written: %s", exc)
     return probe
 
 
@@ -459,11 +461,10 @@ def _read_cache(cache_dir: Path, path: Path, stat: os.stat_result) -> VideoProbe
 
 
 def _write_cache(cache_dir: Path, probe: VideoProbe, stat: os.stat_result) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
     json_path, npy_path, identity = _cache_paths(cache_dir, probe.path, stat)
     if probe.frame_pts_s is not None:
         # The .npy goes first: the .json is the commit marker that makes the entry valid.
-        _atomic_write(npy_path, _npy_bytes(probe.frame_pts_s))
+        atomic_write_bytes(npy_path, _npy_bytes(probe.frame_pts_s))
     record = {
         "cache_version": _CACHE_VERSION,
         "identity": identity,
@@ -476,25 +477,10 @@ def _write_cache(cache_dir: Path, probe: VideoProbe, stat: os.stat_result) -> No
         "method": probe.method,
         "has_pts": probe.frame_pts_s is not None,
     }
-    _atomic_write(json_path, json.dumps(record, indent=1).encode("utf-8"))
+    atomic_write_bytes(json_path, json.dumps(record, indent=1).encode("utf-8"))
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so readers see the old file or the whole new one."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise

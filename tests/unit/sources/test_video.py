@@ -272,6 +272,19 @@ def test_damaged_cache_entry_is_ignored_and_rewritten(tmp_path, caplog, count_op
     assert count_opens == [str(path)]
 
 
+def test_unwritable_cache_is_logged_and_the_probe_still_returned(tmp_path, caplog):
+    path = write_video(tmp_path / "a.mp4", 12, 30.0)
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+
+    with caplog.at_level(logging.WARNING, logger="w2t_bkin.sources.video"):
+        probe = probe_video(path, cache_dir=not_a_folder)
+
+    assert probe.n_frames == 12
+    assert "video probe cache not written" in caplog.text
+    assert not_a_folder.read_text() == "a file where the cache folder should be"
+
+
 def test_decode_result_without_pts_is_cached(tmp_path):
     source = write_video(tmp_path / "src.mp4", 12, 25.0)
     raw = write_raw_h264(source, tmp_path / "raw.h264")
