@@ -7,7 +7,7 @@ from pathlib import Path
 
 from w2t_bkin.config import load_config
 from w2t_bkin.errors import W2TError
-from w2t_bkin.metadata import check_metadata_file, load_session_metadata
+from w2t_bkin.metadata import check_metadata_file, load_session_metadata, metadata_files
 from w2t_bkin.workspace.discovery import discover_sessions, find_session_files
 from w2t_bkin.workspace.layout import Workspace, open_workspace
 
@@ -40,9 +40,8 @@ def validate_workspace(
         problems.append(Problem(str(workspace.raw), "no sessions match the filters", "warning"))
     for ref in sessions:
         where = f"{ref.subject}/{ref.session}"
-        files = [workspace.root_metadata, ref.path.parent / "subject.toml", ref.metadata_file]
         session_has_file_problems = False
-        for path in filter(Path.is_file, files):
+        for path in metadata_files(workspace.raw, ref.subject, ref.session):
             if path not in file_problems:
                 file_problems[path] = _file_problems(path)
                 problems += file_problems[path]
