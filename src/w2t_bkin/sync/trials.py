@@ -345,17 +345,9 @@ def _grow(
         if window < span and sel.size > _GROW_SAMPLE:
             # a spread subsample defines the model as well as every onset would
             sel = sel[:: -(-sel.size // _GROW_SAMPLE)]
-        match = _match(clock(src[sel]), pulses, tolerance_s)
-        ok = np.flatnonzero(match >= 0)
-        if ok.size >= 2:
-            clock = fit_clock(
-                src[sel[ok]],
-                pulses[match[ok]],
-                model=model,
-                segment_s=segment_s,
-                outlier_threshold_s=tolerance_s,
-            )
-            match[ok[~clock.inlier]] = -1
+        window_src = src[sel]
+        match = _match(clock(window_src), pulses, tolerance_s)
+        clock = _refit(window_src, pulses, match, clock, tolerance_s, model, segment_s)
         if window >= span:
             full = np.full(src.size, -1, dtype=np.int64)
             full[sel] = match
@@ -379,20 +371,36 @@ def _finalise(
         new = _match(clock(src), pulses, tolerance_s)
         if np.array_equal(new, match):
             break
-        ok = np.flatnonzero(new >= 0)
-        if ok.size < 2:
-            return clock, new
-        clock = fit_clock(
-            src[ok],
-            pulses[new[ok]],
-            model=model,
-            segment_s=segment_s,
-            outlier_threshold_s=tolerance_s,
-        )
-        # pairs the refit rejects are not matches
-        new[ok[~clock.inlier]] = -1
+        clock = _refit(src, pulses, new, clock, tolerance_s, model, segment_s)
         match = new
     return clock, match
+
+
+def _refit(
+    src: np.ndarray,
+    pulses: np.ndarray,
+    match: np.ndarray,
+    clock: ClockModel,
+    tolerance_s: float,
+    model: ClockKind,
+    segment_s: float,
+) -> ClockModel:
+    """The model fitted robustly on the matched pairs (``clock`` when fewer than two).
+
+    Pairs the fit rejects are not matches: they are set to -1 in ``match``, in place.
+    """
+    ok = np.flatnonzero(match >= 0)
+    if ok.size < 2:
+        return clock
+    clock = fit_clock(
+        src[ok],
+        pulses[match[ok]],
+        model=model,
+        segment_s=segment_s,
+        outlier_threshold_s=tolerance_s,
+    )
+    match[ok[~clock.inlier]] = -1
+    return clock
 
 
 def _labels(visited: np.ndarray, matched: np.ndarray) -> np.ndarray:
