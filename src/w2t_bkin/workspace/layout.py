@@ -95,10 +95,6 @@ def open_workspace(root: Path) -> Workspace:
     return workspace
 
 
-def is_workspace(root: Path) -> bool:
-    return (root / "data" / "raw").is_dir() and (root / CONFIG_FILENAME).is_file()
-
-
 def resolve_glob(session_dir: Path, pattern: str, order: str = "name_asc") -> list[Path]:
     """Files matching a metadata glob, relative to the session folder, sorted by name.
 
