@@ -12,14 +12,14 @@ import json
 import textwrap
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from w2t_bkin.errors import ConfigError
 from w2t_bkin.tomlerrors import format_validation_error, read_toml
 
-CONFIG_SCHEMA_VERSION = 1
+CONFIG_SCHEMA_VERSION: Final = 1
 CONFIG_FILENAME = "configuration.toml"
 
 
@@ -157,7 +157,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     schema_version: Literal[1] = Field(
-        1, description="Version of this schema; bump on breaking changes."
+        CONFIG_SCHEMA_VERSION, description="Version of this schema; bump on breaking changes."
     )
     verification: VerificationConfig = VerificationConfig()
     synchronization: SynchronizationConfig = SynchronizationConfig()
