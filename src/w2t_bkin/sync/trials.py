@@ -199,9 +199,10 @@ def align_trials(
 
     matched_pulse = np.full(sync.size, -1, dtype=np.int64)
     matched_pulse[rows] = match
+    sync_ref = clock(sync)
     residuals = np.full(sync.size, np.nan)
     has = matched_pulse >= 0
-    residuals[has] = clock(sync[has]) - pulses[matched_pulse[has]]
+    residuals[has] = sync_ref[has] - pulses[matched_pulse[has]]
     label = _labels(visited, has)
     used = np.zeros(pulses.size, dtype=bool)
     used[matched_pulse[has]] = True
@@ -216,7 +217,7 @@ def align_trials(
         clock=clock,
         bpod_trial_idx=trial_idx,
         bpod_sync_times_s=sync,
-        sync_times_s=clock(sync),
+        sync_times_s=sync_ref,
         trial_start_times_s=starts,
         matched_pulse_idx=matched_pulse,
         label=label,
