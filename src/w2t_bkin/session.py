@@ -263,7 +263,7 @@ def finalize(
     out = ctx.processed_dir
     stats_path = atomic_write_json(out / "alignment_stats.json", {"streams": synced.stats})
     result.outputs["alignment_stats"] = Path(stats_path)
-    findings: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] | None = None  # None: validation did not run
     if ctx.config.finalization.validate_nwb:
         from w2t_bkin.nwb.validation import validate_nwb, write_validation_json
 

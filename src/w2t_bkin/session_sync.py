@@ -347,10 +347,10 @@ def qc_inputs(
     ctx: SessionContext,
     inputs: IngestedInputs,
     synced: SyncedSession,
-    findings: list[dict[str, Any]],
+    findings: list[dict[str, Any]] | None,
     warnings: list[str],
 ) -> QCInputs:
-    """Plain data for the QC report."""
+    """Plain data for the QC report; ``findings`` is None when validation did not run."""
     from w2t_bkin.nwb.qc import QCInputs
 
     frame_checks = []

@@ -143,3 +143,17 @@ def test_run_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     nwb = root / "data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb"
     assert main(["validate", str(nwb)]) == 0
     assert main(["inspect", str(nwb)]) == 0
+
+
+def test_qc_report_says_validation_did_not_run_when_it_is_off(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, ExperimentSpec(duration_s=2.0))
+    config = root / "configuration.toml"
+    config.write_text(config.read_text().replace("validate_nwb = true", "validate_nwb = false"))
+    result = process_session(root, "mouse01", "ses01")
+    assert result.ok, result.error
+    assert "validation" not in result.outputs
+    report = result.outputs["qc_report"].read_text()
+    assert "NWB validation was not run" in report
+    assert "not run</span>" in report  # the summary badge, not "clean"
+    assert "report no findings" not in report
