@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks import _memory
+from w2t_bkin.config import load_workspace_config, render_config_template
 
 WORK = Path(__file__).resolve().parent / ".work"
 SUBJECT, SESSION = "mouse01", "ses01"
@@ -208,12 +208,12 @@ def _ensure_session(scale: str) -> Path:
 
 def _cold_config(root: Path, scale: str) -> Path:
     """A copy of the workspace configuration with the video-probe cache off (a cold first run)."""
-    text = (root / "configuration.toml").read_text()
-    text, n = re.subn(r"(?m)^cache_video_probes\s*=\s*true", "cache_video_probes = false", text)
-    if n == 0 and "cache_video_probes" not in text:
-        text = re.sub(r"(?m)^\[ingestion\]$", "[ingestion]\ncache_video_probes = false", text)
+    config = load_workspace_config(root)
+    cold = config.model_copy(
+        update={"ingestion": config.ingestion.model_copy(update={"cache_video_probes": False})}
+    )
     path = WORK / f"session-{scale}.bench-config.toml"
-    path.write_text(text)
+    path.write_text(render_config_template(cold))
     return path
 
 
