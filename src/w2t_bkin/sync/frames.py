@@ -204,9 +204,10 @@ def align_frames(
     pulses = np.asarray(pulse_times_s, dtype=np.float64).ravel()
     chunks = _chunk_starts(chunk_starting_frame, n_frames)
     _check_inputs(n_frames, pulses, frame_pts_s, policy)
-    period, notes = _period(pulses, nominal_rate_hz)
+    measured = float(np.median(np.diff(pulses)))
+    period, notes = _period(measured, nominal_rate_hz)
     # the phase grid needs the measured period: a nominal rate is not exact enough over a window
-    spurious = _find_spurious(pulses, float(np.median(np.diff(pulses))), spurious_factor)
+    spurious = _find_spurious(pulses, measured, spurious_factor)
     kept_idx = np.flatnonzero(~spurious)
     kept = pulses[kept_idx]
     pulse_slot = _slots(kept, period, gap_factor)
@@ -329,8 +330,8 @@ def _chunk_starts(chunk_starting_frame: np.ndarray | None, n_frames: int) -> np.
     return starts
 
 
-def _period(pulses: np.ndarray, nominal_rate_hz: float | None) -> tuple[float, list[str]]:
-    measured = float(np.median(np.diff(pulses)))
+def _period(measured: float, nominal_rate_hz: float | None) -> tuple[float, list[str]]:
+    """The grid period: nominal unless the median pulse interval ``measured`` is 5% off it."""
     if nominal_rate_hz is None:
         return measured, []
     nominal = 1.0 / nominal_rate_hz
