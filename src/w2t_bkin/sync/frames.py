@@ -524,10 +524,10 @@ def _mismatch_error(
     pulse_slot: np.ndarray,
     problem: str,
 ) -> SyncError:
-    gap_after = np.flatnonzero(np.diff(pulse_slot) > 1)
+    step = np.diff(pulse_slot)
+    gap_after = np.flatnonzero(step > 1)
     shown = ", ".join(
-        f"after pulse {i} at {kept[i]:.6f} s ({int(np.diff(pulse_slot)[i]) - 1} missing)"
-        for i in gap_after[:10]
+        f"after pulse {i} at {kept[i]:.6f} s ({int(step[i]) - 1} missing)" for i in gap_after[:10]
     )
     more = f" and {gap_after.size - 10} more" if gap_after.size > 10 else ""
     return SyncError(
