@@ -398,16 +398,17 @@ def record_sync_pulses(
 def _spurious_times(
     rng: np.random.Generator, lo: float, hi: float, n: int, true_s: np.ndarray
 ) -> np.ndarray:
-    """``n`` uniform times in ``[lo, hi]`` at least 20 ms from every time in ``true_s``."""
+    """``n`` uniform times in ``[lo, hi]`` at least 20 ms from every time in sorted ``true_s``."""
     min_gap_s = 0.02
     out = np.zeros(0)
     while out.size < n:
         cand = rng.uniform(lo, hi, 2 * (n - out.size) + 4)
-        j = np.clip(np.searchsorted(true_s, cand), 1, true_s.size - 1) if true_s.size > 1 else None
-        if j is None:
-            dist = np.abs(cand - true_s[0]) if true_s.size else np.full(cand.size, np.inf)
-        else:
-            dist = np.minimum(np.abs(cand - true_s[j - 1]), np.abs(cand - true_s[j]))
-            dist = np.minimum(dist, np.abs(cand - true_s[0]))
+        dist = np.full(cand.size, np.inf)
+        if true_s.size:
+            # the nearest true time is the one on either side of each candidate
+            j = np.searchsorted(true_s, cand)
+            left = true_s[np.maximum(j - 1, 0)]
+            right = true_s[np.minimum(j, true_s.size - 1)]
+            dist = np.minimum(np.abs(cand - left), np.abs(cand - right))
         out = np.concatenate([out, cand[dist >= min_gap_s]])
     return out[:n]
