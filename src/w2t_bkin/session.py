@@ -265,18 +265,13 @@ def finalize(
     result.outputs["alignment_stats"] = Path(stats_path)
     findings: list[dict[str, Any]] | None = None  # None: validation did not run
     if ctx.config.finalization.validate_nwb:
-        from w2t_bkin.nwb.validation import validate_nwb, write_validation_json
+        from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json
 
         report = validate_nwb(ctx.nwb_path, config=ctx.config.finalization.inspector_config)
         result.outputs["validation"] = Path(write_validation_json(report, out / "validation.json"))
         findings = [dict(f) for f in report.findings]
-        critical = report.counts.get("CRITICAL", 0)
-        if critical and ctx.config.finalization.fail_on_critical:
-            raise VerificationError(
-                f"nwbinspector reports {critical} CRITICAL finding(s) in {ctx.nwb_path}",
-                hint=f"read {out / 'validation.json'}; set finalization.fail_on_critical = false "
-                "to keep the file anyway",
-            )
+        if ctx.config.finalization.fail_on_critical:
+            raise_for_blocking(report)
     if ctx.config.finalization.qc_report:
         from w2t_bkin.nwb.qc import write_qc_report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,19 @@ def test_qc_report_says_validation_did_not_run_when_it_is_off(tmp_path: Path) ->
     assert "NWB validation was not run" in report
     assert "not run</span>" in report  # the summary badge, not "clean"
     assert "report no findings" not in report
+
+
+def test_blocking_validation_finding_fails_finalization(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, ExperimentSpec(duration_s=2.0))
+    session = root / "data/raw/mouse01/ses01/session.toml"
+    # a session that starts in the future is a CRITICAL nwbinspector finding
+    text = re.sub(r"session_start_time = \d{4}", "session_start_time = 2999", session.read_text())
+    session.write_text(text)
+    result = process_session(root, "mouse01", "ses01")
+    assert result.failed_phase == "finalization"
+    assert result.exit_code == 6  # NWBValidationError: the output failed validation
+    assert "blocking validation finding" in (result.error or "")
+    assert "check_session_start_time_future_date" in (result.error or "")
+    report = json.loads(result.outputs["validation"].read_text())
+    assert report["counts"]["CRITICAL"] >= 1 and not report["is_clean"]
