@@ -337,15 +337,7 @@ def read_ttl_npy(
         times and states differ, the line has no events, or times decrease.
     """
     path = Path(path)
-    times = _load_npy(path)
-    if not np.issubdtype(times.dtype, np.floating):
-        raise IngestError(
-            f"{path}: expected float times in seconds, found dtype {times.dtype}",
-            path=path,
-            hint="integer arrays are usually sample numbers; divide them by the sampling rate "
-            "and save the result in seconds",
-        )
-    times = times.astype(np.float64, copy=False)
+    times = _load_float_times(path)
     if states_path is None and line is not None:
         states_path = path.with_name("states.npy")
     if states_path is None:
@@ -362,8 +354,20 @@ def read_ttl_npy(
             path=path,
             hint="set the channel's 'line' (Open Ephys line number, from 1)",
         )
-    states = _load_npy(Path(states_path))
-    return _select_edges(times, states, line, polarity, path, Path(states_path))
+    states_path = Path(states_path)
+    return _select_edges(times, _load_npy(states_path), line, polarity, path, states_path)
+
+
+def _load_float_times(path: Path) -> np.ndarray:
+    times = _load_npy(path)
+    if not np.issubdtype(times.dtype, np.floating):
+        raise IngestError(
+            f"{path}: expected float times in seconds, found dtype {times.dtype}",
+            path=path,
+            hint="integer arrays are usually sample numbers; divide them by the sampling rate "
+            "and save the result in seconds",
+        )
+    return times.astype(np.float64, copy=False)
 
 
 def _select_edges(
@@ -395,9 +399,8 @@ def _select_edges(
             "lines from 1)",
         )
     wanted = {"rising": [line], "falling": [-line], "both": [line, -line]}[polarity]
-    selected = times[np.isin(states, wanted)]
     indices = np.flatnonzero(np.isin(states, wanted))
-    return _check_times(selected, path, lambda k: f"index {indices[k]}")
+    return _check_times(times[indices], path, lambda k: f"index {indices[k]}")
 
 
 def read_openephys_events(
@@ -435,18 +438,18 @@ def read_openephys_events(
             if legacy
             else "point to events/<stream>/TTL/ inside a recording folder",
         )
-    times_path = folder / "timestamps.npy"
+    times_path, states_path = folder / "timestamps.npy", folder / "states.npy"
+    times = _load_float_times(times_path)
     samples_path = folder / "sample_numbers.npy"
     if samples_path.is_file():
         n_samples = _load_npy(samples_path).shape[0]
-        n_times = _load_npy(times_path).shape[0]
-        if n_samples != n_times:
+        if n_samples != times.shape[0]:
             raise IngestError(
-                f"{folder}: {n_times} timestamps but {n_samples} sample numbers",
+                f"{folder}: {times.shape[0]} timestamps but {n_samples} sample numbers",
                 path=folder,
                 hint="the events folder is incomplete; copy it again",
             )
-    return read_ttl_npy(times_path, folder / "states.npy", line=line, polarity=polarity)
+    return _select_edges(times, _load_npy(states_path), line, polarity, times_path, states_path)
 
 
 # --- SpikeGLX --------------------------------------------------------------------------------
