@@ -144,10 +144,7 @@ def simulate_camera(
     phase = rng.uniform(0.25, 0.75, size=n_spur)
     spur_times = t_start_s + (slots + phase) * period_daq_s
 
-    times = np.concatenate([real_times, spur_times])
-    owner = np.concatenate([real_frame, np.full(n_spur, -1, dtype=np.int64)])
-    order = np.argsort(times, kind="stable")
-    times, owner = times[order], owner[order]
+    times, owner = _merge_pulses(real_times, real_frame, spur_times)
     return CameraTruth(
         rate_hz=float(rate_hz),
         drift_ppm=float(drift_ppm),
@@ -389,10 +386,18 @@ def record_sync_pulses(
         [spur, _spurious_times(rng, first, last, max(n_spur - n_lead, 0), true_sync)]
     )
 
-    times = np.concatenate([real, spur])
-    owner = np.concatenate([emitting.astype(np.int64), np.full(spur.size, -1, dtype=np.int64)])
+    times, owner = _merge_pulses(real, emitting, spur)
+    return times, owner, lost.astype(np.int64)
+
+
+def _merge_pulses(
+    real_s: np.ndarray, real_owner: np.ndarray, spurious_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Real and spurious pulses as the DAQ records them: sorted times, owner -1 if spurious."""
+    times = np.concatenate([real_s, spurious_s])
+    owner = np.concatenate([real_owner, np.full(spurious_s.size, -1)]).astype(np.int64)
     order = np.argsort(times, kind="stable")
-    return times[order], owner[order], lost.astype(np.int64)
+    return times[order], owner[order]
 
 
 def _spurious_times(
