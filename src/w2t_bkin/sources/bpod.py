@@ -35,7 +35,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -295,39 +295,34 @@ def _concatenate(
         lut = np.array([names.index(n) for n in local], dtype=np.int64)
         return lut[idx] if idx.size else idx.astype(np.int64)
 
-    def cat(arrays: Iterable[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate([np.asarray(a, dtype=dtype) for a in arrays])
+    def shifted(name: str) -> np.ndarray:  # times of every file on the session clock
+        return np.concatenate(
+            [getattr(p, name) + o for p, o in zip(parts, offsets_s, strict=True)]
+        ).astype(np.float64)
+
+    def in_session(name: str) -> np.ndarray:  # per-file trial indices as session trial indices
+        return np.concatenate(
+            [getattr(p, name) + f for p, f in zip(parts, first_trial, strict=True)]
+        ).astype(np.int64)
 
     return BpodSession(
         source_files=tuple(f for p in parts for f in p.source_files),
-        trial_start_s=cat(
-            (p.trial_start_s + o for p, o in zip(parts, offsets_s, strict=True)), float
-        ),
-        trial_end_s=cat((p.trial_end_s + o for p, o in zip(parts, offsets_s, strict=True)), float),
-        trial_types=cat((p.trial_types for p in parts), np.int64),
+        trial_start_s=shifted("trial_start_s"),
+        trial_end_s=shifted("trial_end_s"),
+        trial_types=np.concatenate([p.trial_types for p in parts]).astype(np.int64),
         state_names=state_names,
-        state_trial_idx=cat(
-            (p.state_trial_idx + f for p, f in zip(parts, first_trial, strict=True)), np.int64
+        state_trial_idx=in_session("state_trial_idx"),
+        state_name_idx=np.concatenate(
+            [remap(state_names, p.state_names, p.state_name_idx) for p in parts]
         ),
-        state_name_idx=cat(
-            (remap(state_names, p.state_names, p.state_name_idx) for p in parts), np.int64
-        ),
-        state_start_s=cat(
-            (p.state_start_s + o for p, o in zip(parts, offsets_s, strict=True)), float
-        ),
-        state_stop_s=cat(
-            (p.state_stop_s + o for p, o in zip(parts, offsets_s, strict=True)), float
-        ),
+        state_start_s=shifted("state_start_s"),
+        state_stop_s=shifted("state_stop_s"),
         event_names=event_names,
-        event_trial_idx=cat(
-            (p.event_trial_idx + f for p, f in zip(parts, first_trial, strict=True)), np.int64
+        event_trial_idx=in_session("event_trial_idx"),
+        event_name_idx=np.concatenate(
+            [remap(event_names, p.event_names, p.event_name_idx) for p in parts]
         ),
-        event_name_idx=cat(
-            (remap(event_names, p.event_names, p.event_name_idx) for p in parts), np.int64
-        ),
-        event_time_s=cat(
-            (p.event_time_s + o for p, o in zip(parts, offsets_s, strict=True)), float
-        ),
+        event_time_s=shifted("event_time_s"),
         trial_settings=tuple(s for p in parts for s in p.trial_settings),
         settings=parts[0].settings,
         session_start=parts[0].session_start,
@@ -528,7 +523,6 @@ def _session_from_struct(path: Path, sd: Mapping[str, Any]) -> BpodSession:
         settings=flatten_settings(to_plain(sd.get("Settings", {}))),
         session_start=_info_session_start(path, info),
         software_version=_version_string(info.get("BpodSoftwareVersion")),
-        file_first_trial=np.zeros(1, dtype=np.int64),
         **builder.columns(),
     )
 
