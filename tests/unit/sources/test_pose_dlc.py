@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -168,10 +169,27 @@ def test_lightning_pose_scorer_selects_lightning(tmp_path: Path) -> None:
 # --- errors ---------------------------------------------------------------------------------
 
 
-def test_unsupported_extension(tmp_path: Path) -> None:
-    path = tmp_path / "pose.json"
-    path.write_text("{}")
-    with pytest.raises(IngestError, match=r"pose\.json: unsupported pose file extension '\.json'"):
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("pose.json", "{}", r"unsupported pose file extension '\.json'"),
+        ("trials.csv", "trial,start\n1,0.5\n",
+         "not a DeepLabCut-style pose CSV: the first cell is 'trial'"),
+        ("labels.analysis.csv", "track,frame_idx,instance.score,a.x,a.y,a.score\n",
+         r"this is a SLEAP analysis CSV export.*\n  hint: read the \.slp"),
+        ("bad.csv", "scorer,S,S\nbodyparts,a,a\ncoords,x,y\n0,1.0,oops\n",
+         "cannot parse the pose values"),
+        ("half.csv", "scorer,S,S\nbodyparts,a,b\ncoords,x,x\n0,1.0,2.0\n",
+         "bodypart 'a' of 'individual_0' has 1 of the 2"),
+    ],
+    ids=["extension", "not-a-pose-csv", "sleap-csv", "non-numeric", "missing-y"],
+)  # fmt: skip
+def test_file_that_is_not_a_pose_table_names_the_file(
+    tmp_path: Path, name: str, text: str, match: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(IngestError, match=rf"{re.escape(name)}: {match}"):
         read_pose(path)
 
 
@@ -189,36 +207,6 @@ def test_hdf5_without_pandas_table(tmp_path: Path) -> None:
     with h5py.File(path, "w") as h5:
         h5.create_dataset("values", data=np.zeros(3))
     with pytest.raises(IngestError, match=r"raw\.h5: HDF5 file holds no pandas table"):
-        read_pose(path)
-
-
-def test_csv_that_is_not_a_pose_table(tmp_path: Path) -> None:
-    path = tmp_path / "trials.csv"
-    path.write_text("trial,start\n1,0.5\n")
-    with pytest.raises(
-        IngestError, match="not a DeepLabCut-style pose CSV: the first cell is 'trial'"
-    ):
-        read_pose(path)
-
-
-def test_sleap_csv_export_is_refused_with_hint(tmp_path: Path) -> None:
-    path = tmp_path / "labels.analysis.csv"
-    path.write_text("track,frame_idx,instance.score,a.x,a.y,a.score\n")
-    with pytest.raises(IngestError, match=r"SLEAP analysis CSV.*\n  hint: read the \.slp"):
-        read_pose(path)
-
-
-def test_non_numeric_value_names_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text("scorer,S,S\nbodyparts,a,a\ncoords,x,y\n0,1.0,oops\n")
-    with pytest.raises(IngestError, match=r"bad\.csv: cannot parse the pose values"):
-        read_pose(path)
-
-
-def test_header_without_y_column(tmp_path: Path) -> None:
-    path = tmp_path / "half.csv"
-    path.write_text("scorer,S,S\nbodyparts,a,b\ncoords,x,x\n0,1.0,2.0\n")
-    with pytest.raises(IngestError, match="bodypart 'a' of 'individual_0' has 1 of the 2"):
         read_pose(path)
 
 
