@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -244,21 +244,10 @@ def _check_ttl(channels: tuple[TTLChannel, ...]) -> None:
 def _with_metadata_descriptions(session: SessionAssembly) -> list[TTLChannel]:
     """TTL channels whose empty description is filled from ``[[TTLs]].description``."""
     known = {ttl.id: ttl.description for ttl in session.metadata.TTLs}
-    channels = []
-    for ch in session.ttl_channels:
-        text = ch.description or known.get(ch.channel_id) or ""
-        channels.append(
-            ch
-            if text == ch.description
-            else TTLChannel(
-                channel_id=ch.channel_id,
-                times_s=ch.times_s,
-                source_files=ch.source_files,
-                n_duplicates_dropped=ch.n_duplicates_dropped,
-                description=text,
-            )
-        )
-    return channels
+    return [
+        replace(ch, description=ch.description or known.get(ch.channel_id) or "")
+        for ch in session.ttl_channels
+    ]
 
 
 # --------------------------------------------------------------------------------------------
