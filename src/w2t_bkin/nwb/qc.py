@@ -5,8 +5,8 @@ PNG. Every text that comes from data or metadata is HTML-escaped. Each section s
 data are absent ("no Bpod data in this session") rather than disappearing, so a reader can tell
 "nothing to show" from "not checked".
 
-:class:`QCInputs` holds plain arrays, dicts and strings so this module depends on no other
-pipeline module; the session phase fills it from the sync and validation results.
+:class:`QCInputs` holds plain arrays, dicts and strings so this module depends on no sync or
+session module; the session phase fills it from the sync and validation results.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 from w2t_bkin import __version__
 from w2t_bkin.io_utils import atomic_write_text
 from w2t_bkin.nwb import qc_figures
+from w2t_bkin.nwb.validation import BLOCKING_IMPORTANCES
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +157,7 @@ def _summary(qc: QCInputs) -> str:
         badges.append(_badge("NWB validation", "n/a", "not run"))
     else:
         blocking = [
-            f
-            for f in qc.validation_findings
-            if str(f.get("importance")) in {"CRITICAL", "ERROR", "PYNWB_VALIDATION"}
+            f for f in qc.validation_findings if str(f.get("importance")) in BLOCKING_IMPORTANCES
         ]
         badges.append(
             _badge(
