@@ -112,11 +112,6 @@ class TrialAlignment:
         return int(np.count_nonzero(self.matched_pulse_idx >= 0))
 
     @property
-    def matched_trial_idx(self) -> np.ndarray:
-        """``(n_matched,) int64`` rows with their own pulse."""
-        return np.flatnonzero(self.matched_pulse_idx >= 0).astype(np.int64)
-
-    @property
     def residual_rms_s(self) -> float:
         r = self.residuals_s[np.isfinite(self.residuals_s)]
         return float(np.sqrt(np.mean(r * r))) if r.size else float("nan")
