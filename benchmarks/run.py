@@ -52,20 +52,16 @@ def render(rows: list[dict[str, Any]], scale: str, elapsed_s: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=("small", "full"), default="full")
-    parser.add_argument("--only", nargs="*", default=None, help="benchmark module names")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="benchmark module names")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/RESULTS.md"))
     args = parser.parse_args(argv)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     failed = False
     for name in args.only or BENCHMARKS:
-        try:
-            module = importlib.import_module(f"benchmarks.{name}")
-        except ModuleNotFoundError:
-            continue
         print(f"== {name} ({args.scale})", flush=True)
         try:
-            new_rows = module.run(args.scale)
+            new_rows = importlib.import_module(f"benchmarks.{name}").run(args.scale)
         except Exception:
             traceback.print_exc()
             rows.append({"name": name, "note": "FAILED (see log)"})
