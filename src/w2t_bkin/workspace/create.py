@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from pydantic import ValidationError
 
 from w2t_bkin.config import render_config_template
 from w2t_bkin.errors import MetadataError, WorkspaceError
 from w2t_bkin.io_utils import atomic_write_text
-from w2t_bkin.metadata import SubjectMeta, is_iso_duration
+from w2t_bkin.metadata import SubjectMeta
+from w2t_bkin.tomlerrors import format_loc
 from w2t_bkin.workspace.layout import SESSION_SUBDIRS, Workspace, check_id, open_workspace
 
 DEFAULT_KEYWORDS = ["behavior", "pose estimation", "synchronization"]
@@ -69,17 +71,16 @@ def add_subject(
     workspace = open_workspace(root)
     check_id(subject_id, "subject")
     values = {key: value for key, value in fields.items() if value not in (None, "")}
-    if "age" in values and not is_iso_duration(str(values["age"])):
-        raise MetadataError(
-            f"invalid age {values['age']!r}: expected an ISO-8601 duration",
-            hint="write the age as e.g. P90D (90 days) or P12W (12 weeks)",
-        )
     try:
         SubjectMeta.model_validate({"subject_id": subject_id, **values})
-    except ValueError as exc:
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{format_loc(tuple(error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
         raise MetadataError(
-            f"invalid subject field: {_first_error(exc)}",
-            hint="sex is one of F, M, U, O; species is a Latin binomial such as 'Mus musculus'",
+            f"invalid subject field: {problems}",
+            hint="sex is one of F, M, U, O; species is a Latin binomial such as 'Mus musculus'; "
+            "age is an ISO-8601 duration such as P90D (90 days) or P12W (12 weeks)",
         ) from None
     path = workspace.subject_dir(subject_id) / "subject.toml"
     if path.exists() and not overwrite:
@@ -150,11 +151,3 @@ def _session_start(day: date, start_time: str | None) -> datetime:
             ) from None
         parsed = datetime.combine(day, clock)
     return parsed if parsed.tzinfo else parsed.astimezone()
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-    return str(exc)

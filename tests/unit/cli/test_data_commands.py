@@ -93,6 +93,17 @@ def test_bad_inputs_exit_non_zero_with_a_clear_message(
     assert needle in err and "Traceback" not in err
 
 
+def test_add_subject_reports_every_invalid_field_at_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run("data", "add-subject", workspace, "m2", "--sex", "female", "--age", "90d") == 2
+    err = capsys.readouterr().err
+    assert "sex: Input should be 'F', 'M', 'U' or 'O'" in err
+    assert "age: Value error, age must be an ISO-8601 duration" in err
+    assert not (workspace / "data/raw/m2").exists()
+
+
 def test_discover_formats(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run("data", "add-session", workspace, "m1", "s2", "--yes")
     capsys.readouterr()
