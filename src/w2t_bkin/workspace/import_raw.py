@@ -58,9 +58,10 @@ def _ttl_id(path: Path) -> str:
 
 
 def _categorise(path: Path) -> tuple[str, str] | None:
+    """Category and entry id of ``path``, relative to the import source (its folders count)."""
     name = path.name
     suffix = path.suffix.lower()
-    lowered = str(path).lower()
+    lowered = path.as_posix().lower()
     if suffix in VIDEO_EXT:
         return "video", _camera_id(name)
     if suffix in {".h5", ".csv"} and POSE_DLC.search(name):
@@ -91,7 +92,7 @@ def plan_import(source: Path, root: Path, subject: str, session: str) -> ImportP
     items: list[ImportItem] = []
     skipped: list[Path] = []
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        found = _categorise(path)
+        found = _categorise(path.relative_to(source))
         if found is None:
             skipped.append(path)
             continue
