@@ -13,7 +13,13 @@ from rich.table import Table
 from w2t_bkin.cli import app, stderr, stdout
 from w2t_bkin.config import config_json_schema, load_workspace_config, render_config_template
 from w2t_bkin.errors import W2TError, WorkspaceError
-from w2t_bkin.workspace.create import ExperimentInfo, add_session, add_subject, init_workspace
+from w2t_bkin.workspace.create import (
+    ExperimentInfo,
+    add_session,
+    add_subject,
+    init_workspace,
+    split_names,
+)
 from w2t_bkin.workspace.discovery import discover_sessions
 from w2t_bkin.workspace.import_raw import apply_import, plan_import
 from w2t_bkin.workspace.layout import open_workspace
@@ -23,6 +29,9 @@ data_app = typer.Typer(help="Create and check the experiment workspace.", no_arg
 config_app = typer.Typer(help="Show the configuration and its schema.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+
+
+NAMES_HELP = 'Comma-separated; semicolon-separated when names hold commas ("Doe, J; Roe, R").'
 
 
 def interactive(yes: bool) -> bool:
@@ -35,7 +44,7 @@ def data_init(
     root: Path = typer.Argument(..., help="Experiment folder to create."),
     lab: str = typer.Option("", help="Lab name."),
     institution: str = typer.Option("", help="Institution name."),
-    experimenters: str = typer.Option("", help='Comma-separated, e.g. "Doe, Jane,Roe, R".'),
+    experimenters: str = typer.Option("", help=NAMES_HELP),
     protocol: str = typer.Option("", help="IACUC / ethics protocol ID."),
     description: str = typer.Option("Behavioural experiment", help="Experiment description."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; use defaults."),
@@ -46,11 +55,7 @@ def data_init(
         lab = lab or typer.prompt("Lab", default="")
         institution = institution or typer.prompt("Institution", default="")
         experimenters = experimenters or typer.prompt("Experimenters (comma-separated)", default="")
-    names = tuple(
-        name.strip()
-        for name in experimenters.split(";" if ";" in experimenters else ",")
-        if name.strip()
-    )
+    names = tuple(split_names(experimenters))
     workspace = init_workspace(
         root, ExperimentInfo(lab, institution, names, protocol, description), force=force
     )
@@ -105,7 +110,7 @@ def data_add_session(
     session_date: str = typer.Option("", "--date", help="YYYY-MM-DD (default: today)."),
     start_time: str = typer.Option("", help="HH:MM[:SS] local time, or a full ISO date-time."),
     description: str = typer.Option("Behavioral session", help="Session description."),
-    experimenter: str = typer.Option("", help="Comma-separated names."),
+    experimenter: str = typer.Option("", help=NAMES_HELP),
     no_subdirs: bool = typer.Option(False, "--no-subdirs", help="Do not create Video/ TTLs/ ..."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing session.toml."),

@@ -29,6 +29,11 @@ class ExperimentInfo:
     description: str = "Behavioural experiment"
 
 
+def split_names(text: str) -> list[str]:
+    """Names separated by commas, or by semicolons when any is present ("Doe, J; Roe, R")."""
+    return [name.strip() for name in text.split(";" if ";" in text else ",") if name.strip()]
+
+
 def _toml(data: dict[str, Any]) -> str:
     return tomli_w.dumps({key: value for key, value in data.items() if value not in (None, "")})
 
@@ -130,7 +135,7 @@ def add_session(
         "session_start_time": start,
     }
     if experimenter:
-        data["experimenter"] = [name.strip() for name in experimenter.split(",") if name.strip()]
+        data["experimenter"] = split_names(experimenter)
     atomic_write_text(path, _toml(data))
     return path
 

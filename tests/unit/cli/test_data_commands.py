@@ -51,6 +51,16 @@ def test_session_layout(workspace: Path) -> None:
     assert data["session_start_time"].tzinfo is not None
 
 
+def test_init_and_add_session_split_experimenter_names_alike(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    names = "Doe, J; Roe, R"
+    assert run("data", "init", root, "--experimenters", names, "--yes") == 0
+    assert run("data", "add-subject", root, "m1", "--yes") == 0
+    assert run("data", "add-session", root, "m1", "s1", "--experimenter", names, "--yes") == 0
+    for toml in ("data/raw/metadata.toml", "data/raw/m1/s1/session.toml"):
+        assert tomllib.loads((root / toml).read_text())["experimenter"] == ["Doe, J", "Roe, R"]
+
+
 def test_init_refuses_non_empty_folder_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
