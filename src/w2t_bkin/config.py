@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import textwrap
-import tomllib
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -129,7 +128,9 @@ class FinalizationConfig(_Section):
         "dandi", description="nwbinspector importance configuration."
     )
     fail_on_critical: bool = Field(
-        True, description="Fail the session when nwbinspector reports CRITICAL findings."
+        True,
+        description="Fail the session on blocking validation findings (nwbinspector CRITICAL, "
+        "PyNWB schema errors, or a file that cannot be read back).",
     )
     qc_report: bool = Field(True, description="Write qc/report.html.")
     provenance: bool = Field(True, description="Write provenance.json.")
@@ -237,12 +238,3 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return repr(value)
-
-
-def loads_config(text: str) -> Config:
-    """Parse TOML text (used by tests and the template round trip)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}") from None
-    return parse_config(data, text=text)

@@ -64,6 +64,10 @@ class WorkspaceError(W2TError, OSError):
     exit_code = 3
 
 
+class AlreadyExistsError(WorkspaceError):
+    """A subject or session to be created exists already (``--force`` overwrites it)."""
+
+
 class DiscoveryError(W2TError, FileNotFoundError):
     """Files declared in metadata are not where the metadata says."""
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from w2t_bkin.errors import MetadataError
+from w2t_bkin.sources.ttl import TTLFormat
 from w2t_bkin.tomlerrors import format_loc, format_validation_error, read_toml
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -129,7 +130,7 @@ class TTLMeta(_Meta):
     description: str | None = None
     polarity: Literal["rising", "falling"] = "rising"
     order: FileOrder = "name_asc"
-    format: Literal["auto", "text", "csv", "npy", "spikeglx", "openephys"] = "auto"
+    format: TTLFormat = "auto"  # one list with the readers: sources.ttl
     column: str | None = Field(None, description="CSV column holding the times (seconds).")
     line: int | None = Field(
         None, ge=0, description="Digital line (SpikeGLX bit or Open Ephys line number)."

@@ -86,6 +86,12 @@ def test_duplicate_camera_ids_in_one_file_are_rejected() -> None:
         )
 
 
+@pytest.mark.parametrize("fmt", ["auto", "text", "csv", "npy", "spikeglx", "openephys", "bonsai"])
+def test_every_ttl_reader_format_is_accepted(fmt: str) -> None:
+    meta = SessionMetadata.model_validate({"TTLs": [{"id": "cam", "paths": ["x"], "format": fmt}]})
+    assert meta.TTLs[0].format == fmt
+
+
 def test_cross_references_are_checked() -> None:
     with pytest.raises(ValueError, match="ttl_id 'nope' is not a \\[\\[TTLs\\]\\] id"):
         SessionMetadata.model_validate({"cameras": [{"id": "a", "paths": ["x"], "ttl_id": "nope"}]})

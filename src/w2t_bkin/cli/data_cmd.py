@@ -12,7 +12,7 @@ from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
 from w2t_bkin.config import config_json_schema, load_workspace_config, render_config_template
-from w2t_bkin.errors import W2TError, WorkspaceError
+from w2t_bkin.errors import AlreadyExistsError, W2TError
 from w2t_bkin.workspace.create import (
     ExperimentInfo,
     add_session,
@@ -92,8 +92,8 @@ def data_add_subject(
     }
     try:
         path = add_subject(root, subject, fields, overwrite=force)
-    except WorkspaceError as exc:
-        if "already exists" in exc.message and interactive(yes):
+    except AlreadyExistsError as exc:
+        if interactive(yes):
             if not typer.confirm(f"{exc.message}. Overwrite?"):
                 raise typer.Exit(1) from None
             path = add_subject(root, subject, fields, overwrite=True)

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
-from w2t_bkin.config import CONFIG_FILENAME, load_workspace_config
+from w2t_bkin.config import load_workspace_config
 from w2t_bkin.errors import W2TError
 from w2t_bkin.session import SessionResult, process_session
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
@@ -49,7 +49,7 @@ def run_sessions(
         results.append(result)
         _print_result(result)
         if not result.ok and not continue_on_error:
-            results += _skip(refs[k + 1 :], result, config or root / CONFIG_FILENAME)
+            results += _skip(refs[k + 1 :], result, config or workspace.config_path)
             break
     return results
 

@@ -11,7 +11,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from w2t_bkin.config import render_config_template
-from w2t_bkin.errors import MetadataError, WorkspaceError
+from w2t_bkin.errors import AlreadyExistsError, MetadataError, WorkspaceError
 from w2t_bkin.io_utils import atomic_write_text
 from w2t_bkin.metadata import SubjectMeta
 from w2t_bkin.tomlerrors import format_loc
@@ -89,7 +89,7 @@ def add_subject(
         ) from None
     path = workspace.subject_dir(subject_id) / "subject.toml"
     if path.exists() and not overwrite:
-        raise WorkspaceError(
+        raise AlreadyExistsError(
             f"subject already exists: {path}", hint="pass --force to overwrite its subject.toml"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def add_session(
     session_dir = workspace.session_dir(subject_id, session_id)
     path = session_dir / "session.toml"
     if path.exists() and not overwrite:
-        raise WorkspaceError(
+        raise AlreadyExistsError(
             f"session already exists: {path}", hint="pass --force to overwrite its session.toml"
         )
     start = _session_start(session_date or date.today(), start_time)
