@@ -10,9 +10,10 @@ with pixels while index reading and demuxing do not, so three videos are measure
   shifted timestamps, up to 540,000 frames (method ``index``). Encoding that many larger frames
   would take far longer than the measurement, and decoding cost per frame is the same.
 - 640x480 with B-frames: the real DeepLabCut example video (``W2T_TEST_DATA``, read in place)
-  repeated the same way. Reordered frames make the index hold decode times, so
-  ``probe_video`` demuxes packets (method ``demux``). Decoding it takes minutes; the row is
-  skipped with a note when the sample data is absent.
+  repeated the same way. Reordered frames make FFmpeg's index hold decode times; the MP4
+  ``ctts`` box read by ``probe_video`` gives presentation times without demuxing (method
+  ``index``). Decoding it takes minutes; the row is skipped with a note when the sample data is
+  absent.
 
 Each measurement runs in a fresh process so its ``VmHWM`` is that measurement's peak resident
 memory (FFmpeg allocations included, which ``tracemalloc`` cannot see). Generation time is not

@@ -3,12 +3,17 @@
 Counting frames by decoding (``ffprobe -count_frames``) costs as much as playing the video and
 times out on long high-rate recordings. Three ways are tried, cheapest first:
 
-1. ``index``: MP4/MOV and AVI containers carry a sample table (``stts``/``stsz``, ``idx1``)
-   that FFmpeg loads when the file is opened; it lists every frame with its timestamp, byte
-   offset and size. It is used only when it can be trusted: it lists exactly the number of
-   frames the header declares, the codec does not reorder frames (so index timestamps are
-   presentation times), timestamps are distinct, and every listed frame lies inside the file
-   (a truncated copy fails this and goes to step 2, which reports the truncation).
+1. ``index``: MP4/MOV and AVI containers carry a per-frame sample table that lists every
+   frame with its timestamp, byte offset and size. For MP4/MOV the table is expanded with NumPy
+   straight from the ``moov`` box (:mod:`w2t_bkin.sources.mp4_sample_table`), composition
+   offsets included, so streams with B-frames get presentation times too; it must agree with
+   the table FFmpeg loaded when opening the file (count, time base, and the size, offset and
+   decode time of entries sampled across the file). Otherwise (AVI ``idx1``, or an MP4 this
+   reader does not model) FFmpeg's own index entries are used, only when the codec does not
+   reorder frames (index timestamps are then presentation times). Either table is trusted only
+   when it lists exactly the frames the header declares, timestamps are distinct, and every
+   listed frame lies inside the file (a truncated copy fails this and goes to step 2, which
+   reports the truncation).
 2. ``demux``: each packet of the first video stream holds one frame, so reading packet headers
    gives the exact count and the presentation timestamps without touching a decoder.
 3. ``decode``: only for streams whose packets carry no usable timestamps (e.g. raw H.264
@@ -35,6 +40,7 @@ import numpy as np
 
 from w2t_bkin.errors import IngestError, OutputError
 from w2t_bkin.io_utils import atomic_write_bytes
+from w2t_bkin.sources.mp4_sample_table import Mp4SampleTable, read_mp4_sample_table
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ ProbeMethod = Literal["index", "demux", "decode"]
 
 # Demuxers that load a complete per-frame sample table when the file is opened.
 _INDEXED_FORMATS = frozenset({"mov", "mp4", "avi"})
+# Of those, the ISO base media family whose sample table NumPy reads directly.
+_MP4_FORMATS = frozenset({"mov", "mp4"})
 
 
 @dataclass(frozen=True)
@@ -306,8 +314,16 @@ def _index_pts_ticks(
     path: Path,
 ) -> np.ndarray | None:
     """Sorted frame pts ``(n_frames,) int64`` from the sample index, or ``None`` if untrusted."""
-    if not _INDEXED_FORMATS.intersection(container.format.name.split(",")):
+    formats = set(container.format.name.split(","))
+    if not _INDEXED_FORMATS.intersection(formats):
         return None  # e.g. Matroska cues list key frames only
+    if _MP4_FORMATS.intersection(formats):
+        samples = read_mp4_sample_table(path, stream.index)
+        if samples is not None and _table_agrees_with_ffmpeg(samples, stream, info, path):
+            # the same table FFmpeg holds: if it is not trusted, its entries are not either
+            return _trusted_frame_ticks(
+                samples.presentation_ticks, samples.size_bytes, samples.offset_bytes, path
+            )
     if stream.codec_context.has_b_frames:
         return None  # index timestamps are decode times; presentation order differs
     entries = stream.index_entries
@@ -318,15 +334,58 @@ def _index_pts_ticks(
         dtype=[("ticks", np.int64), ("discard", np.bool_), ("pos", np.int64), ("size", np.int64)],
         count=len(entries),
     )
-    if int((table["pos"] + table["size"]).max()) > path.stat().st_size:
+    kept = ~table["discard"]  # before an edit-list start: decoders drop these frames
+    return _trusted_frame_ticks(table["ticks"][kept], table["size"][kept], table["pos"][kept], path)
+
+
+def _trusted_frame_ticks(
+    ticks: np.ndarray, size_bytes: np.ndarray, offset_bytes: np.ndarray, path: Path
+) -> np.ndarray | None:
+    """Sorted ticks of the non-empty samples ``(n_frames,) int64``; ``None`` if untrusted.
+
+    ``ticks``, ``size_bytes`` and ``offset_bytes`` are ``(n_samples,) int64`` in any order.
+    """
+    if int((offset_bytes + size_bytes).max()) > path.stat().st_size:
         log.info("%s: the index lists frames beyond the end of the file; demuxing", path)
         return None
     # Empty entries are not frames, exactly as empty packets are not when demuxing.
-    frames = ~table["discard"] & (table["size"] > 0)
-    sorted_ticks = np.sort(table["ticks"][frames])
+    sorted_ticks = np.sort(ticks[size_bytes > 0], kind="stable")  # timsort: runs stay cheap
     if sorted_ticks.size == 0 or np.any(np.diff(sorted_ticks) == 0):
         return None
     return sorted_ticks
+
+
+def _table_agrees_with_ffmpeg(
+    table: Mp4SampleTable, stream: av.video.stream.VideoStream, info: _StreamInfo, path: Path
+) -> bool:
+    """Whether FFmpeg loaded the same samples: count, time base and entries across the file.
+
+    Reading every FFmpeg entry is what the NumPy reader avoids; 33 entries spread over the file
+    (first and last included) catch a wrong track, a mis-parsed box or samples FFmpeg dropped.
+    """
+    entries = stream.index_entries
+    n_samples = table.n_samples
+    if (
+        entries is None
+        or len(entries) != n_samples
+        or n_samples == 0
+        or info.declared_frames != n_samples
+        or info.time_base != Fraction(1, table.timescale)
+    ):
+        log.info("%s: the sample table disagrees with FFmpeg's header or index", path)
+        return False
+    first_decode_ticks = int(entries[0].timestamp)
+    for sample_idx in np.unique(np.linspace(0, n_samples - 1, 33).astype(np.int64)).tolist():
+        entry = entries[sample_idx]
+        if (
+            entry.is_discard
+            or entry.size != table.size_bytes[sample_idx]
+            or entry.pos != table.offset_bytes[sample_idx]
+            or entry.timestamp - first_decode_ticks != table.decode_ticks[sample_idx]
+        ):
+            log.info("%s: sample %d differs from FFmpeg's index entry", path, sample_idx)
+            return False
+    return True
 
 
 def _demux_pts_ticks(

@@ -124,20 +124,81 @@ def test_index_times_equal_packet_times_for_variable_timing(tmp_path, suffix):
     assert_probe_matches_packets(path, "index", 200)
 
 
-def test_reordered_frames_are_counted_from_packets_not_the_index(tmp_path):
-    # With B-frames the index holds decode times, which are not the presentation times.
-    path = tmp_path / "bframes.mp4"
-    with av.open(str(path), "w") as container:
+def write_bframe_video(
+    path: Path, n_frames: int = 80, *, options: dict[str, str] | None = None, audio: bool = False
+) -> Path:
+    """H.264 with B-frames (decode order differs from presentation order), optionally after an
+    audio track so the video is not the container's first stream."""
+    with av.open(str(path), "w", options=options or {}) as container:
+        if audio:
+            sound = container.add_stream("aac", rate=48000)
         stream = container.add_stream("libx264", rate=50)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"preset": "medium", "bf": "3"}
         rng = np.random.default_rng(0)
-        for _ in range(80):
+        for frame_idx in range(n_frames):
             image = rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            if audio:
+                samples = np.zeros((1, 960), dtype=np.float32)
+                chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, frame_idx * 960
+                container.mux(sound.encode(chunk))
         container.mux(stream.encode())
+        if audio:
+            container.mux(sound.encode())
+    return path
+
+
+def test_reordered_frames_get_presentation_times_from_the_sample_table(tmp_path):
+    # With B-frames FFmpeg's index holds decode times; the MP4 ctts box holds the offsets that
+    # turn them into presentation times, so no demuxing is needed.
+    path = write_bframe_video(tmp_path / "bframes.mp4")
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.has_b_frames
+
+    assert_probe_matches_packets(path, "index", 80)
+
+
+def test_video_that_is_not_the_first_track(tmp_path):
+    path = write_bframe_video(tmp_path / "with_audio.mp4", audio=True)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].index == 1
+
+    assert_probe_matches_packets(path, "index", 80)
+
+
+def test_fragmented_mp4_is_counted_from_packets(tmp_path):
+    # Fragments describe their samples in moof boxes, not in one sample table.
+    path = write_bframe_video(
+        tmp_path / "fragmented.mp4", options={"movflags": "frag_keyframe+empty_moov"}
+    )
 
     assert_probe_matches_packets(path, "demux", 80)
+
+
+def test_edit_list_that_drops_leading_frames_is_left_to_ffmpeg(tmp_path):
+    # Moving the edit start past the first frames makes players (and FFmpeg) discard them;
+    # the sample-table reader does not model that, so packets decide.
+    path = write_bframe_video(tmp_path / "edited.mp4")
+    data = bytearray(path.read_bytes())
+    elst = data.index(b"elst")
+    version = data[elst + 4]
+    assert version == 0 and int.from_bytes(data[elst + 8 : elst + 12], "big") == 1
+    media_time_at = elst + 16  # after version/flags, entry count and segment duration
+    media_time = int.from_bytes(data[media_time_at : media_time_at + 4], "big", signed=True)
+    tick_per_frame = stream_time_base(path).denominator // 50
+    data[media_time_at : media_time_at + 4] = (media_time + 5 * tick_per_frame).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    with av.open(str(path)) as container:
+        kept = sum(1 for p in container.demux(video=0) if p.size and not p.is_discard)
+    assert kept < 80
+
+    probe = probe_video(path)
+
+    assert probe.method == "demux"
+    assert probe.n_frames == kept
+    np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
 
 
 def test_truncated_faststart_mp4_is_not_trusted_from_its_index(tmp_path):
@@ -392,7 +453,7 @@ REAL_VIDEOS = [
 def test_real_videos_frame_counts(real_data, relpath, n_frames, size, rate_hz):
     probe = probe_video(real_data / relpath)
 
-    assert probe.method == "demux"  # all three have B-frames: the index holds decode times
+    assert probe.method == "index"  # B-frames: presentation times from the ctts box
     np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(real_data / relpath))
     assert probe.n_frames == n_frames
     assert (probe.width, probe.height) == size
