@@ -76,15 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         stderr.print("aborted")
         return 1
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            return exc.exit_code
+    except Exception as exc:
+        if _is_usage_error(exc):
+            exc.show(file=sys.stderr)  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         if _state["debug"]:
             raise
         stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         stderr.print("  rerun with --debug for the traceback and report it")
         return 70
     return result if isinstance(result, int) else 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A command-line usage error (missing argument, unknown option, bad value, no arguments).
+
+    Typer >= 0.24 raises the exceptions of its own bundled copy of click, older versions those of
+    click itself; both derive from a ``ClickException`` with ``show()`` and ``exit_code``.
+    """
+    import click
+
+    return any(
+        klass.__name__ == "ClickException" and klass.__module__.endswith(("click.exceptions"))
+        for klass in type(exc).__mro__
+    ) or isinstance(exc, click.ClickException)

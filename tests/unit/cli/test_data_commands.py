@@ -237,3 +237,19 @@ def test_non_interactive_without_tty_never_prompts(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "e" / "configuration.toml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "add-subject"], "Missing argument 'root'"),
+        (["--bogus"], "No such option: --bogus"),
+        (["discover", ".", "--format"], "Option '--format' requires an argument"),
+        (["data", "init", ".", "--yes", "extra-arg"], "Got unexpected extra argument"),
+    ],
+)
+def test_usage_errors_exit_2_with_click_message_and_no_traceback(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "internal error" not in err and "Traceback" not in err
