@@ -97,6 +97,6 @@ def _is_usage_error(exc: Exception) -> bool:
     import click
 
     return any(
-        klass.__name__ == "ClickException" and klass.__module__.endswith(("click.exceptions"))
+        klass.__name__ == "ClickException" and klass.__module__.endswith("click.exceptions")
         for klass in type(exc).__mro__
     ) or isinstance(exc, click.ClickException)
