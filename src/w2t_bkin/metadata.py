@@ -173,17 +173,38 @@ class BpodMeta(_Meta):
 
 
 class PoseModelMeta(_Meta):
+    """A pose model whose outputs a camera's pose files are (``[pose.models.<id>]``)."""
+
     source: Literal["dlc", "sleap", "lightning_pose"]
-    path: str | None = None
-    artifacts: str | None = None
+    path: str | None = Field(
+        None,
+        description="The model, relative to the workspace models/ folder (or absolute): a "
+        "DeepLabCut project config.yaml or a folder holding one (its skeleton and project are "
+        "used), or any other model file or folder (recorded in the NWB file).",
+    )
+    artifacts: str | None = Field(
+        None,
+        description="Folder name under data/interim for generated pose outputs; reserved for "
+        "pose generation, which this version does not run.",
+    )
+    software_version: str | None = Field(
+        None,
+        description="Version of the pose software that produced the outputs, e.g. '2.3.9'; "
+        "used when the files do not record one.",
+    )
 
 
 class PoseCameraMeta(_Meta):
     source: Literal["dlc", "sleap", "lightning_pose"]
-    paths: list[str] = Field(default_factory=list, description="Globs of existing pose outputs.")
-    model_id: str | None = None
-    mapping_id: str | None = None
-    skeleton_id: str | None = None
+    paths: list[str] = Field(
+        default_factory=list,
+        description="Globs of existing pose outputs; exactly one file per video chunk.",
+    )
+    model_id: str | None = Field(None, description="A [pose.models] id.")
+    mapping_id: str | None = Field(None, description="A [pose.mappings] id.")
+    skeleton_id: str | None = Field(
+        None, description="A [pose.skeletons] id; replaces any skeleton of the files or model."
+    )
 
     _normalise_paths = field_validator("paths", mode="before")(_as_list)
 
@@ -236,6 +257,12 @@ class PoseMeta(_Meta):
                         f"pose.cameras.{camera_id}.{attr} = {ref!r} is not defined "
                         f"(known: {sorted(table) or 'none'})"
                     )
+            model = self.models.get(camera.model_id) if camera.model_id else None
+            if model is not None and model.source != camera.source:
+                raise ValueError(
+                    f"pose.cameras.{camera_id}.source = {camera.source!r}, but its model "
+                    f"pose.models.{camera.model_id}.source = {model.source!r}"
+                )
         return self
 
 

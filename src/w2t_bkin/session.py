@@ -36,7 +36,7 @@ from w2t_bkin.metadata import (
     load_session_metadata,
     missing_dandi_fields,
 )
-from w2t_bkin.session_pose import load_camera_pose
+from w2t_bkin.session_pose import load_camera_pose, resolve_pose_models
 from w2t_bkin.session_sync import SyncedSession, build_assembly, qc_inputs, synchronize_session
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_session
 from w2t_bkin.sources.pose import PoseData
@@ -209,20 +209,19 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
 
 
 def generate_pose(ctx: SessionContext) -> None:
-    """Pose generation: only runs when pose models are configured for generation.
+    """Pose generation: check the declared ``[pose.models]`` (paths exist, DLC configs read).
 
     Pose estimation is not run by this version: existing outputs are read through
-    ``[pose.cameras.<id>].paths``. Declared models are logged so the omission is visible.
+    ``[pose.cameras.<id>].paths``; a camera's model gives its skeleton and provenance.
     """
-    for model_id in ctx.metadata.pose.models:
-        log.info(
-            "pose model %r declared; using existing outputs (generation not configured)", model_id
-        )
+    for model in resolve_pose_models(ctx.metadata.pose, ctx.workspace.models).values():
+        log.info("pose %s; using existing outputs (generation not run)", model.describe())
 
 
 def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
     """Ingestion: read pose outputs per camera (chunk-matched, frame-checked) and Bpod files."""
     pose: dict[str, PoseData] = {}
+    models = resolve_pose_models(ctx.metadata.pose, ctx.workspace.models)
     for camera_id, pose_meta in ctx.metadata.pose.cameras.items():
         paths = verified.files.pose.get(camera_id, [])
         if not paths:
@@ -234,6 +233,7 @@ def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
             ctx.metadata.pose,
             verified.videos.get(camera_id),
             policy=ctx.config.verification.pose_frame_policy,
+            model=models.get(pose_meta.model_id) if pose_meta.model_id else None,
         )
     bpod = read_bpod_session(verified.files.bpod) if verified.files.bpod else None
     return IngestedInputs(verified, pose, bpod)

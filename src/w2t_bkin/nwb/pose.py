@@ -3,6 +3,11 @@
 Everything goes into the ``processing/behavior`` module. Only the first keypoint series of a
 camera stores timestamps (or links the camera ``ImageSeries`` timing); every other series links
 to it, so each camera's frame times exist once in the file.
+
+Provenance: ``scorer`` and ``source_software_version`` are the :class:`PoseData` fields (what
+the files record, or the metadata model's id and ``software_version``); the model's id, path
+and details (:attr:`PoseData.model_description`) are a "Model: ..." sentence of the
+description, since ndx-pose has no field for them.
 """
 
 from __future__ import annotations
@@ -142,8 +147,8 @@ def add_camera_pose(
             description=(
                 f"{pose.source_software} pose of camera '{camera_id}'"
                 f"{f', individual {individual!r}' if multi else ''}, read from "
-                f"{pose.source_file.name}. Timestamps are the camera frame times ({frame_clock} "
-                f"clock). {video_note}{clock_description}"
+                f"{pose.source_file.name}. {_model_sentence(pose)}Timestamps are the camera "
+                f"frame times ({frame_clock} clock). {video_note}{clock_description}"
             ).strip(),
             scorer=pose.scorer,
             source_software=pose.source_software,
@@ -155,6 +160,13 @@ def add_camera_pose(
         module.add(estimation)
         estimations.append(estimation)
     return estimations
+
+
+def _model_sentence(pose: PoseData) -> str:
+    """``"Model: ... "`` from :attr:`PoseData.model_description`, or nothing."""
+    if not pose.model_description:
+        return ""
+    return f"Model: {pose.model_description.rstrip('.')}. "
 
 
 def _timing_source(

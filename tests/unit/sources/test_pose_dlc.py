@@ -176,13 +176,13 @@ def test_lightning_pose_scorer_selects_lightning(tmp_path: Path) -> None:
         ("trials.csv", "trial,start\n1,0.5\n",
          "not a DeepLabCut-style pose CSV: the first cell is 'trial'"),
         ("labels.analysis.csv", "track,frame_idx,instance.score,a.x,a.y,a.score\n",
-         r"this is a SLEAP analysis CSV export.*\n  hint: read the \.slp"),
+         "SLEAP CSV has no rows"),
         ("bad.csv", "scorer,S,S\nbodyparts,a,a\ncoords,x,y\n0,1.0,oops\n",
          "cannot parse the pose values"),
         ("half.csv", "scorer,S,S\nbodyparts,a,b\ncoords,x,x\n0,1.0,2.0\n",
          "bodypart 'a' of 'individual_0' has 1 of the 2"),
     ],
-    ids=["extension", "not-a-pose-csv", "sleap-csv", "non-numeric", "missing-y"],
+    ids=["extension", "not-a-pose-csv", "empty-sleap-csv", "non-numeric", "missing-y"],
 )  # fmt: skip
 def test_file_that_is_not_a_pose_table_names_the_file(
     tmp_path: Path, name: str, text: str, match: str
@@ -206,7 +206,11 @@ def test_hdf5_without_pandas_table(tmp_path: Path) -> None:
     path = tmp_path / "raw.h5"
     with h5py.File(path, "w") as h5:
         h5.create_dataset("values", data=np.zeros(3))
-    with pytest.raises(IngestError, match=r"raw\.h5: HDF5 file holds no pandas table"):
+    with pytest.raises(
+        IngestError,
+        match=r"raw\.h5: not a pose file: this HDF5 file holds the datasets 'values' but no "
+        r"pandas table .*\n  hint: pose files are DeepLabCut",
+    ):
         read_pose(path)
 
 

@@ -34,11 +34,15 @@ class PoseData:
     source_software
         ``"DeepLabCut"``, ``"SLEAP"`` or ``"Lightning Pose"``.
     source_software_version
-        Version string when the file records one.
+        Version string when the file (or the metadata model) records one; never guessed.
     scorer
-        DLC scorer / SLEAP model description when known.
+        DLC/Lightning Pose scorer (the DLC one names network, project and snapshot), SLEAP model
+        paths from the file's provenance; ``None`` when the file names none.
     source_file
         The file these tracks were read from.
+    model_description
+        What else is known of the model: the DLC ``_meta.pickle`` network and snapshot, the
+        SLEAP predictor, the metadata model (id, path, DLC project); ``None`` when nothing.
     """
 
     positions: np.ndarray
@@ -50,6 +54,7 @@ class PoseData:
     skeleton_edges: tuple[tuple[int, int], ...] = ()
     source_software_version: str | None = None
     scorer: str | None = None
+    model_description: str | None = None
 
     @property
     def n_frames(self) -> int:
@@ -81,7 +86,12 @@ class PoseSkeleton:
 
 
 # Readers import PoseData from this module, so they are imported after it is defined.
-from w2t_bkin.sources.pose.dlc import read_dlc_skeleton, read_dlc_table  # noqa: E402
+from w2t_bkin.sources.pose.dlc import (  # noqa: E402
+    DLCProject,
+    read_dlc_project,
+    read_dlc_skeleton,
+    read_dlc_table,
+)
 from w2t_bkin.sources.pose.io import read_pose  # noqa: E402
 from w2t_bkin.sources.pose.lightning import read_lightning_pose  # noqa: E402
 from w2t_bkin.sources.pose.ops import (  # noqa: E402
@@ -90,18 +100,25 @@ from w2t_bkin.sources.pose.ops import (  # noqa: E402
     match_pose_to_videos,
     rename_keypoints,
 )
-from w2t_bkin.sources.pose.sleap import read_sleap_analysis_h5, read_sleap_slp  # noqa: E402
+from w2t_bkin.sources.pose.sleap import (  # noqa: E402
+    read_sleap_analysis_csv,
+    read_sleap_analysis_h5,
+    read_sleap_slp,
+)
 
 __all__ = [
+    "DLCProject",
     "PoseData",
     "PoseSkeleton",
     "apply_skeleton",
     "check_pose_frames",
     "match_pose_to_videos",
+    "read_dlc_project",
     "read_dlc_skeleton",
     "read_dlc_table",
     "read_lightning_pose",
     "read_pose",
+    "read_sleap_analysis_csv",
     "read_sleap_analysis_h5",
     "read_sleap_slp",
     "rename_keypoints",

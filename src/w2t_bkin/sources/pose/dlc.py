@@ -9,16 +9,25 @@ Multi-animal files may hold "unique" bodyparts (arena corners, LEDs) under the i
 ``single``. They become an extra individual named ``"single"``: every keypoint name of the file
 is one keypoint slot, and slots an individual has no column for stay NaN. Lightning Pose writes
 the same table layout and is read through :func:`read_dlc_table` as well.
+
+Next to an output ``<video><scorer>[_el|_filtered...].h5`` DeepLabCut writes
+``<video><scorer>_meta.pickle``; the network and snapshot it names are read (by an unpickler
+that builds plain containers only and never imports or calls anything) into
+:attr:`PoseData.model_description`. DeepLabCut records its own version nowhere in its outputs,
+so :attr:`PoseData.source_software_version` stays ``None`` unless metadata gives it.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import pickle
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -38,6 +47,10 @@ PREFERRED_HDF_KEYS = ("df_with_missing", "tracks", "df")
 CHUNK_ROWS = 65_536
 _AXIS_OF_COORD = {"x": 0, "y": 1, "z": 2}
 _PANDAS_DEDUP_SUFFIX = re.compile(r"\.\d+$")
+#: ``_meta.pickle`` files larger than this are not read (DeepLabCut's are a few kB).
+META_PICKLE_MAX_BYTES = 1 << 20
+#: What DLC appends after the scorer (which ends in the snapshot's iteration count).
+_OUTPUT_SUFFIX = re.compile(r"(?<=\d)(?:_[A-Za-z]+)+$")
 
 
 @dataclass(frozen=True)
@@ -108,11 +121,58 @@ def read_dlc_table(path: str | Path, *, source_software: str = "DeepLabCut") -> 
         source_software=source_software,
         source_file=path,
         scorer=layout.scorer,
+        model_description=(
+            read_dlc_meta(path, layout.scorer) if source_software == "DeepLabCut" else None
+        ),
     )
 
 
-def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
-    """Bodyparts and skeleton edges of a DeepLabCut project ``config.yaml``.
+@dataclass(frozen=True)
+class DLCProject:
+    """What a DeepLabCut project ``config.yaml`` says about the model.
+
+    Attributes
+    ----------
+    config_path
+        The ``config.yaml`` read.
+    skeleton
+        Bodyparts and skeleton edges.
+    task, scorer, date, iteration, net_type
+        ``Task``, ``scorer`` (the labeller), ``date``, ``iteration`` and ``default_net_type``;
+        ``None`` when the file leaves them out.
+    """
+
+    config_path: Path
+    skeleton: PoseSkeleton
+    task: str | None = None
+    scorer: str | None = None
+    date: str | None = None
+    iteration: int | None = None
+    net_type: str | None = None
+
+    def describe(self) -> str:
+        """One line naming the project, e.g. ``DeepLabCut project 'openfield' (Pranav, ...)``."""
+        details = [
+            text
+            for text in (
+                f"labelled by {self.scorer}" if self.scorer else None,
+                self.date,
+                f"iteration {self.iteration}" if self.iteration is not None else None,
+                f"network {self.net_type}" if self.net_type else None,
+            )
+            if text
+        ]
+        name = f"DeepLabCut project {self.task!r}" if self.task else "DeepLabCut project"
+        return f"{name} ({', '.join(details)})" if details else name
+
+
+def is_dlc_project_config(config: Any) -> bool:
+    """Whether a parsed YAML document is a DeepLabCut project configuration."""
+    return isinstance(config, dict) and ("bodyparts" in config or "multianimalbodyparts" in config)
+
+
+def read_dlc_project(config_path: str | Path) -> DLCProject:
+    """Skeleton and description of a DeepLabCut project ``config.yaml``.
 
     Parameters
     ----------
@@ -121,22 +181,18 @@ def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
 
     Returns
     -------
-    PoseSkeleton
-        ``nodes``: ``bodyparts`` (single-animal) or ``multianimalbodyparts`` followed by
-        ``uniquebodyparts``; ``edges``: the ``skeleton`` pairs by name (empty when unset).
+    DLCProject
+        ``skeleton.nodes``: ``bodyparts`` (single-animal) or ``multianimalbodyparts`` followed
+        by ``uniquebodyparts``; ``skeleton.edges``: the ``skeleton`` pairs by name (empty when
+        unset).
 
     Raises
     ------
     IngestError
         The YAML is unreadable, has no bodyparts, or an edge names a bodypart it does not list.
     """
-    import yaml  # local: only this function needs it
-
     config_path = Path(config_path)
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise IngestError(f"cannot read DLC config: {exc}", path=config_path) from exc
+    config = _load_yaml(config_path)
     if not isinstance(config, dict):
         raise IngestError("DLC config is not a YAML mapping", path=config_path)
     if config.get("multianimalproject"):
@@ -165,7 +221,146 @@ def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
                     path=config_path,
                 )
         edges.append((str(pair[0]), str(pair[1])))
-    return PoseSkeleton(nodes=tuple(nodes), edges=tuple(edges))
+    iteration = config.get("iteration")
+    return DLCProject(
+        config_path=config_path,
+        skeleton=PoseSkeleton(nodes=tuple(nodes), edges=tuple(edges)),
+        task=_text(config.get("Task")),
+        scorer=_text(config.get("scorer")),
+        date=_text(config.get("date")),
+        iteration=iteration if isinstance(iteration, int) else None,
+        net_type=_text(config.get("default_net_type")),
+    )
+
+
+def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
+    """Bodyparts and skeleton edges of a DeepLabCut project ``config.yaml``.
+
+    See :func:`read_dlc_project`, whose ``skeleton`` this is.
+    """
+    return read_dlc_project(config_path).skeleton
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml  # local: only the config readers need it
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise IngestError(f"cannot read DLC config: {exc}", path=path) from exc
+
+
+def load_yaml_mapping(path: str | Path) -> Any:
+    """A YAML file parsed with ``yaml.safe_load`` (IngestError when unreadable)."""
+    return _load_yaml(Path(path))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or isinstance(value, dict | list) else str(value)
+
+
+# --- _meta.pickle ---------------------------------------------------------------------------
+
+
+def dlc_meta_path(path: str | Path) -> Path | None:
+    """The ``_meta.pickle`` DeepLabCut writes next to an output table, or ``None``.
+
+    ``<video><scorer>.h5``, ``..._filtered.csv`` and ``..._el.h5`` all share
+    ``<video><scorer>_meta.pickle``; the scorer ends in the snapshot's iteration count.
+    """
+    path = Path(path)
+    base = _OUTPUT_SUFFIX.sub("", path.stem)
+    if not base or not base[-1].isdigit():
+        return None
+    meta = path.with_name(f"{base}_meta.pickle")
+    return meta if meta.is_file() else None
+
+
+class _Opaque:
+    """Stands in for every class a pickle names: nothing is imported, called or set.
+
+    Keeps the constructor arguments, so a number subclass (ruamel's ``ScalarFloat(0.8)``)
+    still gives its value through :func:`_plain`.
+    """
+
+    args: tuple[Any, ...] = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
+        obj = super().__new__(cls)
+        obj.args = args
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Opaque) and len(value.args) == 1:
+        return value.args[0]
+    return value
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds dicts, lists, strings and numbers; any class or function becomes ``_Opaque``."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return _Opaque
+
+
+def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
+    """Network and snapshot from the ``_meta.pickle`` next to a DeepLabCut output.
+
+    Parameters
+    ----------
+    path
+        The DLC output table (``.h5``/``.csv``).
+    scorer
+        The table's scorer; a meta file recording another scorer is ignored.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"network efficientnet-b0, snapshot-5, iteration 0, training fraction 0.8"``;
+        ``None`` when there is no meta file or it says nothing usable (a debug log says why).
+        A damaged meta file never fails the read: the table is the data.
+    """
+    meta_path = dlc_meta_path(path)
+    if meta_path is None:
+        return None
+    try:
+        if meta_path.stat().st_size > META_PICKLE_MAX_BYTES:
+            log.debug("%s: larger than %d bytes, not read", meta_path, META_PICKLE_MAX_BYTES)
+            return None
+        raw = _PlainUnpickler(io.BytesIO(meta_path.read_bytes())).load()
+    except Exception as exc:  # any malformed pickle: the meta file is optional
+        log.debug("%s: unreadable (%s)", meta_path, exc)
+        return None
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        return None
+    recorded = data.get("Scorer")
+    if scorer is not None and isinstance(recorded, str) and recorded != scorer:
+        log.debug("%s: scorer %r is not the table's %r; ignored", meta_path, recorded, scorer)
+        return None
+    model = data.get("DLC-model-config file") or data.get("pytorch-config")
+    model = model if isinstance(model, dict) else {}
+    weights = model.get("init_weights")
+    fraction = _plain(data.get("training set fraction"))
+    parts = [
+        f"network {model['net_type']}" if isinstance(model.get("net_type"), str) else None,
+        Path(weights).name if isinstance(weights, str) and "snapshot" in weights else None,
+        f"iteration {data['iteration (active-learning)']}"
+        if isinstance(data.get("iteration (active-learning)"), int)
+        else None,
+        f"training fraction {fraction}"
+        if isinstance(fraction, int | float) and not isinstance(fraction, bool)
+        else None,
+    ]
+    text = ", ".join(p for p in parts if p)
+    return text or None
 
 
 # --- HDF5 -----------------------------------------------------------------------------------
@@ -216,7 +411,13 @@ def _read_h5(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
 
 def _choose_key(path: Path, keys: list[str]) -> str:
     if not keys:
-        raise IngestError("HDF5 file holds no pandas table", path=path)
+        raise IngestError(
+            f"not a pose file: this HDF5 file holds {_hdf5_datasets(path)} but no pandas table "
+            "(the DeepLabCut/Lightning Pose layout) and no SLEAP 'tracks' + 'node_names'",
+            path=path,
+            hint="pose files are DeepLabCut .h5/.csv tables, Lightning Pose .csv, SLEAP .slp, "
+            ".analysis.h5 or .analysis.csv",
+        )
     if len(keys) == 1:
         return keys[0]
     for preferred in PREFERRED_HDF_KEYS:
@@ -225,6 +426,20 @@ def _choose_key(path: Path, keys: list[str]) -> str:
     raise IngestError(
         f"HDF5 file holds several tables {keys} and none is a DLC key {PREFERRED_HDF_KEYS}",
         path=path,
+    )
+
+
+def _hdf5_datasets(path: Path, limit: int = 8) -> str:
+    names: list[str] = []
+    with h5py.File(path, "r") as h5:
+        h5.visititems(
+            lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
+        )
+    if not names:
+        return "no datasets"
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return f"the datasets {shown}" + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
     )
 
 

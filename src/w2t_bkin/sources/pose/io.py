@@ -12,8 +12,13 @@ from w2t_bkin.errors import IngestError
 from w2t_bkin.sources.pose import PoseData
 from w2t_bkin.sources.pose.dlc import read_dlc_table
 from w2t_bkin.sources.pose.lightning import SOURCE_SOFTWARE as LIGHTNING
-from w2t_bkin.sources.pose.lightning import is_lightning_scorer, read_lightning_pose
-from w2t_bkin.sources.pose.sleap import read_sleap_analysis_h5, read_sleap_slp
+from w2t_bkin.sources.pose.lightning import is_lightning_labels, read_lightning_pose
+from w2t_bkin.sources.pose.sleap import (
+    is_sleap_analysis_csv,
+    read_sleap_analysis_csv,
+    read_sleap_analysis_h5,
+    read_sleap_slp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +43,26 @@ def read_pose(
     Parameters
     ----------
     path
-        DeepLabCut ``.h5``/``.csv``, Lightning Pose ``.csv``, SLEAP ``.slp`` or SLEAP
-        ``.analysis.h5``.
+        DeepLabCut ``.h5``/``.csv``, Lightning Pose ``.csv``, SLEAP ``.slp``, SLEAP
+        ``.analysis.h5`` or SLEAP ``.analysis.csv``.
     source
         ``"dlc"``, ``"sleap"`` or ``"lightning"`` (case-insensitive) to state the software;
         ``None`` detects it from the file: ``.slp`` is SLEAP; an HDF5 file with ``tracks`` and
         ``node_names`` datasets is a SLEAP analysis export, any other HDF5 a pandas DLC table; a
-        CSV whose scorer starts with ``heatmap``/``regression`` is Lightning Pose, else DLC.
+        CSV whose header starts ``track,frame_idx`` is a SLEAP analysis CSV; a CSV whose scorer
+        starts with ``heatmap``/``regression`` is Lightning Pose predictions, and a labelled-data
+        ``CollectedData*.csv`` not named ``CollectedData_<its scorer>`` (DeepLabCut's naming;
+        Lightning Pose writes ``CollectedData.csv``) Lightning Pose labels; else DLC.
     n_video_frames
-        Frame count of the video, used by SLEAP ``.slp`` files to size the frame axis (saves
-        opening the video, which sleap-io does otherwise).
+        Frame count of the video, used by SLEAP ``.slp`` and ``.analysis.csv`` files to size the
+        frame axis (``.slp`` would otherwise open the video through sleap-io; the CSV lists only
+        frames with instances).
 
     Raises
     ------
     IngestError
-        Unsupported extension or source, a file that is not what its extension says, or any
-        reader error.
+        Unsupported extension or source, a file that is not what its extension says (including
+        sleap-anipose 3-D ``points3d.h5``, which is not supported), or any reader error.
     MissingExtraError
         A SLEAP ``.slp`` file without the ``pose`` extra (sleap-io) installed.
     """
@@ -75,17 +84,36 @@ def read_pose(
     if suffix in (".h5", ".hdf5"):
         if not h5py.is_hdf5(path):
             raise IngestError("not an HDF5 file", path=path, hint="the file may be truncated")
-        if software == "SLEAP" or (software is None and _is_sleap_analysis(path)):
+        kind = _hdf5_kind(path)
+        if kind == "anipose_points3d":
+            raise IngestError(
+                "this is sleap-anipose 3-D triangulated output ('tracks' of shape (n_frames, "
+                "n_tracks, n_nodes, 3) without node names), which is not supported",
+                path=path,
+                hint="ingest each camera's 2-D SLEAP file (.slp or .analysis.h5) instead",
+            )
+        if software == "SLEAP" or (software is None and kind == "sleap_analysis"):
             return read_sleap_analysis_h5(path)
         return read_dlc_table(path, source_software=software or "DeepLabCut")
+    header = _csv_header(path)
+    if is_sleap_analysis_csv(header):
+        if software not in (None, "SLEAP"):
+            raise IngestError(
+                f"this is a SLEAP analysis CSV, not a {software} file",
+                path=path,
+                hint="declare source = 'sleap' for it",
+            )
+        return read_sleap_analysis_csv(path, n_video_frames=n_video_frames)
     if software == "SLEAP":
         raise IngestError(
-            "SLEAP CSV exports are not supported",
+            f"not a SLEAP analysis CSV: the header starts {header[:3]}",
             path=path,
-            hint="read the .slp file or export an analysis HDF5 (.analysis.h5) instead",
+            hint="SLEAP files are .slp, .analysis.h5, or .analysis.csv with the columns "
+            "track, frame_idx, instance.score, <node>.x, <node>.y, <node>.score",
         )
     if software is None:
-        software = LIGHTNING if is_lightning_scorer(_csv_scorer(path)) else "DeepLabCut"
+        scorer = next((cell for cell in header[1:] if cell.strip()), None)
+        software = LIGHTNING if is_lightning_labels(path, scorer) else "DeepLabCut"
     if software == LIGHTNING:
         return read_lightning_pose(path)
     return read_dlc_table(path)
@@ -104,21 +132,22 @@ def _software(path: Path, source: str | None) -> str | None:
         ) from None
 
 
-def _is_sleap_analysis(path: Path) -> bool:
+def _hdf5_kind(path: Path) -> str:
+    """``"sleap_analysis"``, ``"anipose_points3d"`` or ``"other"`` (a pandas table, maybe)."""
     with h5py.File(path, "r") as h5:
-        return "tracks" in h5 and "node_names" in h5 and isinstance(h5["tracks"], h5py.Dataset)
+        tracks = h5.get("tracks")
+        if not isinstance(tracks, h5py.Dataset):
+            return "other"
+        if "node_names" in h5:
+            return "sleap_analysis"
+        if tracks.ndim == 4 and tracks.shape[-1] == 3:
+            return "anipose_points3d"
+    return "other"
 
 
-def _csv_scorer(path: Path) -> str | None:
+def _csv_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            first = next(csv.reader(handle), [])
+            return next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise IngestError(f"cannot read CSV: {exc}", path=path) from exc
-    if first and first[0].strip().lower() == "track":
-        raise IngestError(
-            "this is a SLEAP analysis CSV export, which is not supported",
-            path=path,
-            hint="read the .slp file or export an analysis HDF5 (.analysis.h5) instead",
-        )
-    return next((cell for cell in first[1:] if cell.strip()), None)

@@ -18,6 +18,22 @@ def is_lightning_scorer(scorer: str | None) -> bool:
     return scorer is not None and scorer.strip().lower().startswith(SCORER_PREFIXES)
 
 
+def is_lightning_labels(path: str | Path, scorer: str | None) -> bool:
+    """Whether a DLC-layout CSV is Lightning Pose's (predictions or labelled data).
+
+    Predictions are told by the scorer (:func:`is_lightning_scorer`). Labelled data share
+    DeepLabCut's layout but not its naming: DeepLabCut writes ``CollectedData_<scorer>.csv``,
+    Lightning Pose ``CollectedData.csv`` (``CollectedData_<view>.csv`` for multi-view), so a
+    ``CollectedData*`` file not named after its own scorer is Lightning Pose's.
+    """
+    if is_lightning_scorer(scorer):
+        return True
+    stem = Path(path).stem
+    if not stem.startswith("CollectedData"):
+        return False
+    return scorer is None or stem != f"CollectedData_{scorer.strip()}"
+
+
 def read_lightning_pose(path: str | Path) -> PoseData:
     """Read a Lightning Pose predictions CSV.
 

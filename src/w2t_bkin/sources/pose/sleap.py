@@ -1,4 +1,4 @@
-"""SLEAP labels (``.slp``) and analysis exports (``.analysis.h5``).
+"""SLEAP labels (``.slp``) and analysis exports (``.analysis.h5``, ``.analysis.csv``).
 
 ``.slp`` files are read from their HDF5 tables (``frames``, ``instances``, ``points``,
 ``pred_points``) in whole-array operations; sleap-io supplies the skeleton, tracks, video and
@@ -14,6 +14,12 @@ provenance. Rules for ``.slp``:
   ``prefer="user"`` keeps the human correction. User instances have NaN confidence.
 * ``n_frames`` is the video's frame count when the video can be opened (or is given), else the
   last labelled frame index + 1.
+
+Provenance: ``.slp`` files and analysis HDF5 exports made from predictions carry SLEAP's
+provenance (``sleap_version``, or ``sleap.version`` in SLEAP 1.0-1.2; the model paths; the
+predictor). The version becomes :attr:`PoseData.source_software_version`, the model paths the
+scorer, the predictor :attr:`PoseData.model_description`. Proofread or hand-labelled files
+record none of these, and nothing is filled in for them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Literal
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from w2t_bkin.errors import DataQualityWarning, IngestError
 from w2t_bkin.extras import require
@@ -80,6 +87,7 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
         track_names = _decode_names(h5["track_names"][()]) if "track_names" in h5 else ()
         scores = h5["point_scores"][()] if "point_scores" in h5 else None
         edge_inds = np.asarray(h5["edge_inds"][()]) if "edge_inds" in h5 else None
+        provenance = _parse_provenance(path, h5["provenance"][()] if "provenance" in h5 else None)
 
     transposed = _analysis_layout(path, tracks.shape, len(node_names), track_names)
     if transposed:  # (tracks, space, nodes, frames) -> (frames, tracks, nodes, space)
@@ -109,7 +117,21 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
         source_software=SOURCE_SOFTWARE,
         source_file=path,
         skeleton_edges=_edges(edge_inds, n_nodes),
+        **_provenance_fields(provenance),
     )
+
+
+def _parse_provenance(path: Path, raw: Any) -> dict[str, Any]:
+    """The analysis export's ``provenance`` dataset (a JSON object), ``{}`` when absent."""
+    if raw is None:
+        return {}
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        log.debug("%s: 'provenance' is not JSON; ignored", path)
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _analysis_layout(
@@ -249,8 +271,7 @@ def read_sleap_slp(
         source_software=SOURCE_SOFTWARE,
         source_file=path,
         skeleton_edges=tuple((int(a), int(b)) for a, b in skeleton.edge_inds),
-        source_software_version=_provenance_str(labels.provenance.get("sleap.version")),
-        scorer=_model_description(labels.provenance),
+        **_provenance_fields(dict(labels.provenance)),
     )
 
 
@@ -377,12 +398,185 @@ def _n_frames(
     return n_video_frames
 
 
-def _provenance_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _provenance_fields(provenance: dict[str, Any]) -> dict[str, str | None]:
+    """``source_software_version``, ``scorer`` and ``model_description`` of a provenance dict.
+
+    SLEAP >= 1.3 writes ``sleap_version``, ``model_paths`` and ``predictor``; SLEAP 1.0-1.2
+    ``sleap.version`` and one ``model.<head>.path`` per model.
+    """
+    version = provenance.get("sleap_version") or provenance.get("sleap.version")
+    predictor = provenance.get("predictor")
+    return {
+        "source_software_version": str(version) if version else None,
+        "scorer": _model_paths(provenance),
+        "model_description": f"SLEAP {predictor}" if predictor else None,
+    }
 
 
-def _model_description(provenance: dict[str, Any]) -> str | None:
-    models = [str(v) for k, v in sorted(provenance.items()) if k.startswith("model.")]
-    if models:
-        return "; ".join(models)
-    return json.dumps(provenance["model_paths"]) if "model_paths" in provenance else None
+def _model_paths(provenance: dict[str, Any]) -> str | None:
+    models = [str(v) for k, v in sorted(provenance.items()) if k.startswith("model.") and v]
+    if not models and isinstance(provenance.get("model_paths"), list):
+        models = [str(v) for v in provenance["model_paths"]]
+    return "; ".join(models) if models else None
+
+
+# --- analysis CSV ---------------------------------------------------------------------------
+
+#: The columns SLEAP's "Export Analysis CSV" (and sleap-io ``format="sleap"``) writes first.
+CSV_INDEX_COLUMNS = ("track", "frame_idx", "instance.score")
+
+
+def is_sleap_analysis_csv(header: list[str]) -> bool:
+    """Whether a CSV header row is SLEAP's analysis CSV layout."""
+    cells = [c.strip() for c in header[:2]]
+    return cells == ["track", "frame_idx"]
+
+
+def read_sleap_analysis_csv(path: str | Path, *, n_video_frames: int | None = None) -> PoseData:
+    """Read a SLEAP analysis CSV export (``*.analysis.csv``).
+
+    Parameters
+    ----------
+    path
+        CSV with the columns ``track, frame_idx, instance.score`` then ``<node>.x, <node>.y,
+        <node>.score`` per node, one row per instance; an empty ``track`` is an untracked
+        instance, an empty ``<node>.score`` a user-labelled point.
+    n_video_frames
+        Frame count of the video. The CSV lists only frames with instances, so without it
+        ``n_frames`` is the last listed frame + 1.
+
+    Returns
+    -------
+    PoseData
+        Individuals: the tracks in order of first appearance, then untracked slots (assigned per
+        frame in row order, as for ``.slp``). No skeleton (the CSV has none: declare one with
+        ``skeleton_id``) and no provenance.
+
+    Raises
+    ------
+    IngestError
+        Not this layout, a node without both ``.x`` and ``.y``, non-numeric values, a frame index
+        that is not a non-negative integer, or two rows for one (frame, track).
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        raise IngestError(f"cannot read the SLEAP CSV: {exc}", path=path) from exc
+    columns = [str(c).strip() for c in table.columns]
+    table.columns = pd.Index(columns)
+    if tuple(columns[:2]) != CSV_INDEX_COLUMNS[:2]:
+        raise IngestError(
+            f"not a SLEAP analysis CSV: the header starts {columns[:3]}",
+            path=path,
+            hint=f"expected the columns {', '.join(CSV_INDEX_COLUMNS)}, then <node>.x, "
+            "<node>.y, <node>.score",
+        )
+    node_cols = _csv_node_columns(path, [c for c in columns if c not in CSV_INDEX_COLUMNS])
+    if len(table) == 0:
+        raise IngestError("SLEAP CSV has no rows", path=path)
+    frame_idx = _csv_frame_idx(path, table["frame_idx"])
+    values = _csv_numbers(path, table, [c for cols in node_cols.values() for c in cols if c])
+    track_text = table["track"].to_numpy(dtype=str)
+    track_names = tuple(dict.fromkeys(t for t in track_text if t))
+    track_of = {name: k for k, name in enumerate(track_names)}
+    track = np.array([track_of.get(t, -1) for t in track_text], dtype=np.int64)
+    _csv_unique_tracks(path, frame_idx, track, track_names)
+    slot = _untracked_slots(track, frame_idx, len(track_names))
+    n_slots = int(slot.max()) + 1
+    prefix = "untracked" if track_names else "individual"
+    individual_names = (
+        *track_names,
+        *(f"{prefix}_{k}" for k in range(n_slots - len(track_names))),
+    )
+    n_labelled = int(frame_idx.max()) + 1
+    n_frames = n_labelled if n_video_frames is None else max(n_video_frames, n_labelled)
+    if n_video_frames is not None and n_labelled > n_video_frames:
+        warnings.warn(
+            f"{path}: rows reach frame {n_labelled - 1} but the video has {n_video_frames} "
+            "frames; keeping all rows",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    node_names = tuple(node_cols)
+    positions = np.full((n_frames, len(individual_names), len(node_names), 2), np.nan, np.float32)
+    confidence = np.full((n_frames, len(individual_names), len(node_names)), np.nan, np.float32)
+    for k, (x_col, y_col, score_col) in enumerate(node_cols.values()):
+        positions[frame_idx, slot, k, 0] = values[x_col]
+        positions[frame_idx, slot, k, 1] = values[y_col]
+        if score_col:
+            confidence[frame_idx, slot, k] = values[score_col]
+    check_nan(path, positions, individual_names, node_names, per_individual=False)
+    return PoseData(
+        positions=positions,
+        confidence=confidence,
+        keypoint_names=node_names,
+        individual_names=individual_names,
+        source_software=SOURCE_SOFTWARE,
+        source_file=path,
+    )
+
+
+def _csv_node_columns(path: Path, columns: list[str]) -> dict[str, tuple[str, str, str | None]]:
+    """``{node: (x column, y column, score column or None)}`` in column order."""
+    found: dict[str, dict[str, str]] = {}
+    for column in columns:
+        node, _, coord = column.rpartition(".")
+        if not node or coord not in ("x", "y", "score"):
+            raise IngestError(
+                f"SLEAP CSV column '{column}' is not <node>.x, <node>.y or <node>.score",
+                path=path,
+            )
+        found.setdefault(node, {})[coord] = column
+    incomplete = [node for node, coords in found.items() if not {"x", "y"} <= coords.keys()]
+    if incomplete or not found:
+        raise IngestError(
+            f"SLEAP CSV nodes without both .x and .y columns: {incomplete or 'no node columns'}",
+            path=path,
+        )
+    return {node: (c["x"], c["y"], c.get("score")) for node, c in found.items()}
+
+
+def _csv_numbers(path: Path, table: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    values = {}
+    for column in columns:
+        text = table[column].replace("", "nan")
+        try:
+            values[column] = text.to_numpy(dtype=np.float64)
+        except ValueError as exc:
+            raise IngestError(
+                f"SLEAP CSV column '{column}' holds non-numeric values: {exc}", path=path
+            ) from exc
+    return values
+
+
+def _csv_frame_idx(path: Path, column: pd.Series) -> np.ndarray:
+    try:
+        frame_idx = column.to_numpy(dtype=np.float64)
+    except ValueError as exc:
+        raise IngestError(f"SLEAP CSV frame_idx is not numeric: {exc}", path=path) from exc
+    bad = ~np.isfinite(frame_idx) | (frame_idx < 0) | (frame_idx != np.round(frame_idx))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise IngestError(
+            f"SLEAP CSV frame_idx '{column.iloc[row]}' (data row {row + 1}) is not a "
+            "non-negative integer",
+            path=path,
+        )
+    return frame_idx.astype(np.int64)
+
+
+def _csv_unique_tracks(
+    path: Path, frame_idx: np.ndarray, track: np.ndarray, track_names: tuple[str, ...]
+) -> None:
+    tracked = track >= 0
+    keys = frame_idx[tracked] * (len(track_names) + 1) + track[tracked]
+    unique, counts = np.unique(keys, return_counts=True)
+    if (counts > 1).any():
+        key = int(unique[counts > 1][0])
+        frame, k = divmod(key, len(track_names) + 1)
+        raise IngestError(
+            f"SLEAP CSV has {int(counts.max())} rows for track '{track_names[k]}' in frame {frame}",
+            path=path,
+            hint="each track holds one instance per frame; re-export the CSV from SLEAP",
+        )
