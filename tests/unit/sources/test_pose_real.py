@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 
 from w2t_bkin.errors import DataQualityWarning, IngestError
+from w2t_bkin.metadata import PoseCameraMeta, PoseMeta, PoseModelMeta
+from w2t_bkin.session_pose import load_camera_pose, resolve_pose_model
 from w2t_bkin.sources.pose import (
     check_pose_frames,
     match_pose_to_videos,
@@ -41,6 +43,10 @@ FLIES = "sleap/sleap/docs/notebooks/analysis_example"
 ANIPOSE = "sleap/sleap-anipose/tests/data/minimal_session"
 LP = "lightning_pose/eks/data"
 MIRROR = "180607_004.train_frames=75.rng=0"
+LP_LABELS = "lightning_pose/lightning-pose/data/mirror-mouse-example/CollectedData.csv"
+SLEAP_TESTS = "sleap/sleap/tests/data"
+MINIMAL = "minimal_instance.000_centered_pair_low_quality"
+DEEPOF_SLEAP = "sleap/deepof/tests/test_examples/test_single_topview/Tables/SLEAP/testDLC_sleap"
 MA4 = ("individual1", "individual2", "individual3", "single")
 ONE = ("individual_0",)
 
@@ -84,6 +90,8 @@ CASES = [
     (f"{LP}/mirror-mouse/{MIRROR}.csv", 2000, ONE, 8, "Lightning Pose", None),
     (f"{LP}/mirror-mouse-separate/{MIRROR}.top.csv", 501, ONE, 4, "Lightning Pose", None),
     (f"{LP}/mirror-mouse-separate/{MIRROR}.bot.csv", 501, ONE, 4, "Lightning Pose", None),
+    (LP_LABELS, 90, ONE, 17, "Lightning Pose", None),
+    (f"{SLEAP_TESTS}/csv_format/{MINIMAL}.analysis.csv", 1, ONE, 2, "SLEAP", None),
 ]  # fmt: skip
 
 
@@ -314,3 +322,74 @@ def test_real_pose_files_match_their_videos(real_data: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_pose_frames(read_pose(real_data / OPENFIELD), 2330, videos[0])  # MANIFEST count
+
+
+def test_sleap_csv_export_matches_its_analysis_h5(real_data: Path) -> None:
+    from_csv = read_pose(real_data / SLEAP_TESTS / f"csv_format/{MINIMAL}.analysis.csv")
+    from_h5 = read_pose(real_data / SLEAP_TESTS / f"slp_hdf5/{MINIMAL}.analysis.h5")
+
+    assert from_csv.keypoint_names == from_h5.keypoint_names == ("A", "B")
+    np.testing.assert_array_equal(from_csv.positions, from_h5.positions)
+    assert from_csv.positions[0, 0, 0, 0] == np.float32(205.9300539013689)
+
+
+@pytest.mark.parametrize(
+    ("rel", "match"),
+    [
+        (f"{ANIPOSE}/points3d.h5", r"this is sleap-anipose 3-D triangulated output"),
+        (f"{ANIPOSE}/calibration.metadata.h5",
+         r"not a pose file: this HDF5 file holds the datasets 'detected_corners', 'frames'"),
+    ],
+    ids=["points3d", "calibration"],
+)  # fmt: skip
+def test_hdf5_files_that_are_not_2d_pose_say_what_they_are(
+    real_data: Path, rel: str, match: str
+) -> None:
+    with pytest.raises(IngestError, match=match):
+        read_pose(real_data / rel)
+
+
+@pytest.mark.parametrize(
+    ("rel", "version", "scorer"),
+    [
+        (f"{DEEPOF_SLEAP}.slp", "1.3.2",
+         "models/deepof.centroid/training_config.json; models/deepof.topdown/training_config.json"),
+        (f"{DEEPOF_SLEAP}.analysis.h5", "1.3.2",
+         "models/deepof.centroid/training_config.json; models/deepof.topdown/training_config.json"),
+        (f"{SLEAP_TESTS}/tracks/clip.predictions.slp", "1.4.1a2",
+         "tests/data/models/min_tracks_2node.UNet.bottomup_multiclass/training_config.json"),
+        (f"{FLIES}/predictions.analysis.h5", None, None),  # older export: no provenance
+        (f"{ANIPOSE}/top/minimal_top_proofread.slp", None, None),  # proofread: none recorded
+    ],
+    ids=["deepof-slp", "deepof-h5", "clip-predictions", "flies-h5", "anipose-proofread"],
+)  # fmt: skip
+def test_sleap_version_and_models_come_from_the_file(
+    real_data: Path, rel: str, version: str | None, scorer: str | None
+) -> None:
+    pose = read_pose(real_data / rel, n_video_frames=None)
+    assert (pose.source_software_version, pose.scorer) == (version, scorer)
+
+
+def test_dlc_meta_pickle_next_to_the_outputs(real_data: Path) -> None:
+    expected = "network efficientnet-b0, snapshot-5, iteration 0, training fraction 0.8"
+    for suffix in (".h5", "_filtered.h5", "_filtered.csv"):
+        pose = read_pose(real_data / f"{EL}{suffix}")
+        assert (pose.model_description, pose.source_software_version) == (expected, None)
+    assert read_pose(real_data / OPENFIELD).model_description is None  # no meta file
+
+
+def test_dlc_project_model_gives_the_multi_animal_skeleton(real_data: Path) -> None:
+    model = resolve_pose_model(
+        "ma", PoseModelMeta(source="dlc", path=str(real_data / MULTI)), real_data
+    )
+    camera = PoseCameraMeta(source="dlc", model_id="ma")
+
+    pose = load_camera_pose("cam", [real_data / f"{EL}.h5"], camera, PoseMeta(), None, model=model)
+
+    assert pose.keypoint_names == ("bodypart1", "bodypart2", "bodypart3", "corner1", "corner2")
+    assert pose.skeleton_edges == ((0, 1), (1, 2), (0, 2))
+    assert pose.model_description == (
+        f"model 'ma' ({real_data / MULTI}; DeepLabCut project 'multi_mouse' (labelled by "
+        "dlc_team, Apr12, iteration 1, network dlcrnet_ms5)); network efficientnet-b0, "
+        "snapshot-5, iteration 0, training fraction 0.8"
+    )

@@ -478,7 +478,7 @@ def read_sleap_analysis_csv(path: str | Path, *, n_video_frames: int | None = No
     frame_idx = _csv_frame_idx(path, table["frame_idx"])
     values = _csv_numbers(path, table, [c for cols in node_cols.values() for c in cols if c])
     track_text = table["track"].to_numpy(dtype=str)
-    track_names = tuple(dict.fromkeys(t for t in track_text if t))
+    track_names = tuple(dict.fromkeys(str(t) for t in track_text if t))
     track_of = {name: k for k, name in enumerate(track_names)}
     track = np.array([track_of.get(t, -1) for t in track_text], dtype=np.int64)
     _csv_unique_tracks(path, frame_idx, track, track_names)
