@@ -6,15 +6,38 @@ session's ``pipeline.log``):
 configuration → discovery → verification → pose generation → ingestion → synchronization →
 assembly → finalization.
 
-A failing phase stops the run with an error that names the phase, the file and the fix; the
-:class:`SessionResult` lists outputs, statistics and warnings either way.
+A failing phase stops the run with an error that names the phase, the file and the fix: any
+exception becomes a :class:`PhaseError` (an unexpected one keeps its traceback in
+``pipeline.log``; the console shows it only with ``--debug``). The :class:`SessionResult` lists
+outputs, statistics and warnings either way.
+
+Outputs and re-runs
+-------------------
+Every run writes ``pipeline.log`` and ``status.json`` (status, failed phase, error, outputs of
+this run) and, unless the configuration turns them off, ``qc/report.html`` and
+``provenance.json`` carrying the run's status, also when it failed. The NWB file is written
+under a hidden temporary name, validated, and only then renamed to
+``sub-<subject>_ses-<session>.nwb``: no partial or invalid file ever appears at that path. A file
+with blocking validation findings is kept as ``sub-<subject>_ses-<session>.invalid.nwb``.
+
+Outputs left by an earlier run never look current: when a run fails, the NWB file of an earlier
+successful run and its sidecars are moved into ``previous/`` (replacing what was there), and
+leftovers of an earlier failed run are removed; a successful run removes ``previous/`` and every
+output it did not rewrite (e.g. a QC report when ``qc_report`` is now off).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
+import errno
 import logging
+import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,10 +46,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from w2t_bkin import __version__
 from w2t_bkin.config import Config, load_workspace_config
 from w2t_bkin.errors import (
     DataQualityWarning,
+    IngestError,
     MetadataError,
+    OutputError,
     VerificationError,
     W2TError,
 )
@@ -36,8 +62,16 @@ from w2t_bkin.metadata import (
     load_session_metadata,
     missing_dandi_fields,
 )
+from w2t_bkin.nwb.names import RESERVED_CAMERA_IDS
 from w2t_bkin.session_pose import load_camera_pose, resolve_pose_models
-from w2t_bkin.session_sync import SyncedSession, build_assembly, qc_inputs, synchronize_session
+from w2t_bkin.session_sync import (
+    SyncedSession,
+    build_assembly,
+    metadata_file_defining,
+    qc_inputs,
+    session_start_time,
+    synchronize_session,
+)
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_session
 from w2t_bkin.sources.pose import PoseData
 from w2t_bkin.sources.ttl import TTLChannel, load_ttl_channel
@@ -60,6 +94,13 @@ PHASES = (
 )
 
 
+WRITING_PHASES = frozenset({"assembly", "finalization"})
+"""Phases that write outputs; an OS error elsewhere happened while reading an input."""
+
+PREVIOUS_DIR = "previous"
+"""Where a failed run moves the outputs of the earlier successful run (see the module notes)."""
+
+
 class PhaseError(W2TError):
     """A phase failed; wraps the original error and names the phase."""
 
@@ -70,9 +111,19 @@ class PhaseError(W2TError):
         super().__init__(f"{phase} failed: {cause.message}", hint=cause.hint, path=cause.path)
 
 
+class UnexpectedError(W2TError):
+    """An exception w2t-bkin did not raise on purpose (a bug, or an unforeseen input)."""
+
+    exit_code = 70
+
+
 @dataclass
 class SessionResult:
-    """What a session run produced."""
+    """What a session run produced.
+
+    ``warnings`` are data-quality warnings (:class:`DataQualityWarning`); ``other_warnings``
+    every other warning raised during the run (libraries, deprecations), also in pipeline.log.
+    """
 
     subject: str
     session: str
@@ -80,10 +131,12 @@ class SessionResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     stats: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    other_warnings: list[str] = field(default_factory=list)
     phase_durations_s: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     failed_phase: str | None = None
     exit_code: int = 0
+    previous_outputs: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,16 +165,26 @@ class SessionContext:
 
     @property
     def nwb_path(self) -> Path:
-        return self.processed_dir / f"sub-{self.subject}_ses-{self.session}.nwb"
+        return self.processed_dir / nwb_file_name(self.subject, self.session)
+
+
+def nwb_file_name(subject: str, session: str) -> str:
+    return f"sub-{subject}_ses-{session}.nwb"
+
+
+def invalid_nwb_path(nwb_path: Path) -> Path:
+    """Where a file with blocking validation findings is kept: ``<stem>.invalid.nwb``."""
+    return nwb_path.with_name(f"{nwb_path.stem}.invalid.nwb")
 
 
 @dataclass(frozen=True)
 class VerifiedInputs:
-    """Cheap reads done before expensive work: video probes and TTL channels."""
+    """Cheap reads done before expensive work: video probes, TTL channels, Bpod files."""
 
     files: SessionFiles
     videos: dict[str, CameraVideos | None]
     ttl: dict[str, TTLChannel]
+    bpod: BpodSession | None = None
 
 
 @dataclass(frozen=True)
@@ -151,17 +214,15 @@ def discover_files(ctx: SessionContext) -> SessionFiles:
 
 
 def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
-    """Verification: DANDI-required fields, video probes, TTL channels, clock declarations.
+    """Verification: metadata DANDI needs, output folder, names, clocks, videos, TTL, Bpod.
 
     Everything here is cheap (no decoding, no pose parsing) so that a session with a
     problem fails in seconds, before any expensive work.
     """
-    missing = missing_dandi_fields(ctx.metadata)
-    if missing:
-        raise MetadataError(
-            f"metadata lacks fields DANDI requires: {', '.join(missing)}",
-            hint='add them to subject.toml / session.toml (e.g. sex = "F", age = "P90D")',
-        )
+    check_dandi_fields(ctx)
+    session_start_time(ctx)  # present and with a UTC offset
+    check_output_folder(ctx.processed_dir)
+    check_camera_ids(ctx)
     for camera in ctx.metadata.cameras:
         if camera.resolved_frame_clock is None:
             raise MetadataError(
@@ -205,7 +266,143 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
                 f"camera {camera.id!r}: its frame TTL channel {camera.ttl_id!r} has no files",
                 hint="add the TTL files, or declare frame_clock = 'video' / 'rate' if none exist",
             )
-    return VerifiedInputs(files, videos, ttl)
+    warn_unaligned_cameras(ctx, files, videos, ttl)
+    bpod = read_bpod_session(files.bpod) if files.bpod else None
+    if bpod is not None:
+        check_bpod_state_names(ctx, bpod)
+    return VerifiedInputs(files, videos, ttl, bpod)
+
+
+def check_dandi_fields(ctx: SessionContext) -> None:
+    """Raise when DANDI-required subject or session fields are missing; names the files."""
+    missing = missing_dandi_fields(ctx.metadata)
+    if not missing:
+        return
+    subject_toml = ctx.workspace.subject_dir(ctx.subject) / "subject.toml"
+    session_toml = ctx.raw_dir / "session.toml"
+    subject_fields = [m for m in missing if m.startswith("subject.")]
+    session_fields = [m for m in missing if not m.startswith("subject.")]
+    where = []
+    if subject_fields:
+        where.append(f"{', '.join(subject_fields)} in {subject_toml} ([subject] table)")
+    if session_fields:
+        where.append(f"{', '.join(session_fields)} in {session_toml}")
+    raise MetadataError(
+        f"metadata lacks fields DANDI requires: {'; '.join(where)}",
+        hint='add them, e.g. [subject] sex = "F", species = "Mus musculus", age = "P90D" '
+        'in subject.toml and session_description = "..." in session.toml',
+        path=subject_toml if subject_fields else session_toml,
+    )
+
+
+def check_output_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and make sure a file can be created in it.
+
+    Raises
+    ------
+    OutputError
+        The folder (or the nearest existing parent, when it cannot be created) is not writable
+        or not a folder; the message names it.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".w2t-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+        reason = exc.strerror or str(exc)
+        if not blocker.is_dir():
+            problem = f"{blocker} is a file, not a folder"
+        elif blocker == folder:
+            problem = f"the folder is not writable ({reason})"
+        else:
+            problem = f"it cannot be created: {blocker} is not writable ({reason})"
+        raise OutputError(
+            f"output folder {folder}: {problem}",
+            hint=f"make {blocker} writable for this user (e.g. chmod u+w {blocker}) or process "
+            "the session in a workspace you may write to",
+            path=folder,
+        ) from exc
+
+
+def check_camera_ids(ctx: SessionContext) -> None:
+    """Camera ids must not collide with the names of objects the NWB file holds anyway."""
+    clashing = sorted(c.id for c in ctx.metadata.cameras if c.id in RESERVED_CAMERA_IDS)
+    if not clashing:
+        return
+    source = metadata_file_defining(ctx, "cameras")
+    raise MetadataError(
+        f"camera id(s) {', '.join(repr(c) for c in clashing)} in {source} name objects w2t-bkin "
+        f"writes itself (reserved: {', '.join(sorted(RESERVED_CAMERA_IDS))})",
+        hint="rename the camera ([[cameras]] id, and its [pose.cameras.<id>] table if any)",
+        path=source,
+    )
+
+
+def warn_unaligned_cameras(
+    ctx: SessionContext,
+    files: SessionFiles,
+    videos: dict[str, CameraVideos | None],
+    ttl: dict[str, TTLChannel],
+) -> None:
+    """Warn about cameras on their own clock in a session whose reference is the TTL clock."""
+    if not ttl:
+        return
+    for camera in ctx.metadata.cameras:
+        clock = camera.resolved_frame_clock
+        has_data = videos.get(camera.id) is not None or bool(files.pose.get(camera.id))
+        if clock in ("video", "rate") and has_data:
+            warnings.warn(
+                f"camera {camera.id!r} has frame_clock = {clock!r} in a session whose reference "
+                f"clock is the TTL/DAQ clock ({', '.join(sorted(ttl))}): its frame times start at "
+                "0 s on its own clock and are NOT aligned to the DAQ; give it a frame TTL "
+                "(ttl_id) to align it",
+                DataQualityWarning,
+                stacklevel=2,
+            )
+
+
+def check_bpod_state_names(ctx: SessionContext, bpod: BpodSession) -> None:
+    """Every Bpod state the metadata names (sync signals, outcomes, actions) must exist.
+
+    A misspelt state would otherwise leave its trials unaligned, their outcome 'unknown' or
+    their actions empty, without any error.
+    """
+    meta = ctx.metadata.bpod
+    if meta is None:
+        return
+    states = set(bpod.state_names)
+    problems: list[str] = []
+
+    def check(name: str, keys: tuple[str, ...], what: str) -> None:
+        if name in states:
+            return
+        close = difflib.get_close_matches(name, bpod.state_names, n=1, cutoff=0.5)
+        folded = [s for s in bpod.state_names if s.lower() == name.lower()]
+        suggestions = folded or close
+        fix = f"; did you mean {suggestions[0]!r}?" if suggestions else ""
+        problems.append(f"{metadata_file_defining(ctx, *keys)}: {what} = {name!r}{fix}")
+
+    for sync_rule in meta.sync.trial_types:
+        check(
+            sync_rule.sync_signal,
+            ("bpod", "sync", "trial_types"),
+            f"bpod.sync.trial_types (trial_type {sync_rule.trial_type}) sync_signal",
+        )
+    for rule in meta.outcomes:
+        check(rule.state, ("bpod", "outcomes"), f"bpod.outcomes (outcome {rule.outcome!r}) state")
+    for state in meta.actions:
+        check(state, ("bpod", "actions", state), "bpod.actions key")
+    if problems:
+        files = ", ".join(p.name for p in bpod.source_files)
+        shown = ", ".join(bpod.state_names[:40]) + (" ..." if len(bpod.state_names) > 40 else "")
+        raise MetadataError(
+            f"metadata names Bpod state(s) that the Bpod file(s) {files} do not have:\n  "
+            + "\n  ".join(problems),
+            hint=f"use the exact state names of the Bpod files (states: {shown})",
+            path=bpod.source_files[0],
+        )
 
 
 def generate_pose(ctx: SessionContext) -> None:
@@ -219,7 +416,10 @@ def generate_pose(ctx: SessionContext) -> None:
 
 
 def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
-    """Ingestion: read pose outputs per camera (chunk-matched, frame-checked) and Bpod files."""
+    """Ingestion: read pose outputs per camera (chunk-matched, frame-checked).
+
+    The Bpod files are read in verification, where their state names are checked.
+    """
     pose: dict[str, PoseData] = {}
     models = resolve_pose_models(ctx.metadata.pose, ctx.workspace.models)
     for camera_id, pose_meta in ctx.metadata.pose.cameras.items():
@@ -235,8 +435,7 @@ def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
             policy=ctx.config.verification.pose_frame_policy,
             model=models.get(pose_meta.model_id) if pose_meta.model_id else None,
         )
-    bpod = read_bpod_session(verified.files.bpod) if verified.files.bpod else None
-    return IngestedInputs(verified, pose, bpod)
+    return IngestedInputs(verified, pose, verified.bpod)
 
 
 def synchronize(ctx: SessionContext, inputs: IngestedInputs) -> SyncedSession:
@@ -245,52 +444,262 @@ def synchronize(ctx: SessionContext, inputs: IngestedInputs) -> SyncedSession:
 
 
 def assemble(ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession) -> Path:
-    """Assembly: build the NWB file and write it atomically to the processed folder."""
-    from w2t_bkin.nwb.assembly import write_nwb  # pynwb is loaded only when writing
+    """Assembly: build the NWB file and write it completely under a temporary name.
+
+    Finalization validates the temporary file and only then renames it to the output path.
+    """
+    from w2t_bkin.nwb.assembly import stage_nwb  # pynwb is loaded only when writing
 
     assembly = build_assembly(ctx, inputs, synced)
-    return write_nwb(assembly, ctx.nwb_path, ctx.config.assembly)
+    return stage_nwb(assembly, ctx.nwb_path, ctx.config.assembly)
 
 
-def finalize(
-    ctx: SessionContext,
-    inputs: IngestedInputs,
-    synced: SyncedSession,
-    result: SessionResult,
-    started_at: datetime,
-) -> None:
-    """Finalization: alignment_stats.json, validation.json, provenance.json, qc/report.html."""
-    out = ctx.processed_dir
-    stats_path = atomic_write_json(out / "alignment_stats.json", {"streams": synced.stats})
-    result.outputs["alignment_stats"] = Path(stats_path)
-    findings: list[dict[str, Any]] | None = None  # None: validation did not run
+def finalize(ctx: SessionContext, run: SessionRun, result: SessionResult) -> None:
+    """Finalization: validate, publish the NWB file, write alignment stats, QC and provenance.
+
+    The NWB file is renamed from its temporary name to the output path only when validation
+    finds nothing blocking (or ``finalization.fail_on_critical`` is false); otherwise it is
+    kept as ``<stem>.invalid.nwb`` and the phase fails (QC and provenance are then written by
+    the driver, with the failed status).
+    """
+    from w2t_bkin.nwb.io import publish_file
+
+    assert run.staged_nwb is not None and run.synced is not None
+    staged, out = run.staged_nwb, ctx.processed_dir
+    result.outputs["alignment_stats"] = atomic_write_json(
+        out / "alignment_stats.json", {"streams": run.synced.stats}
+    )
     if ctx.config.finalization.validate_nwb:
         from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json
 
-        report = validate_nwb(ctx.nwb_path, config=ctx.config.finalization.inspector_config)
-        result.outputs["validation"] = Path(write_validation_json(report, out / "validation.json"))
-        findings = [dict(f) for f in report.findings]
-        if ctx.config.finalization.fail_on_critical:
-            raise_for_blocking(report)
+        report = validate_nwb(staged, config=ctx.config.finalization.inspector_config)
+        blocked = not report.is_clean and ctx.config.finalization.fail_on_critical
+        # validation.json names the file it describes where that file ends up.
+        kept_at = invalid_nwb_path(ctx.nwb_path) if blocked else ctx.nwb_path
+        report = dataclasses.replace(report, path=kept_at)
+        result.outputs["validation"] = write_validation_json(report, out / "validation.json")
+        run.findings = [dict(f) for f in report.findings]
+        if blocked:
+            run.staged_nwb = None  # renamed now, or removed by publish_file if that fails
+            result.outputs["invalid_nwb"] = publish_file(staged, kept_at)
+            raise_for_blocking(report, kept_at=kept_at)
+    run.staged_nwb = None
+    result.outputs["nwb"] = publish_file(staged, ctx.nwb_path)
     if ctx.config.finalization.qc_report:
-        from w2t_bkin.nwb.qc import write_qc_report
-
-        qc = qc_inputs(ctx, inputs, synced, findings, result.warnings)
-        result.outputs["qc_report"] = Path(write_qc_report(qc, out / "qc" / "report.html"))
+        result.outputs["qc_report"] = write_qc(run, result, status="succeeded")
     if ctx.config.finalization.provenance:
-        from w2t_bkin.nwb.provenance import build_provenance, write_provenance
-
-        prov = build_provenance(
-            config=ctx.config,
-            metadata=ctx.metadata,
-            inputs=inputs.verified.files.all_inputs(),
-            outputs=[p for p in result.outputs.values() if p.exists()],
-            command_line=list(sys.argv),
-            checksum_inputs=ctx.config.finalization.checksum_inputs,
-            started_at=started_at,
-            finished_at=datetime.now(UTC),
+        result.outputs["provenance"] = write_provenance(
+            run, result, status={"status": "succeeded"}, checksum_inputs=None
         )
-        result.outputs["provenance"] = Path(write_provenance(prov, out / "provenance.json"))
+
+
+# --------------------------------------------------------------------------------------------
+# sidecars (shared by succeeded and failed runs)
+
+
+@dataclass
+class SessionRun:
+    """What the phases of one run have produced so far; a failed run's QC and provenance use it."""
+
+    started_at: datetime
+    folder: Path
+    ctx: SessionContext | None = None
+    files: SessionFiles | None = None
+    verified: VerifiedInputs | None = None
+    inputs: IngestedInputs | None = None
+    synced: SyncedSession | None = None
+    staged_nwb: Path | None = None
+    findings: list[dict[str, Any]] | None = None
+
+
+def write_qc(run: SessionRun, result: SessionResult, *, status: str) -> Path:
+    """``qc/report.html`` with what the run produced and how it ended."""
+    from w2t_bkin.nwb.qc import QCInputs, write_qc_report
+
+    failed = status != "succeeded"
+    outcome: dict[str, Any] = {
+        "status": status,
+        "failed_phase": result.failed_phase if failed else None,
+        "error": result.error if failed else None,
+        "completed_phases": tuple(result.phase_durations_s) if failed else None,
+    }
+    path = run.folder / "qc" / "report.html"
+    ctx = run.ctx
+    if ctx is None:  # the configuration or metadata could not be loaded
+        return write_qc_report(QCInputs(result.subject, result.session, **outcome), path)
+    inputs = run.inputs
+    if inputs is None and run.verified is not None:  # failed in ingestion: TTL and Bpod exist
+        inputs = IngestedInputs(run.verified, {}, run.verified.bpod)
+    qc = qc_inputs(ctx, inputs, run.synced, run.findings, result.warnings, **outcome)
+    return write_qc_report(qc, path)
+
+
+def write_provenance(
+    run: SessionRun,
+    result: SessionResult,
+    *,
+    status: dict[str, Any],
+    checksum_inputs: bool | None,
+) -> Path:
+    """``provenance.json`` of this run; ``checksum_inputs`` None: as the configuration says."""
+    from w2t_bkin.nwb.provenance import build_provenance
+    from w2t_bkin.nwb.provenance import write_provenance as write
+
+    ctx = run.ctx
+    config = ctx.config if ctx is not None else None
+    if checksum_inputs is None:
+        checksum_inputs = config.finalization.checksum_inputs if config is not None else False
+    prov = build_provenance(
+        config=config,
+        metadata=ctx.metadata if ctx is not None else None,
+        inputs=run.files.all_inputs() if run.files is not None else [],
+        outputs=[p for p in result.outputs.values() if p.is_file()],
+        command_line=list(sys.argv),
+        checksum_inputs=checksum_inputs,
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC),
+        status=status,
+    )
+    return write(prov, run.folder / "provenance.json")
+
+
+def _status(result: SessionResult) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "failed_phase": result.failed_phase,
+        "error": result.error,
+        "exit_code": result.exit_code,
+    }
+
+
+def _write_failure_sidecars(
+    run: SessionRun, result: SessionResult, session_log: SessionLog
+) -> None:
+    """Alignment stats, QC report and provenance of a failed run, each as far as it can go.
+
+    Provenance of a failed run records input sizes and times without checksums: quick, and
+    possible even when an input is unreadable (a common reason to fail).
+    """
+    config = run.ctx.config if run.ctx is not None else Config()
+    steps: list[tuple[str, Callable[[], Path]]] = []
+    if run.synced is not None and "alignment_stats" not in result.outputs:
+        stats = {"streams": run.synced.stats}
+        steps.append(
+            (
+                "alignment_stats",
+                lambda: atomic_write_json(run.folder / "alignment_stats.json", stats),
+            )
+        )
+    if config.finalization.qc_report:
+        steps.append(("qc_report", lambda: write_qc(run, result, status=result.status)))
+    if config.finalization.provenance:
+        steps.append(
+            (
+                "provenance",
+                lambda: write_provenance(
+                    run, result, status=_status(result), checksum_inputs=False
+                ),
+            )
+        )
+    for name, write in steps:
+        try:
+            result.outputs[name] = write()
+        except Exception as exc:  # a sidecar must not hide the error that failed the run
+            session_log.write(
+                logging.WARNING, "could not write %s of the failed run: %s", name, exc
+            )
+
+
+def _discard_staged(run: SessionRun, session_log: SessionLog) -> None:
+    """Remove the temporary NWB file of a run that failed before publishing it."""
+    if run.staged_nwb is None:
+        return
+    try:
+        run.staged_nwb.unlink(missing_ok=True)
+    except OSError as exc:
+        session_log.write(logging.WARNING, "could not remove %s: %s", run.staged_nwb, exc)
+    run.staged_nwb = None
+
+
+SIDECAR_NAMES = ("alignment_stats.json", "validation.json", "provenance.json", "qc/report.html")
+
+
+def retire_stale_outputs(
+    folder: Path, nwb_name: str, result: SessionResult, session_log: SessionLog
+) -> None:
+    """Outputs this run did not write must not look current (see the module notes).
+
+    A failed run moves the NWB file of an earlier successful run and its sidecars into
+    ``previous/`` (replacing it) and removes leftovers of an earlier failed run; a successful
+    run removes every output it did not rewrite and ``previous/``. Temporary files of an
+    interrupted write are removed either way.
+    """
+    from w2t_bkin.nwb.io import staged_name_pattern
+
+    if not folder.is_dir():
+        return
+    nwb = folder / nwb_name
+    written = {p.absolute() for p in result.outputs.values()}
+    known = [nwb, invalid_nwb_path(nwb), *(folder / name for name in SIDECAR_NAMES)]
+    stale = [p for p in known if p.is_file() and p.absolute() not in written]
+    partial = sorted(folder.glob(staged_name_pattern(nwb)))
+    previous = folder / PREVIOUS_DIR
+    try:
+        for path in partial:
+            path.unlink()
+        if not result.ok and nwb in stale:
+            if previous.is_dir():
+                shutil.rmtree(previous)
+            for path in stale:
+                target = previous / path.relative_to(folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+            result.previous_outputs = previous
+            session_log.write(
+                logging.WARNING,
+                "this run failed: the outputs of the earlier run (%s) were moved to %s",
+                ", ".join(str(p.relative_to(folder)) for p in stale),
+                previous,
+            )
+            return
+        for path in stale:
+            path.unlink()
+        if stale:
+            session_log.write(
+                logging.INFO,
+                "removed outputs of an earlier run that this run did not rewrite: %s",
+                ", ".join(str(p.relative_to(folder)) for p in stale),
+            )
+        if result.ok and previous.is_dir():
+            shutil.rmtree(previous)
+            session_log.write(logging.INFO, "removed %s (superseded by this run)", previous)
+    except OSError as exc:
+        session_log.write(
+            logging.WARNING, "could not retire earlier outputs in %s: %s", folder, exc
+        )
+
+
+def _write_status(
+    folder: Path, result: SessionResult, run: SessionRun, session_log: SessionLog
+) -> None:
+    """``status.json``: how this run ended and what it wrote."""
+    data = {
+        **_status(result),
+        "subject": result.subject,
+        "session": result.session,
+        "w2t_bkin_version": __version__,
+        "started_at": run.started_at,
+        "finished_at": datetime.now(UTC),
+        "phase_durations_s": result.phase_durations_s,
+        "outputs": {name: str(path) for name, path in sorted(result.outputs.items())},
+        "previous_outputs": result.previous_outputs,
+        "warnings": result.warnings,
+        "other_warnings": result.other_warnings,
+    }
+    try:
+        result.outputs["status"] = atomic_write_json(folder / "status.json", data)
+    except (W2TError, OSError) as exc:
+        session_log.write(logging.WARNING, "could not write status.json: %s", exc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,92 +711,227 @@ def process_session(
 ) -> SessionResult:
     """Run every phase for one session and return its result (never raises W2TError).
 
-    Errors are caught per phase, logged to ``pipeline.log`` and returned in the result, so
-    that a batch can continue with the next session.
+    Any error in a phase is caught, logged to ``pipeline.log`` (with the traceback when it is
+    unexpected) and returned in the result, so that a batch can continue with the next
+    session. QC report, provenance and ``status.json`` are written either way.
     """
     result = SessionResult(subject, session)
-    started_at = datetime.now(UTC)
-    workspace = Workspace(root)
-    processed = workspace.processed_dir(subject, session)
-    with _session_log(processed, "INFO") as handler, warnings.catch_warnings(record=True) as caught:
+    processed = Workspace(root).processed_dir(subject, session)
+    run = SessionRun(started_at=datetime.now(UTC), folder=processed)
+    with _session_log(processed) as session_log, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
+
+        def phase(name: str, step: Callable[[], T]) -> T:
+            return _phase(result, session_log, name, step)
+
         try:
-            ctx = _phase(
-                result, "configuration", lambda: load_context(root, subject, session, config_path)
+            run.ctx = ctx = phase(
+                "configuration", lambda: load_context(root, subject, session, config_path)
             )
-            handler.setLevel(ctx.config.execution.log_level)
-            files = _phase(result, "discovery", lambda: discover_files(ctx))
-            verified = _phase(result, "verification", lambda: verify_inputs(ctx, files))
-            _phase(result, "pose generation", lambda: generate_pose(ctx))
-            inputs = _phase(result, "ingestion", lambda: ingest(ctx, verified))
-            synced = _phase(result, "synchronization", lambda: synchronize(ctx, inputs))
+            session_log.set_level(ctx.config.execution.log_level)
+            run.files = files = phase("discovery", lambda: discover_files(ctx))
+            run.verified = verified = phase("verification", lambda: verify_inputs(ctx, files))
+            phase("pose generation", lambda: generate_pose(ctx))
+            run.inputs = inputs = phase("ingestion", lambda: ingest(ctx, verified))
+            run.synced = synced = phase("synchronization", lambda: synchronize(ctx, inputs))
             result.stats = list(synced.stats)
-            nwb_path = _phase(result, "assembly", lambda: assemble(ctx, inputs, synced))
-            result.outputs["nwb"] = nwb_path
-            result.warnings += _warning_texts(caught)
-            _phase(
-                result, "finalization", lambda: finalize(ctx, inputs, synced, result, started_at)
-            )
+            run.staged_nwb = phase("assembly", lambda: assemble(ctx, inputs, synced))
+            _collect_warnings(result, caught)
+            phase("finalization", lambda: finalize(ctx, run, result))
             result.status = "succeeded"
         except PhaseError as exc:
             result.status = "failed"
             result.failed_phase = exc.phase
             result.error = str(exc)
             result.exit_code = exc.exit_code
-            log.error("%s/%s: %s", subject, session, exc)
+            session_log.write(logging.ERROR, "%s/%s: %s", subject, session, exc)
         finally:
-            result.warnings = sorted(set(result.warnings + _warning_texts(caught)))
+            if result.status == "pending":  # KeyboardInterrupt or SystemExit
+                result.status = "interrupted"
+            _collect_warnings(result, caught)
             for text in result.warnings:
-                log.warning("data quality: %s", text)
-            log.info("session %s/%s %s", subject, session, result.status)
-    if "pipeline_log" not in result.outputs and (processed / "pipeline.log").exists():
-        result.outputs["pipeline_log"] = processed / "pipeline.log"
+                session_log.write(logging.WARNING, "data quality: %s", text)
+            for text in result.other_warnings:
+                session_log.write(logging.WARNING, "%s", text)
+            if not result.ok:
+                _discard_staged(run, session_log)
+                _write_failure_sidecars(run, result, session_log)
+            retire_stale_outputs(processed, nwb_file_name(subject, session), result, session_log)
+            _write_status(processed, result, run, session_log)
+            session_log.write(logging.INFO, "session %s/%s %s", subject, session, result.status)
+    if session_log.path is not None and session_log.path.is_file():
+        result.outputs["pipeline_log"] = session_log.path
     return result
 
 
-def _phase(result: SessionResult, name: str, run: Callable[[], T]) -> T:
+def _phase(result: SessionResult, session_log: SessionLog, name: str, step: Callable[[], T]) -> T:
+    """Run one phase; any exception becomes a :class:`PhaseError` naming the phase."""
     log.info("phase %s: start", name)
     started = time.perf_counter()
     try:
-        value = run()
-    except W2TError as exc:
-        log.error("phase %s: failed after %.2f s", name, time.perf_counter() - started)
-        raise PhaseError(name, exc) from exc
-    except (OSError, MemoryError) as exc:
-        log.exception("phase %s: failed", name)
-        wrapped = W2TError(f"{type(exc).__name__}: {exc}", hint="check disk space and permissions")
-        raise PhaseError(name, wrapped) from exc
+        value = step()
+    except Exception as exc:
+        cause = as_w2t_error(exc, name, session_log.path)
+        # pipeline.log gets the error (and the traceback of an unexpected one); the console
+        # only with --debug: the CLI prints the error itself, once.
+        session_log.write(
+            logging.ERROR,
+            "phase %s: failed after %.2f s: %s",
+            name,
+            time.perf_counter() - started,
+            cause.message,
+            exc_info=None if isinstance(exc, W2TError) else exc,
+        )
+        log.debug("phase %s failed", name, exc_info=exc, extra={CONSOLE_ONLY: True})
+        raise PhaseError(name, cause) from exc
     duration = time.perf_counter() - started
     result.phase_durations_s[name] = duration
     log.info("phase %s: end (%.2f s)", name, duration)
     return value
 
 
-def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)]
+def as_w2t_error(exc: Exception, phase: str, log_path: Path | None = None) -> W2TError:
+    """``exc`` as a W2TError whose message names the file and whose hint gives the fix.
+
+    OS errors are read errors (:class:`IngestError`) outside the writing phases and write errors
+    (:class:`OutputError`) in them; anything else not raised on purpose is an
+    :class:`UnexpectedError` (exit code 70).
+    """
+    if isinstance(exc, W2TError):
+        return exc
+    if isinstance(exc, OSError):
+        return _os_error(exc, writing=phase in WRITING_PHASES)
+    if isinstance(exc, MemoryError):
+        return W2TError(
+            "out of memory",
+            hint="process this session on a machine with more memory, or with fewer sessions "
+            "at once",
+        )
+    where = f"; the traceback is in {log_path}" if log_path is not None else ""
+    return UnexpectedError(
+        f"unexpected {type(exc).__name__}: {exc}",
+        hint=f"this is likely a bug in w2t-bkin{where}; rerun with --debug to see it, and "
+        "report it with pipeline.log",
+    )
+
+
+_H5_FILE_NAME = re.compile(r"name = '([^']+)'")
+
+
+def _os_error(exc: OSError, *, writing: bool) -> W2TError:
+    filename = exc.filename
+    if filename is None:  # HDF5 names the file inside its message only
+        found = _H5_FILE_NAME.search(str(exc))
+        filename = found.group(1) if found else None
+    target = f" {filename}" if filename is not None else ""
+    path = Path(os.fsdecode(filename)) if filename is not None else None
+    error_class: type[W2TError] = OutputError if writing else IngestError
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        if writing:
+            return OutputError(
+                f"permission denied writing{target}",
+                hint="make the output folder writable for this user (e.g. chmod u+w FOLDER)",
+                path=path,
+            )
+        return IngestError(
+            f"permission denied reading{target}",
+            hint=f"make the file readable for this user (e.g. chmod u+r {filename or 'FILE'}) "
+            "or ask its owner to",
+            path=path,
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(
+            f"no space left on the device writing{target}",
+            hint="free disk space in the output folder and run the session again",
+            path=path,
+        )
+    action = "writing" if writing else "reading"
+    return error_class(
+        f"{action}{target} failed: {exc.strerror or exc}",
+        hint="check that the file exists, is complete, and that its disk is healthy",
+        path=path,
+    )
+
+
+def _collect_warnings(result: SessionResult, caught: list[warnings.WarningMessage]) -> None:
+    """Data-quality warnings (sorted, unique) and every other warning (unique, in order)."""
+    quality = [str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)]
+    other = [
+        f"{w.category.__name__}: {w.message} ({Path(w.filename).name}:{w.lineno})"
+        for w in caught
+        if not issubclass(w.category, DataQualityWarning)
+    ]
+    result.warnings = sorted(set(quality))
+    result.other_warnings = list(dict.fromkeys(other))
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline.log
+
+CONSOLE_ONLY = "w2t_console_only"
+"""``extra`` key of records meant for the console only (the --debug traceback)."""
+
+
+class _SessionLogFilter(logging.Filter):
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level and not getattr(record, CONSOLE_ONLY, False)
+
+
+@dataclass
+class SessionLog:
+    """The ``pipeline.log`` of one run.
+
+    It receives every ``w2t_bkin`` record at the configured level, plus records written to it
+    alone with :meth:`write`: the run's outcome, warnings and tracebacks, which the CLI reports
+    itself (once) or shows only with ``--debug``.
+    """
+
+    handler: logging.Handler
+    path: Path | None
+    level_filter: _SessionLogFilter
+
+    def set_level(self, level: str) -> None:
+        self.level_filter.level = logging.getLevelName(level)
+
+    def write(
+        self, level: int, msg: str, *args: object, exc_info: BaseException | None = None
+    ) -> None:
+        """Write one record to pipeline.log only (not to the console)."""
+        info = (type(exc_info), exc_info, exc_info.__traceback__) if exc_info is not None else None
+        self.handler.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, info))
 
 
 @contextlib.contextmanager
-def _session_log(folder: Path, level: str) -> Iterator[logging.Handler]:
-    """Write every w2t_bkin log record of this run to ``folder/pipeline.log``."""
+def _session_log(folder: Path) -> Iterator[SessionLog]:
+    """Write every w2t_bkin log record of this run to ``folder/pipeline.log``.
+
+    When the folder cannot be written the log goes nowhere; verification then fails with an
+    error naming the folder (:func:`check_output_folder`).
+    """
     logger = logging.getLogger("w2t_bkin")
+    path: Path | None = folder / "pipeline.log"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(folder / "pipeline.log", mode="w")
     except OSError:
-        handler = logging.NullHandler()
-    handler.setLevel(level)
+        handler, path = logging.NullHandler(), None
+    level_filter = _SessionLogFilter()
+    handler.addFilter(level_filter)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     previous = logger.level
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
         logger.setLevel(logging.DEBUG)
     try:
-        yield handler
+        yield SessionLog(handler, path, level_filter)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
         handler.close()
 
 
-__all__ = ["PHASES", "SessionResult", "process_session"]
+__all__ = ["PHASES", "PhaseError", "SessionResult", "process_session"]

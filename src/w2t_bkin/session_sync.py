@@ -9,9 +9,13 @@ clock model fitted on sync-state onsets matched to TTL pulses (:func:`w2t_bkin.s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +23,7 @@ import numpy as np
 from w2t_bkin import __version__
 from w2t_bkin.config import Config
 from w2t_bkin.errors import MetadataError, SyncError
-from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata
+from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata, metadata_files
 from w2t_bkin.sources.bpod import BpodSession
 from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sources.video import CameraVideos
@@ -268,22 +272,75 @@ def trial_outcomes(bpod: BpodSession, meta: BpodMeta) -> np.ndarray:
     return outcome.astype(str)
 
 
+CONTENT_CONFIG_SECTIONS = ("schema_version", "verification", "synchronization", "assembly")
+"""Configuration keys that change what the NWB file holds; only they enter its identifier.
+
+``ingestion`` (decode time limit, probe cache), ``finalization`` (validation, QC, provenance)
+and ``execution`` (log level, batch policy) change how a run goes, never the file's content.
+"""
+
+
 def session_identifier(ctx: SessionContext) -> str:
-    """Stable per session and configuration."""
+    """``<identifier>-<12 hex>``, stable per session and content-relevant configuration.
+
+    ``<identifier>`` is the metadata ``identifier`` (``<subject>-<session>`` when unset); the hex
+    digits are the start of a SHA-256 of the :data:`CONTENT_CONFIG_SECTIONS` of the
+    configuration, so that a different log level or validation setting gives the same identifier
+    while different synchronization or assembly settings (another file) give another one.
+    """
     base = ctx.metadata.identifier or f"{ctx.subject}-{ctx.session}"
-    return f"{base}-{ctx.config.config_hash()[:12]}"
+    config = ctx.config.model_dump(mode="json")
+    content = json.dumps({key: config[key] for key in CONTENT_CONFIG_SECTIONS}, sort_keys=True)
+    return f"{base}-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+
+
+def metadata_file_defining(ctx: SessionContext, *keys: str) -> Path:
+    """The metadata file whose value of ``keys`` (a TOML key path) the merged metadata holds.
+
+    Files merge with later ones winning, so this is the last file of the hierarchy that sets the
+    key; ``session.toml`` when none does (that is where a missing session key belongs).
+    """
+    files = metadata_files(ctx.workspace.raw, ctx.subject, ctx.session)
+    for path in reversed(files):
+        try:
+            node: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue  # it parsed when the metadata was loaded; a file changed since is not ours
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return path
+    return ctx.raw_dir / "session.toml"
 
 
 def session_start_time(ctx: SessionContext) -> datetime:
-    """Wall-clock time of reference t=0; a naive time is the lab's local time."""
+    """Wall-clock time of reference t=0, with the UTC offset the metadata gives.
+
+    Raises
+    ------
+    MetadataError
+        ``session_start_time`` is missing, or has no UTC offset: a naive time would take the
+        processing machine's time zone, so the same raw data would give different files on
+        different machines. The message names the metadata file and the key.
+    """
     start = ctx.metadata.session_start_time
+    source = metadata_file_defining(ctx, "session_start_time")
+    example = "session_start_time = 2026-05-01T10:00:00+02:00 (the wall-clock time of DAQ t=0)"
     if start is None:
         raise MetadataError(
-            "session_start_time is missing",
-            hint="set session_start_time (the wall-clock time of DAQ t=0) in session.toml",
+            f"{source}: key 'session_start_time' is missing; the NWB file needs the wall-clock "
+            "time of reference t=0",
+            hint=f"add it to {source.name}, with the UTC offset of the lab: {example}",
+            path=source,
         )
-    if start.tzinfo is None:
-        start = start.astimezone()
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise MetadataError(
+            f"{source}: key 'session_start_time' = {start.isoformat()} has no UTC offset; "
+            "w2t-bkin does not guess the time zone (the processing machine's zone would make "
+            "the file depend on where it was processed)",
+            hint=f"give the lab's offset, e.g. {example}, or a UTC time ending in Z",
+            path=source,
+        )
     return start
 
 
@@ -294,6 +351,16 @@ def build_assembly(
     from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, TrialsAssembly
 
     cameras = []
+    clock = synced.reference_clock_description
+    untimed = [f"{k} ({t.frame_clock})" for k, t in synced.cameras.items() if t.alignment is None]
+    if inputs.verified.ttl and untimed:
+        # The reference clock is the DAQ, but these cameras have no frame TTL: say so wherever
+        # the clock is described, so no reader assumes their times are on it.
+        clock += (
+            f" Exception: camera(s) {', '.join(untimed)} have no frame TTL; their frame times "
+            "are on their own clock from 0 s at their first frame, NOT aligned to this "
+            "reference clock."
+        )
     for camera_id, timing in synced.cameras.items():
         meta = ctx.metadata.camera(camera_id)
         cameras.append(
@@ -324,7 +391,7 @@ def build_assembly(
     return SessionAssembly(
         metadata=ctx.metadata,
         session_start_time=session_start_time(ctx),
-        reference_clock_description=synced.reference_clock_description,
+        reference_clock_description=clock,
         identifier=session_identifier(ctx),
         ttl_channels=tuple(inputs.verified.ttl.values()),
         cameras=tuple(cameras),
@@ -345,17 +412,29 @@ def _frames_counted_by(videos: CameraVideos | None) -> str:
 
 def qc_inputs(
     ctx: SessionContext,
-    inputs: IngestedInputs,
-    synced: SyncedSession,
+    inputs: IngestedInputs | None,
+    synced: SyncedSession | None,
     findings: list[dict[str, Any]] | None,
     warnings: list[str],
+    *,
+    status: str = "succeeded",
+    failed_phase: str | None = None,
+    error: str | None = None,
+    completed_phases: tuple[str, ...] | None = None,
 ) -> QCInputs:
-    """Plain data for the QC report; ``findings`` is None when validation did not run."""
+    """Plain data for the QC report.
+
+    ``findings`` is None when validation did not run; ``inputs`` and ``synced`` are None when
+    the session failed before ingestion or synchronization. ``status``, ``failed_phase``,
+    ``error`` and ``completed_phases`` (None: all) describe how the run ended, so that the
+    report can tell "not reached" from "nothing to show".
+    """
     from w2t_bkin.nwb.qc import QCInputs
 
     frame_checks = []
-    for camera_id, timing in synced.cameras.items():
+    for camera_id, timing in (synced.cameras if synced is not None else {}).items():
         a = timing.alignment
+        videos = inputs.verified.videos.get(camera_id) if inputs is not None else None
         frame_checks.append(
             {
                 "camera_id": camera_id,
@@ -368,11 +447,11 @@ def qc_inputs(
                 "n_missing": int(a.missing_pulse_frame_idx.size) if a is not None else 0,
                 "status": _QC_STATUS[a.status] if a is not None else "no TTL",
                 "frame_clock": timing.frame_clock,
-                "frames_counted_by": _frames_counted_by(inputs.verified.videos.get(camera_id)),
+                "frames_counted_by": _frames_counted_by(videos),
             }
         )
     trial_alignment = None
-    if synced.trials is not None:
+    if synced is not None and synced.trials is not None:
         t = synced.trials
         finite = np.isfinite(t.residuals_s)
         trial_alignment = {
@@ -386,19 +465,36 @@ def qc_inputs(
     pose_confidence = {
         camera_id: {
             "keypoint_names": list(pose.keypoint_names),
-            "confidence": pose.confidence[:, 0, :],
+            "individual_names": list(pose.individual_names),
+            "confidence": pose.confidence,
+            # A keypoint is missing in a frame when it has no position: SLEAP files without
+            # scores have positions but NaN confidence, which is "no score", not "missing".
+            "missing_fraction": _missing_position_fraction(pose.positions),
         }
-        for camera_id, pose in inputs.pose.items()
+        for camera_id, pose in (inputs.pose if inputs is not None else {}).items()
     }
+    ttl = inputs.verified.ttl if inputs is not None else {}
     return QCInputs(
         subject=ctx.subject,
         session=ctx.session,
         w2t_bkin_version=__version__,
         frame_checks=frame_checks,
-        ttl_channels={k: v.times_s for k, v in inputs.verified.ttl.items()},
+        ttl_channels={k: v.times_s for k, v in ttl.items()},
         trial_alignment=trial_alignment,
         pose_confidence=pose_confidence,
         validation_findings=findings,
         warnings=warnings,
-        alignment_stats=synced.stats,
+        alignment_stats=synced.stats if synced is not None else [],
+        status=status,
+        failed_phase=failed_phase,
+        error=error,
+        completed_phases=completed_phases,
     )
+
+
+def _missing_position_fraction(positions: np.ndarray) -> np.ndarray:
+    """``(n_individuals, n_keypoints) float64``: fraction of frames without a position."""
+    if positions.shape[0] == 0:
+        return np.full(positions.shape[1:3], np.nan)
+    missing = np.isnan(positions).any(axis=-1)  # (n_frames, n_individuals, n_keypoints)
+    return np.asarray(missing.mean(axis=0), dtype=np.float64)

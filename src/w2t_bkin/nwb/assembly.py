@@ -33,7 +33,8 @@ from w2t_bkin.nwb.devices import (
     build_subject,
     ensure_device,
 )
-from w2t_bkin.nwb.io import row_ids, wrap_dataset, write_nwbfile_atomic
+from w2t_bkin.nwb.io import row_ids, wrap_dataset, write_nwbfile_atomic, write_nwbfile_staged
+from w2t_bkin.nwb.names import SYNC_MODULE
 from w2t_bkin.nwb.pose import add_camera_pose
 from w2t_bkin.nwb.ttl import add_ttl_events
 from w2t_bkin.nwb.video import add_camera_video, frame_clock_text
@@ -43,8 +44,6 @@ from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sources.video import CameraVideos
 
 log = logging.getLogger(__name__)
-
-SYNC_MODULE = "sync"
 
 
 @dataclass(frozen=True)
@@ -185,6 +184,25 @@ def write_nwb(
     return write_nwbfile_atomic(nwbfile, path)
 
 
+def stage_nwb(
+    session: SessionAssembly, path: Path, assembly_config: AssemblyConfig | None = None
+) -> Path:
+    """Build the NWB file of ``session`` and write it completely under a temporary name.
+
+    The file lies next to ``path`` (so relative video paths hold) under a hidden
+    ``.<stem>.<random>.partial.nwb`` name; validate it, then rename it with
+    :func:`w2t_bkin.nwb.io.publish_file`. Nothing is written at ``path``.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be written; no temporary file is left behind.
+    """
+    config = assembly_config or AssemblyConfig()
+    path = Path(path).absolute()
+    return write_nwbfile_staged(build_nwbfile(session, config, path), path)
+
+
 # --------------------------------------------------------------------------------------------
 # header
 
@@ -197,12 +215,15 @@ def _session_header(session: SessionAssembly) -> NWBFile:
             f"session_start_time {start.isoformat()} has no time zone",
             hint="give session_start_time with an offset, e.g. 2024-05-01T10:00:00+02:00",
         )
-    notes = "\n\n".join(
-        part for part in (meta.notes, f"Time base: {session.reference_clock_description}") if part
+    description = (
+        meta.session_description or f"Behavioural session {meta.session_id or session.identifier}"
     )
+    if session.reference_clock_description:
+        description += f"\n\nTime base: {session.reference_clock_description}"
     nwbfile = NWBFile(
-        session_description=meta.session_description
-        or f"Behavioural session {meta.session_id or session.identifier}",
+        # The time base belongs in the description: it is what every reader of the file sees
+        # first (DANDI shows it), and it says which clock every timestamp of the file is on.
+        session_description=description,
         identifier=session.identifier,
         session_start_time=start,
         timestamps_reference_time=start,
@@ -213,7 +234,7 @@ def _session_header(session: SessionAssembly) -> NWBFile:
         lab=meta.lab,
         protocol=meta.protocol,
         keywords=list(meta.keywords) or None,
-        notes=notes,
+        notes=meta.notes,
         related_publications=list(meta.related_publications) or None,
         pharmacology=meta.pharmacology,
         surgery=meta.surgery,

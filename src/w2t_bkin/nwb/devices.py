@@ -10,11 +10,17 @@ from pynwb.device import Device, DeviceModel
 from pynwb.file import Subject
 
 from w2t_bkin.metadata import DeviceMeta, SubjectMeta
+from w2t_bkin.nwb.names import BPOD_DEVICE, DAQ_DEVICE
 
 log = logging.getLogger(__name__)
 
-BPOD_DEVICE = "bpod"
-DAQ_DEVICE = "daq"
+__all__ = [
+    "BPOD_DEVICE",
+    "DAQ_DEVICE",
+    "add_metadata_devices",
+    "build_subject",
+    "ensure_device",
+]
 
 
 def build_subject(subject: SubjectMeta) -> Subject | None:

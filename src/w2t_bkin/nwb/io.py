@@ -63,25 +63,54 @@ def row_ids(n_rows: int) -> ElementIdentifiers:
 def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:
     """Write ``nwbfile`` to ``path`` so that ``path`` is either complete or untouched.
 
-    The file is written under a hidden temporary name in the same folder, flushed and fsync'ed,
-    then renamed over ``path`` with :func:`os.replace` (atomic on POSIX file systems). On any
-    failure the temporary file is removed and nothing appears at ``path``.
+    :func:`write_nwbfile_staged` then :func:`publish_file`: the file is written under a hidden
+    temporary name in the same folder, flushed and fsync'ed, then renamed over ``path`` with
+    :func:`os.replace` (atomic on POSIX file systems). On any failure the temporary file is
+    removed and nothing appears at ``path``.
 
     Raises
     ------
     OutputError
         The folder does not exist or is not writable, or writing failed (e.g. disk full).
     """
+    return publish_file(write_nwbfile_staged(nwbfile, path), path)
+
+
+def staged_name_pattern(path: Path) -> str:
+    """Glob (in ``path``'s folder) of the temporary files :func:`write_nwbfile_staged` makes."""
+    return f".{Path(path).stem}.*{STAGED_SUFFIX}"
+
+
+STAGED_SUFFIX = ".partial.nwb"
+
+
+def write_nwbfile_staged(nwbfile: NWBFile, path: Path) -> Path:
+    """Write ``nwbfile`` completely to a hidden temporary file next to ``path``.
+
+    The temporary file (``.<stem>.<random>.partial.nwb``) is flushed and fsync'ed; it can be
+    validated before :func:`publish_file` renames it to ``path``. Nothing is written at ``path``.
+
+    Returns
+    -------
+    Path
+        The temporary file.
+
+    Raises
+    ------
+    OutputError
+        The folder does not exist or is not writable, or writing failed (e.g. disk full); no
+        temporary file is left behind.
+    """
     path = Path(path).absolute()
     folder = path.parent
     if not folder.is_dir():
         raise OutputError(
             f"cannot write NWB file {path}: folder {folder} does not exist",
-            hint="create the output folder first (w2t-bkin creates data/processed/<subj>/<sess>)",
+            hint="create the output folder first, or check that its parent is writable",
             path=path,
         )
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.nwb", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=STAGED_SUFFIX, dir=folder)
     except OSError as exc:
         raise OutputError(
             f"cannot write NWB file {path}: folder {folder} is not writable ({exc.strerror})",
@@ -96,15 +125,30 @@ def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:
         _fsync_path(tmp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-        fsync_dir(folder)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        reason = _describe(exc)
         raise OutputError(
-            f"could not write NWB file {path}: {reason}",
-            hint=_hint(exc),
-            path=path,
+            f"could not write NWB file {path}: {_describe(exc)}", hint=_hint(exc), path=path
+        ) from exc
+    return tmp
+
+
+def publish_file(tmp: Path, path: Path) -> Path:
+    """Rename the complete file ``tmp`` to ``path`` atomically (same folder) and fsync the folder.
+
+    Raises
+    ------
+    OutputError
+        The rename failed; ``tmp`` is removed and ``path`` is untouched.
+    """
+    path = Path(path).absolute()
+    try:
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(
+            f"could not write NWB file {path}: {_describe(exc)}", hint=_hint(exc), path=path
         ) from exc
     log.info("wrote %s (%.1f MiB)", path, path.stat().st_size / 2**20)
     return path

@@ -16,7 +16,7 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,8 @@ __all__ = [
 
 def build_provenance(
     *,
-    config: Config,
-    metadata: SessionMetadata,
+    config: Config | None,
+    metadata: SessionMetadata | None,
     inputs: Sequence[str | os.PathLike[str]],
     outputs: Sequence[str | os.PathLike[str]] = (),
     command_line: list[str] | None = None,
@@ -71,15 +71,16 @@ def build_provenance(
     checksum_outputs: bool = True,
     started_at: dt.datetime,
     finished_at: dt.datetime | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the provenance record of one session run.
 
     Parameters
     ----------
     config
-        The effective configuration.
+        The effective configuration; None when it could not be loaded (a failed run).
     metadata
-        The merged session metadata.
+        The merged session metadata; None when it could not be loaded (a failed run).
     inputs
         Raw files read by the run (videos, TTL files, Bpod files, pose outputs ...).
     outputs
@@ -90,6 +91,9 @@ def build_provenance(
         Stream a SHA-256 of each input / output file (``sha256`` is ``None`` when false).
     started_at, finished_at
         Run times; naive datetimes are taken as local time. ``finished_at`` defaults to now.
+    status
+        How the run ended, e.g. ``{"status": "failed", "failed_phase": ..., "error": ...}``;
+        recorded as given (``{"status": "succeeded"}`` when None).
 
     Returns
     -------
@@ -117,9 +121,10 @@ def build_provenance(
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "packages": package_versions(),
-        "config": config.model_dump(mode="json"),
-        "config_hash": config.config_hash(),
-        "metadata": metadata.model_dump(mode="json"),
+        "status": dict(status) if status is not None else {"status": "succeeded"},
+        "config": config.model_dump(mode="json") if config is not None else None,
+        "config_hash": config.config_hash() if config is not None else None,
+        "metadata": metadata.model_dump(mode="json") if metadata is not None else None,
         "inputs": [describe_file(path, checksum=checksum_inputs) for path in inputs],
         "outputs": [describe_file(path, checksum=checksum_outputs) for path in outputs],
         "command_line": list(sys.argv if command_line is None else command_line),

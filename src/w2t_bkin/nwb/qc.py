@@ -68,8 +68,12 @@ class QCInputs:
         ``(n_matched,) float64``, ``labels`` (``n_trials`` strings), ``drift_ppm`` and
         ``offset_s`` (floats) of the fitted clock.
     pose_confidence
-        Camera id -> ``{"keypoint_names": [...], "confidence": (n_frames, n_keypoints)
-        float32}``.
+        Camera id -> ``{"keypoint_names": [...], "individual_names": [...], "confidence":
+        (n_frames, n_individuals, n_keypoints) float32, "missing_fraction": (n_individuals,
+        n_keypoints) float64}``. ``missing_fraction`` is the fraction of frames without a
+        position; NaN confidence with a position means "no score". A 2-D ``confidence``
+        ``(n_frames, n_keypoints)`` is one individual; without ``missing_fraction`` missing
+        positions are not reported.
     validation_findings
         Finding dicts as in :class:`w2t_bkin.nwb.validation.ValidationReport` ``.findings``;
         ``None`` when validation did not run.
@@ -77,6 +81,13 @@ class QCInputs:
         Data-quality warnings raised during the run.
     alignment_stats
         Rows (dicts) of the alignment statistics table.
+    status
+        How the run ended: ``"succeeded"`` or ``"failed"``.
+    failed_phase, error
+        The phase that failed and its error message (``None`` when the run succeeded).
+    completed_phases
+        Phases that finished; ``None`` means all. A section whose data come from a phase that
+        did not finish says "not reached" instead of "none in this session".
     """
 
     subject: str
@@ -90,19 +101,57 @@ class QCInputs:
     validation_findings: Sequence[Mapping[str, Any]] | None = None
     warnings: Sequence[str] = ()
     alignment_stats: Sequence[Mapping[str, Any]] = ()
+    status: str = "succeeded"
+    failed_phase: str | None = None
+    error: str | None = None
+    completed_phases: Sequence[str] | None = None
+
+    def reached(self, phase: str) -> bool:
+        """Whether ``phase`` finished (the data it produces are in this report)."""
+        return self.completed_phases is None or phase in self.completed_phases
+
+    def not_reached(self, phase: str, what: str) -> str | None:
+        """A "not reached" note when ``phase`` did not finish, else None."""
+        if self.reached(phase):
+            return None
+        failed = f" in phase {self.failed_phase}" if self.failed_phase else ""
+        return f"not reached: the session failed{failed} before {what} were available"
 
 
 def render_qc_report(qc: QCInputs) -> str:
     """The QC report of one session as a complete HTML document."""
     title = f"QC report: subject {qc.subject}, session {qc.session}"
+    frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
     sections = [
-        _section("Summary", "summary", _summary(qc)),
-        _section("Frame-count verification", "frames", _frame_table(qc.frame_checks)),
-        _section("Dropped frames", "dropped", _dropped_frames(qc.frame_checks)),
-        _section("TTL pulses", "ttl", _ttl_section(qc.ttl_channels)),
-        _section("Trial alignment and clock drift", "trials", _trial_section(qc)),
-        _section("Pose confidence", "pose", _pose_section(qc.pose_confidence)),
-        _section("NWB validation", "validation", _validation_section(qc.validation_findings)),
+        _section("Summary", "summary", _status_block(qc) + _summary(qc)),
+        _section(
+            "Frame-count verification",
+            "frames",
+            frames_reached(lambda: _frame_table(qc.frame_checks)),
+        ),
+        _section(
+            "Dropped frames", "dropped", frames_reached(lambda: _dropped_frames(qc.frame_checks))
+        ),
+        _section(
+            "TTL pulses",
+            "ttl",
+            _reached_or_note(
+                qc, "verification", "TTL pulses", lambda: _ttl_section(qc.ttl_channels)
+            ),
+        ),
+        _section(
+            "Trial alignment and clock drift",
+            "trials",
+            _reached_or_note(qc, "synchronization", "Bpod trial times", lambda: _trial_section(qc)),
+        ),
+        _section(
+            "Pose confidence",
+            "pose",
+            _reached_or_note(
+                qc, "ingestion", "pose tracks", lambda: _pose_section(qc.pose_confidence)
+            ),
+        ),
+        _section("NWB validation", "validation", _validation_section(qc)),
         _section("Warnings", "warnings", _warnings_section(qc.warnings)),
     ]
     generated = (
@@ -139,8 +188,46 @@ def write_qc_report(qc: QCInputs, path: str | os.PathLike[str]) -> Path:
 # ------------------------------------------------------------------------------------- sections
 
 
+def _reached_or_note(qc: QCInputs, phase: str, what: str, body: Callable[[], str]) -> str:
+    note = qc.not_reached(phase, what)
+    return _missing(note) if note is not None else body()
+
+
+def _status_block(qc: QCInputs) -> str:
+    """The run's outcome; a failed run shows its phase and error before anything else."""
+    if qc.status == "succeeded":
+        return ""
+    phase = f" in phase {qc.failed_phase}" if qc.failed_phase else ""
+    error = f'<pre class="error">{_e(qc.error)}</pre>' if qc.error else ""
+    return (
+        f'<p class="fail-text">This session {_e(qc.status)}{_e(phase)}; no NWB file was '
+        "published at the output path. The sections below show what the run had checked before "
+        f"it stopped.</p>{error}"
+    )
+
+
+#: Trial labels that mean a trial time was not bracketed by matched sync pulses.
+TRIAL_WARN_LABELS = ("unaligned", "extrapolated")
+
+
+def _trial_badge(alignment: Mapping[str, Any]) -> str:
+    drift = _fmt_ppm(_float(alignment.get("drift_ppm")))
+    labels = np.asarray(alignment.get("labels") or [], dtype=str)
+    flagged = {name: int(np.count_nonzero(labels == name)) for name in TRIAL_WARN_LABELS}
+    flagged = {name: n for name, n in flagged.items() if n}
+    if not flagged:
+        return _badge("Bpod alignment", "ok", drift)
+    text = ", ".join(f"{n} {name}" for name, n in flagged.items())
+    return _badge("Bpod alignment", "warn", f"{text} of {labels.size} trials; {drift}")
+
+
 def _summary(qc: QCInputs) -> str:
     badges: list[str] = []
+    if qc.status == "succeeded":
+        badges.append(_badge("session", "ok", "succeeded"))
+    else:
+        where = f" in {qc.failed_phase}" if qc.failed_phase else ""
+        badges.append(_badge("session", "fail", f"{qc.status}{where}"))
     for check in qc.frame_checks:
         badges.append(_badge(f"camera {check.get('camera_id')}", str(check.get("status", "n/a"))))
     if not qc.frame_checks:
@@ -149,12 +236,13 @@ def _summary(qc: QCInputs) -> str:
         _badge("TTL channels", "ok" if qc.ttl_channels else "n/a", str(len(qc.ttl_channels)))
     )
     if qc.trial_alignment is None:
-        badges.append(_badge("Bpod alignment", "n/a", "no Bpod"))
+        reached = qc.reached("synchronization")
+        badges.append(_badge("Bpod alignment", "n/a", "no Bpod" if reached else "not reached"))
     else:
-        drift = _float(qc.trial_alignment.get("drift_ppm"))
-        badges.append(_badge("Bpod alignment", "ok", _fmt_ppm(drift)))
+        badges.append(_trial_badge(qc.trial_alignment))
     if qc.validation_findings is None:
-        badges.append(_badge("NWB validation", "n/a", "not run"))
+        reached = qc.reached("assembly")
+        badges.append(_badge("NWB validation", "n/a", "not run" if reached else "not reached"))
     else:
         blocking = [
             f for f in qc.validation_findings if str(f.get("importance")) in BLOCKING_IMPORTANCES
@@ -305,6 +393,10 @@ def _trial_section(qc: QCInputs) -> str:
     return f'<dl class="facts">{fact_list}</dl>' + figure + stats_table
 
 
+MAX_POSE_FIGURES = 8
+"""Individuals per camera drawn as a figure; the rest get their table only."""
+
+
 def _pose_section(pose: Mapping[str, Mapping[str, Any]]) -> str:
     if not pose:
         return _missing("no pose data in this session")
@@ -313,57 +405,113 @@ def _pose_section(pose: Mapping[str, Mapping[str, Any]]) -> str:
         parts.append(f"<h3>{_e(camera_id)}</h3>")
         names = [str(n) for n in entry.get("keypoint_names", ())]
         confidence = np.asarray(entry.get("confidence", np.empty((0, len(names)))))
-        try:
-            stats = qc_figures.confidence_stats(names, confidence)
-        except ValueError as exc:
-            parts.append(_missing(f"confidence cannot be summarised: {exc}"))
-            continue
-        if stats.n_frames == 0:
-            parts.append(_missing("pose present but no frames"))
-            continue
-        parts.append(
-            _figure(
-                functools.partial(qc_figures.pose_confidence_png, camera_id, stats),
-                f"confidence per keypoint, camera {camera_id}",
-            )
-        )
-        rows = [
-            "<tr>"
-            + "".join(
-                f"<td>{_e(c)}</td>"
-                for c in (
-                    name,
-                    _num(stats.median[k], ".3f"),
-                    _num(stats.q1[k], ".3f") + " - " + _num(stats.q3[k], ".3f"),
-                    _num(100 * stats.fraction_low[k], ".1f"),
-                    _num(100 * stats.fraction_nan[k], ".1f"),
+        if confidence.ndim == 2:  # one individual
+            confidence = confidence[:, np.newaxis, :]
+        individuals = [str(n) for n in entry.get("individual_names", ())] or [
+            f"individual_{k}" for k in range(confidence.shape[1] if confidence.ndim == 3 else 0)
+        ]
+        missing = entry.get("missing_fraction")
+        missing_fraction = None if missing is None else np.asarray(missing, dtype=np.float64)
+        expected = (len(individuals), len(names))
+        if (
+            confidence.ndim != 3
+            or confidence.shape[1:] != expected
+            or (missing_fraction is not None and missing_fraction.shape != expected)
+        ):
+            parts.append(
+                _missing(
+                    f"confidence cannot be summarised: shape {confidence.shape} does not match "
+                    f"{len(individuals)} individual(s) x {len(names)} keypoint(s)"
                 )
             )
-            + "</tr>"
-            for k, name in enumerate(stats.keypoint_names)
-        ]
-        parts.append(
-            _table(
-                [
-                    "keypoint",
-                    "median",
-                    "IQR",
-                    f"% frames < {qc_figures.LOW_CONFIDENCE}",
-                    "% frames missing",
-                ],
-                rows,
+            continue
+        if confidence.shape[0] == 0:
+            parts.append(_missing("pose present but no frames"))
+            continue
+        for i, individual in enumerate(individuals):
+            if len(individuals) > 1:
+                parts.append(f"<h4>{_e(camera_id)}: {_e(individual)}</h4>")
+            parts.append(
+                _individual_pose(
+                    f"{camera_id}/{individual}" if len(individuals) > 1 else camera_id,
+                    names,
+                    confidence[:, i, :],
+                    None if missing_fraction is None else missing_fraction[i],
+                    draw=i < MAX_POSE_FIGURES,
+                )
             )
-        )
-        parts.append(
-            f'<p class="note">{stats.n_frames:,} frames; percentiles from '
-            f"{stats.n_frames_used:,} frames at a regular stride, percentages from all frames.</p>"
-        )
+        if len(individuals) > MAX_POSE_FIGURES:
+            parts.append(
+                f'<p class="note">figures for the first {MAX_POSE_FIGURES} of '
+                f"{len(individuals)} individuals; tables for all.</p>"
+            )
     return "".join(parts)
 
 
-def _validation_section(findings: Sequence[Mapping[str, Any]] | None) -> str:
+def _individual_pose(
+    label: str,
+    names: list[str],
+    confidence: np.ndarray,
+    missing_fraction: np.ndarray | None,
+    *,
+    draw: bool,
+) -> str:
+    """Confidence figure and per-keypoint table of one individual.
+
+    ``confidence`` is ``(n_frames, n_keypoints)``; ``missing_fraction`` ``(n_keypoints,)`` is
+    the fraction of frames without a position (None: unknown).
+    """
+    stats = qc_figures.confidence_stats(names, confidence)
+    has_scores = stats.fraction_nan < 1.0
+    parts = []
+    if not has_scores.any():
+        parts.append(
+            _missing("no confidence scores in the source file: positions only (see % missing)")
+        )
+    elif draw:
+        parts.append(
+            _figure(
+                functools.partial(qc_figures.pose_confidence_png, label, stats),
+                f"confidence per keypoint, {label}",
+            )
+        )
+    rows = []
+    for k, name in enumerate(stats.keypoint_names):
+        scored = bool(has_scores[k])
+        cells = (
+            name,
+            _num(stats.median[k], ".3f") if scored else "no scores",
+            _num(stats.q1[k], ".3f") + " - " + _num(stats.q3[k], ".3f") if scored else "",
+            _num(100 * stats.fraction_low[k], ".1f") if scored else "",
+            _num(100 * missing_fraction[k], ".1f") if missing_fraction is not None else "n/a",
+            _num(100 * stats.fraction_nan[k], ".1f"),
+        )
+        rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
+    parts.append(
+        _table(
+            [
+                "keypoint",
+                "median",
+                "IQR",
+                f"% scored frames < {qc_figures.LOW_CONFIDENCE}",
+                "% frames missing (no position)",
+                "% frames without score",
+            ],
+            rows,
+        )
+    )
+    parts.append(
+        f'<p class="note">{stats.n_frames:,} frames; percentiles from '
+        f"{stats.n_frames_used:,} frames at a regular stride, percentages from all frames.</p>"
+    )
+    return "".join(parts)
+
+
+def _validation_section(qc: QCInputs) -> str:
+    findings = qc.validation_findings
     if findings is None:
-        return _missing("NWB validation was not run")
+        note = qc.not_reached("assembly", "an NWB file to validate")
+        return _missing(note or "NWB validation was not run")
     if not findings:
         return '<p class="ok-text">nwbinspector and PyNWB report no findings.</p>'
     columns = ["importance", "check_name", "message", "object_type", "object_name", "location"]
@@ -489,6 +637,7 @@ th{background:#f4f4f6}
 .badge .label{font-weight:600;margin-right:.4em}
 .ok{background:#2e7d32}.warn{background:#ed8a00}.fail{background:#c62828}.na{background:#8a8a8e}
 .missing{color:#666;font-style:italic}.ok-text{color:#2e7d32}
+.fail-text{color:#c62828;font-weight:600}pre.error{background:#fde8e8;padding:.6em;white-space:pre-wrap}
 .mono{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 tr.imp-error td,tr.imp-pynwb_validation td,tr.imp-critical td{background:#fde8e8}
 tr.imp-best_practice_violation td{background:#fff4e0}

@@ -17,11 +17,10 @@ from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.nwb.io import row_ids, wrap_dataset
+from w2t_bkin.nwb.names import TTL_TABLE_NAME
 from w2t_bkin.sources.ttl import TTLChannel
 
 log = logging.getLogger(__name__)
-
-TTL_TABLE_NAME = "TTLEvents"
 
 
 def merge_ttl_channels(channels: Sequence[TTLChannel]) -> tuple[np.ndarray, np.ndarray]:

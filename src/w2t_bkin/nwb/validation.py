@@ -191,11 +191,12 @@ def write_validation_json(report: ValidationReport, path: str | os.PathLike[str]
     return atomic_write_json(path, report.to_dict())
 
 
-def raise_for_blocking(report: ValidationReport) -> None:
+def raise_for_blocking(report: ValidationReport, *, kept_at: Path | None = None) -> None:
     """Raise :class:`NWBValidationError` when ``report`` is not clean.
 
     The message lists up to five blocking findings; use it when
-    ``finalization.fail_on_critical`` is true.
+    ``finalization.fail_on_critical`` is true. ``kept_at`` is where the session pipeline moved
+    the failing file (``<name>.invalid.nwb``, never the output path); the message names it.
     """
     blocking = report.blocking_findings
     if not blocking:
@@ -205,14 +206,22 @@ def raise_for_blocking(report: ValidationReport) -> None:
         for f in blocking[:5]
     )
     more = f"\n  ... and {len(blocking) - 5} more" if len(blocking) > 5 else ""
+    path = kept_at if kept_at is not None else report.path
+    kept = (
+        f"\n  the file was kept as {kept_at} for inspection; nothing was written at the "
+        "output path"
+        if kept_at is not None
+        else ""
+    )
     raise NWBValidationError(
-        f"{report.path}: {len(blocking)} blocking validation finding(s) "
-        f"(expected none of {sorted(BLOCKING_IMPORTANCES)}):\n{shown}{more}",
+        f"{path}: {len(blocking)} blocking validation finding(s) "
+        f"(expected none of {sorted(BLOCKING_IMPORTANCES)}):\n{shown}{more}{kept}",
         hint=(
             "fix the metadata named above (subject fields live in subject.toml) and re-run; "
-            "or set finalization.fail_on_critical = false to keep the file anyway"
+            "or set finalization.fail_on_critical = false to publish the file at the output "
+            "path anyway (validation.json keeps the findings)"
         ),
-        path=report.path,
+        path=path,
     )
 
 

@@ -20,8 +20,15 @@ log = logging.getLogger(__name__)
 
 FRAME_CLOCK_TEXT = {
     "ttl": "each frame time is the camera's TTL pulse recorded on the reference clock",
-    "video": "frame times are the video container timestamps mapped onto the reference clock",
-    "rate": "frame times are nominal: the frame rate from t=0 (no TTL or container timestamps)",
+    "video": (
+        "frame times are the video container's own timestamps, from 0 s at the first frame "
+        "(each further video file continues one frame period after the last frame of the "
+        "previous one); they are on the camera's clock and are NOT aligned to a TTL/DAQ clock"
+    ),
+    "rate": (
+        "frame times are nominal, frame index / frame rate from 0 s at the first frame (no TTL "
+        "or container timestamps); they are NOT measured and NOT aligned to a TTL/DAQ clock"
+    ),
 }
 
 

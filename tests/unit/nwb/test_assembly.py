@@ -63,7 +63,9 @@ def test_header_fields_and_clock_documentation(written) -> None:
         assert nwb.identifier == "sub-mouse1_ses-01_test"
         assert nwb.session_start_time == b.START
         assert nwb.timestamps_reference_time == b.START
-        assert nwb.session_description == "Head-fixed licking task, synthetic test session"
+        assert nwb.session_description == (
+            f"Head-fixed licking task, synthetic test session\n\nTime base: {b.CLOCK}"
+        )
         assert list(nwb.experimenter) == ["Doe, Jane"]
         assert list(nwb.keywords[:]) == ["licking", "pose"]
         assert (nwb.lab, nwb.institution, nwb.protocol) == (
@@ -72,7 +74,7 @@ def test_header_fields_and_clock_documentation(written) -> None:
             "IACUC-1",
         )
         assert nwb.session_id == "ses-01"
-        assert nwb.notes == f"Nothing unusual.\n\nTime base: {b.CLOCK}"
+        assert nwb.notes == "Nothing unusual."
 
 
 def test_subject_has_dandi_fields(written) -> None:
