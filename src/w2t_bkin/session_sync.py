@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +23,11 @@ import numpy as np
 
 from w2t_bkin import __version__
 from w2t_bkin.config import Config
-from w2t_bkin.errors import MetadataError, SyncError
+from w2t_bkin.errors import DataQualityWarning, MetadataError, SyncError
 from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata, metadata_files
 from w2t_bkin.sources.bpod import BpodSession
 from w2t_bkin.sources.ttl import TTLChannel
-from w2t_bkin.sources.video import CameraVideos
+from w2t_bkin.sources.video import CameraVideos, VideoProbe
 from w2t_bkin.sync.clock import ClockModel, fit_clock
 from w2t_bkin.sync.frames import (
     FrameAlignment,
@@ -52,6 +53,8 @@ class CameraTiming:
     frame_clock: str
     alignment: FrameAlignment | None
     n_frames: int
+    #: assumptions behind frame times that no alignment checked (cameras without TTL)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,7 @@ def synchronize_session(
         n_frames = videos.n_frames if videos is not None else pose.n_frames  # type: ignore[union-attr]
         timing = _camera_timing(camera, n_frames, videos, verified.ttl, config)
         cameras[camera.id] = timing
-        if timing.alignment is not None:
-            stats.append(stats_from_frames(camera.id, timing.alignment).to_dict())
-        else:
-            stats.append(_untimed_camera_stats(timing))
+        stats.append(_camera_stats(timing))
     trials = None
     if inputs.bpod is not None and metadata.bpod is not None:
         trials = _trial_timing(inputs.bpod, metadata.bpod, verified.ttl, config)
@@ -125,19 +125,18 @@ def _camera_timing(
     clock = camera.resolved_frame_clock
     if clock == "ttl":
         assert camera.ttl_id is not None
-        pts = None
-        if videos is not None and len(videos.chunks) == 1:
-            pts = videos.chunks[0].frame_pts_s
         starting = videos.starting_frame if videos is not None else None
         alignment = align_frames(
             n_frames,
             ttl[camera.ttl_id].times_s,
             nominal_rate_hz=camera.fps,
-            frame_pts_s=pts,
+            frame_pts_s=_camera_pts(camera.id, videos),
             policy=config.verification.frame_pulse_policy,
             gap_factor=config.synchronization.pulse_gap_factor,
             spurious_factor=config.synchronization.spurious_pulse_factor,
             chunk_starting_frame=starting,
+            camera_id=camera.id,
+            ttl_id=camera.ttl_id,
         )
         return CameraTiming(camera.id, alignment.frame_times_s, "ttl", alignment, n_frames)
     if clock == "video":
@@ -146,7 +145,8 @@ def _camera_timing(
                 f"camera {camera.id!r}: frame_clock = 'video' but no video files exist",
                 hint="declare frame_clock = 'rate' with fps, or provide the videos",
             )
-        return CameraTiming(camera.id, _video_clock(videos), "video", None, n_frames)
+        times, notes = _video_clock(camera.id, videos)
+        return CameraTiming(camera.id, times, "video", None, n_frames, notes)
     if clock == "rate":
         assert camera.fps is not None
         return CameraTiming(
@@ -155,20 +155,74 @@ def _camera_timing(
     raise SyncError(f"camera {camera.id!r} has no frame clock")
 
 
-def _video_clock(videos: CameraVideos) -> np.ndarray:
-    """Container timestamps of all chunks; each chunk starts one frame period after the last."""
+def _camera_pts(camera_id: str, videos: CameraVideos | None) -> np.ndarray | None:
+    """``(n_frames,) float64`` container timestamps of every chunk, each from its own first frame.
+
+    ``None`` when a chunk has none: :func:`align_frames` then decides from the counts.
+    """
+    if videos is None:
+        return None
+    parts = []
+    for chunk in videos.chunks:
+        if chunk.frame_pts_s is None:
+            log.info("camera %r: %s has no container timestamps", camera_id, chunk.path)
+            return None
+        parts.append(chunk.frame_pts_s)
+    return np.concatenate(parts)
+
+
+def _video_clock(camera_id: str, videos: CameraVideos) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Container timestamps of all chunks on one time line, and the assumption that made it.
+
+    The video probe gives each chunk's timestamps from its own first frame (never absolute
+    times), so the time between chunks is unknown: each chunk is assumed to start one frame
+    period after the previous one's last frame, and a :class:`DataQualityWarning` says so.
+    """
     parts = []
     t0 = 0.0
     for chunk in videos.chunks:
         if chunk.frame_pts_s is None:
             raise SyncError(
-                f"{chunk.path}: the container has no frame timestamps",
+                f"camera {camera_id!r}: {chunk.path}: the container has no frame timestamps",
                 hint="declare frame_clock = 'rate' with fps for this camera",
             )
         times = frame_times_from_video(chunk.frame_pts_s) + t0
         parts.append(times)
-        t0 = float(times[-1]) + 1.0 / chunk.rate_hz
-    return np.concatenate(parts)
+        t0 = float(times[-1]) + _frame_period_s(camera_id, chunk)
+    if len(videos.chunks) == 1:
+        return parts[0], ()
+    note = (
+        f"camera {camera_id!r}: frame_clock = 'video' with {len(videos.chunks)} video files "
+        "whose timestamps each start at their own first frame, so the time between files is "
+        "unknown; each file is assumed to start one frame period after the previous file's "
+        "last frame, and frame times after the first file are off by any pause between files"
+    )
+    warnings.warn(note, DataQualityWarning, stacklevel=2)
+    return np.concatenate(parts), (note,)
+
+
+def _frame_period_s(camera_id: str, chunk: VideoProbe) -> float:
+    """One frame period of a chunk: its stated rate, else its median timestamp interval."""
+    if np.isfinite(chunk.rate_hz) and chunk.rate_hz > 0:
+        return 1.0 / chunk.rate_hz
+    if chunk.frame_pts_s is not None and chunk.frame_pts_s.size > 1:
+        return float(np.median(np.diff(chunk.frame_pts_s)))
+    raise SyncError(
+        f"camera {camera_id!r}: {chunk.path}: no frame rate and a single frame, so the next "
+        "file's start cannot be placed",
+        hint="declare frame_clock = 'rate' with fps for this camera",
+    )
+
+
+def _camera_stats(timing: CameraTiming) -> dict[str, Any]:
+    """The camera's ``alignment_stats.json`` row, with how its frames were timed."""
+    a = timing.alignment
+    if a is None:
+        return _untimed_camera_stats(timing)
+    row = stats_from_frames(timing.camera_id, a).to_dict()
+    row["frame_pts"] = "used" if a.pts_used else f"not used: {a.pts_note}"
+    row["notes"] = "; ".join(a.messages)
+    return row
 
 
 def _untimed_camera_stats(timing: CameraTiming) -> dict[str, Any]:
@@ -179,6 +233,8 @@ def _untimed_camera_stats(timing: CameraTiming) -> dict[str, Any]:
         "n_pulses": 0,
         "n_matched": 0,
         "status": f"no TTL: frame_clock = {timing.frame_clock}",
+        "frame_pts": "used" if timing.frame_clock == "video" else "not used: frame_clock = rate",
+        "notes": "; ".join(timing.notes),
     }
 
 

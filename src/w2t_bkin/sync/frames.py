@@ -2,14 +2,17 @@
 
 Model
 -----
-Each frame the camera ACQUIRES emits one pulse that the DAQ records. Three faults are told apart:
+Each frame the camera ACQUIRES emits one pulse that the DAQ records. Four faults are told apart:
 
 (a) Camera drops (missed triggers, frames never acquired) leave a gap in BOTH the pulses and
     the video. Frame and pulse counts stay equal and the timestamps stay one-to-one; each
     inter-pulse gap of ``k`` periods is reported as ``k - 1`` dropped frames.
-(b) Lost pulses (frame saved, pulse not recorded) leave a gap in the pulses only, so the video
+(b) Unsaved frames (acquired, pulse recorded, never written: the host dropped them) leave a
+    gap in the video only, so the DAQ has more pulses than the video has frames. They are
+    reported as dropped frames whose pulse exists (``dropped_pulse_idx``).
+(c) Lost pulses (frame saved, pulse not recorded) leave a gap in the pulses only, so the video
     has more frames than there are pulses.
-(c) Spurious pulses (glitches) fall off the frame grid: a pulse closer than
+(d) Spurious pulses (glitches) fall off the frame grid: a pulse closer than
     ``spurious_factor * period`` to its neighbour, or one between two pulses that are a whole
     number of periods apart while it is not. They are removed first.
 
@@ -21,19 +24,36 @@ Algorithm
 3. Every remaining pulse gets a *slot* on the nominal trigger train: slot 0 for the first pulse,
    then each interval advances by ``round(interval / period)`` slots (one unless the interval is
    longer than ``gap_factor`` periods).
-4. Every frame gets a slot too. With container timestamps (``frame_pts_s``, camera clock) the same
-   rule is applied to them (camera drops show up in the pts, lost pulses do not), and the shift
-   between frame slots and pulse slots is the one that overlaps most. Without pts: equal counts
-   mean one-to-one; with fewer pulses than frames, if the empty pulse slots are exactly as many
-   as the missing pulses they are all lost pulses; anything else is ambiguous and ``policy``
-   decides ('fail' raises :class:`~w2t_bkin.errors.SyncError`, 'warn' and 'repair' fill the
-   earliest empty slots with the extra frames and leave trailing pulses unassigned).
-5. A frame whose slot holds a pulse takes the pulse time. Other frames are interpolated
-   between neighbouring pulses: in pts when given, otherwise in slots (never from the nominal
-   rate alone), and flagged ``frame_has_pulse = False``.
+4. Every frame gets a slot too.
+
+   With informative container timestamps (``frame_pts_s``, camera clock) the same rule is
+   applied to them within each video chunk (camera drops and unsaved frames show up in the
+   pts, lost pulses do not). The time between chunks is unknown, so each chunk is placed on
+   the pulse slots separately: the placement of all chunks, in recording order, that puts the
+   most frames on a pulse wins (overlaps of every shift from one FFT correlation per chunk,
+   order constraints by dynamic programming). Several best placements are ambiguous.
+
+   Pts that are evenly spaced (every frame within a tick of the straight line through the
+   first and last frame of its chunk, in every chunk) are what constant-frame-rate writers
+   (OpenCV, Bonsai, SpinView) produce whatever was dropped: they carry no camera timing and
+   are ignored (``pts_used`` is False, ``pts_note`` says why).
+
+   Without informative pts: equal counts mean one-to-one; with fewer pulses than frames, if
+   the empty pulse slots are exactly as many as the missing pulses they are all lost pulses;
+   with fewer frames than pulses nothing says which pulses lack a frame.
+5. Ambiguity. More pulses than frames without informative pts, or pts that fit the pulses
+   equally well in several ways (or badly), raise :class:`~w2t_bkin.errors.SyncError` under
+   every policy: no policy hands out pulses that cannot be placed. More frames than pulses with
+   too many empty slots is left to ``policy``: 'fail' raises, 'warn' and 'repair' fill the
+   earliest empty slots with the extra frames (flagged: status 'mismatch' or 'repaired').
+6. A frame whose slot holds a pulse takes the pulse time. Other frames are interpolated
+   between neighbouring pulses: in camera time when pts are used, otherwise in slots (never
+   from the nominal rate alone), and flagged ``frame_has_pulse = False``.
 
 Frame times are continuous across video chunks because the DAQ records every pulse;
-``chunk_starting_frame`` only translates reported indices to ``(chunk, frame in chunk)``.
+``chunk_starting_frame`` translates reported indices to ``(chunk, frame in chunk)``, and a slot
+gap exactly at a chunk boundary is reported as a gap between chunks (the camera paused or
+restarted between files), not as dropped frames.
 """
 
 from __future__ import annotations
@@ -44,6 +64,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+from scipy import fft as sp_fft
 
 from w2t_bkin.errors import DataQualityWarning, SyncError
 from w2t_bkin.sync.clock import ClockModel, fit_clock
@@ -54,8 +75,6 @@ FramePolicy = Literal["fail", "warn", "repair"]
 
 #: A pulse this far (in periods) from the grid of its neighbours is off-grid.
 _OFF_GRID = 0.2
-#: Candidate shifts between frame and pulse slots tried at each end of the recording.
-_SHIFT_WINDOW = 32
 _MAX_SPURIOUS_PASSES = 20
 #: Pulses on each side that define the local grid phase.
 _PHASE_HALF_WINDOW = 8
@@ -63,6 +82,10 @@ _PHASE_HALF_WINDOW = 8
 _PAUSE_PERIODS = 4.0
 #: Pulses used at each end to extrapolate frames beyond the first/last pulse.
 _EXTRAPOLATION_POINTS = 10
+#: Relative tolerance of evenly spaced pts when the container's tick is finer than this.
+_EVEN_PTS_RTOL = 1e-6
+#: Pts placements that put fewer than this fraction of frames on a pulse do not match.
+_MIN_PTS_OVERLAP = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,19 +103,29 @@ class FrameAlignment:
     frame_slot
         ``(n_frames,) int64``: position of each frame in the nominal trigger train (frame 0 at 0).
     dropped_frames
-        ``(n_dropped,) int64``: positions in the nominal train of frames the camera never
-        acquired (would-be frame positions, same numbering as ``frame_slot``).
+        ``(n_dropped,) int64``: positions in the nominal train of frames missing from the video
+        inside a chunk (never acquired, or acquired but not saved; same numbering as
+        ``frame_slot``).
+    dropped_pulse_idx
+        ``(n_dropped,) int64``: input pulse recorded at each dropped position (the frame was
+        acquired but never saved), -1 where there is none (the camera never acquired it).
     dropped_after_frame_idx
-        ``(n_gaps,) int64``: frames followed by a camera drop.
+        ``(n_gaps,) int64``: frames followed by dropped frames.
     dropped_per_gap
         ``(n_gaps,) int64``: number of frames dropped after each of those frames.
+    chunk_gap_after_frame_idx
+        ``(n_chunk_gaps,) int64``: last frames of video chunks followed by trigger periods
+        without a frame before the next chunk (the camera paused or restarted between files).
+        Not counted as dropped frames.
+    chunk_gap_periods
+        ``(n_chunk_gaps,) int64``: trigger periods without a frame in each of those gaps.
     missing_pulse_frame_idx
         ``(n_lost,) int64``: saved frames whose pulse was lost.
     spurious_pulse_idx
         ``(n_spurious,) int64``: input pulse indices removed as spurious.
     unassigned_pulse_idx
-        ``(n_unassigned,) int64``: on-grid pulses with no saved frame (e.g. triggers after the
-        recording stopped).
+        ``(n_unassigned,) int64``: on-grid pulses with no saved frame (unsaved frames, triggers
+        before the video started or after it stopped).
     n_frames, n_pulses
         Saved frames and input pulses.
     period_s
@@ -106,13 +139,19 @@ class FrameAlignment:
         interpolated, or an ambiguous case was repaired; ``"mismatch"`` ambiguous case under
         the 'warn' policy.
     clock
-        Camera clock → reference clock fitted on frames with a pulse (source: pts when given,
+        Camera clock → reference clock fitted on frames with a pulse (source: pts when used,
         else slot times at the nominal rate or the measured period). Its residuals are the
         pulse jitter; its drift is the camera's drift when pts or a nominal rate are known.
     messages
-        Human-readable findings.
+        Human-readable findings, each naming the camera.
     chunk_starting_frame
         ``(n_chunks,) int64``: first frame of each video chunk (``[0]`` for one file).
+    camera_id, ttl_id
+        The camera and its frame TTL channel, as named in messages.
+    pts_used
+        Whether container timestamps placed the frames.
+    pts_note
+        Why they were not used (``""`` when they were): absent, or evenly spaced.
     """
 
     frame_times_s: np.ndarray
@@ -120,8 +159,11 @@ class FrameAlignment:
     frame_pulse_idx: np.ndarray
     frame_slot: np.ndarray
     dropped_frames: np.ndarray
+    dropped_pulse_idx: np.ndarray
     dropped_after_frame_idx: np.ndarray
     dropped_per_gap: np.ndarray
+    chunk_gap_after_frame_idx: np.ndarray
+    chunk_gap_periods: np.ndarray
     missing_pulse_frame_idx: np.ndarray
     spurious_pulse_idx: np.ndarray
     unassigned_pulse_idx: np.ndarray
@@ -133,6 +175,10 @@ class FrameAlignment:
     clock: ClockModel
     messages: tuple[str, ...]
     chunk_starting_frame: np.ndarray
+    camera_id: str
+    ttl_id: str
+    pts_used: bool
+    pts_note: str
 
     @property
     def n_dropped(self) -> int:
@@ -157,6 +203,30 @@ class FrameAlignment:
         return chunk, idx - self.chunk_starting_frame[chunk]
 
 
+@dataclass(frozen=True)
+class _Who:
+    """The camera and its TTL channel, for messages."""
+
+    camera_id: str
+    ttl_id: str
+
+    def __str__(self) -> str:
+        return f"camera {self.camera_id!r} (TTL channel {self.ttl_id!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class _Slots:
+    """Frame slots and how they were decided."""
+
+    frame_slot: np.ndarray
+    how: str
+    problem: str = ""
+    #: an ambiguity no policy may resolve
+    fatal: bool = False
+    #: ``(n_frames,) float64`` continuous camera time when pts placed the frames
+    camera_time_s: np.ndarray | None = None
+
+
 def align_frames(
     n_frames: int,
     pulse_times_s: np.ndarray,
@@ -167,6 +237,8 @@ def align_frames(
     gap_factor: float = 1.5,
     spurious_factor: float = 0.5,
     chunk_starting_frame: np.ndarray | None = None,
+    camera_id: str = "camera",
+    ttl_id: str = "?",
 ) -> FrameAlignment:
     """Give every saved frame a reference-clock time from the camera's TTL pulses.
 
@@ -179,10 +251,13 @@ def align_frames(
     nominal_rate_hz
         Camera frame rate; ``None`` estimates the period from the median pulse interval.
     frame_pts_s
-        ``(n_frames,) float64`` container timestamps of the frames (camera clock, continuous
-        across chunks), used to tell camera drops from lost pulses.
+        ``(n_frames,) float64`` container timestamps of the frames (camera clock), all chunks
+        concatenated. Only differences within a chunk are read: each chunk may start at any
+        value (the time between chunks is unknown). Used to tell camera drops and unsaved
+        frames from lost pulses, unless evenly spaced (see the module notes).
     policy
-        ``verification.frame_pulse_policy`` for an ambiguous frame/pulse mismatch.
+        ``verification.frame_pulse_policy`` for an ambiguous surplus of frames. A surplus of
+        pulses that nothing places raises whatever the policy.
     gap_factor
         ``synchronization.pulse_gap_factor``: an interval longer than this many periods is a gap.
     spurious_factor
@@ -190,6 +265,8 @@ def align_frames(
         period to its neighbour is a spurious-pulse candidate.
     chunk_starting_frame
         ``(n_chunks,) int64`` first frame of each video chunk (see ``CameraVideos``).
+    camera_id, ttl_id
+        Names of the camera and of its frame TTL channel, for messages and errors.
 
     Returns
     -------
@@ -198,38 +275,51 @@ def align_frames(
     Raises
     ------
     SyncError
-        Fewer than two pulses, unsorted pulses, pts of the wrong length, or an ambiguous
-        mismatch under ``policy="fail"``.
+        Fewer than two pulses, unsorted pulses, pts of the wrong length, more pulses than
+        frames without informative pts, pts that fit the pulses in several ways or badly, or
+        an ambiguous surplus of frames under ``policy="fail"``.
     """
+    who = _Who(camera_id, ttl_id)
     pulses = np.asarray(pulse_times_s, dtype=np.float64).ravel()
-    chunks = _chunk_starts(chunk_starting_frame, n_frames)
-    _check_inputs(n_frames, pulses, frame_pts_s, policy)
+    chunks = _chunk_starts(chunk_starting_frame, n_frames, who)
+    _check_inputs(n_frames, pulses, frame_pts_s, policy, who)
     measured = float(np.median(np.diff(pulses)))
-    period, notes = _period(measured, nominal_rate_hz)
+    period, notes = _period(measured, nominal_rate_hz, who)
     # the phase grid needs the measured period: a nominal rate is not exact enough over a window
     spurious = _find_spurious(pulses, measured, spurious_factor)
     kept_idx = np.flatnonzero(~spurious)
     kept = pulses[kept_idx]
     pulse_slot = _slots(kept, period, gap_factor)
 
-    pts = None if frame_pts_s is None else np.asarray(frame_pts_s, dtype=np.float64).ravel()
-    frame_slot, how, problem = _frame_slots(n_frames, pulse_slot, pts, gap_factor, period)
-    if problem:
-        if policy == "fail":
-            raise _mismatch_error(n_frames, pulses, kept, spurious, pulse_slot, problem)
+    pts, pts_note = _informative_pts(frame_pts_s, chunks)
+    if pts is not None:
+        slots = _slots_from_pts(pts, chunks, pulse_slot, gap_factor)
+    else:
+        slots = _slots_from_counts(n_frames, pulse_slot)
+    how = slots.how
+    if slots.problem:
+        if slots.fatal or policy == "fail":
+            raise _mismatch_error(
+                who, n_frames, pulses, kept, spurious, pulse_slot, slots, pts_note
+            )
         how = policy
-    times, has, frame_pulse = _assign(frame_slot, pulse_slot, kept, kept_idx, pts)
-    unassigned = kept_idx[~np.isin(pulse_slot, frame_slot)]
-    frame_slot = frame_slot - frame_slot[0]
-    dropped, after, per_gap = _drops(frame_slot)
-    clock_src = (
-        pts
-        if pts is not None
-        else frame_slot * (1.0 / nominal_rate_hz if nominal_rate_hz else period)
+    frame_slot = slots.frame_slot
+    times, has, frame_pulse = _assign(
+        frame_slot, pulse_slot, kept, kept_idx, slots.camera_time_s, who
     )
+    unassigned = kept_idx[~np.isin(pulse_slot, frame_slot)]
+    origin = frame_slot[0]
+    frame_slot = frame_slot - origin
+    dropped, after, per_gap, chunk_after, chunk_periods = _drops(frame_slot, chunks)
+    at = np.clip(np.searchsorted(pulse_slot - origin, dropped), 0, pulse_slot.size - 1)
+    dropped_pulse = np.where(pulse_slot[at] - origin == dropped, kept_idx[at], -1)
+    if slots.camera_time_s is not None:
+        clock_src = slots.camera_time_s
+    else:
+        clock_src = frame_slot * (1.0 / nominal_rate_hz if nominal_rate_hz else period)
     clock = fit_clock(clock_src[has], times[has])
 
-    if problem:
+    if slots.problem:
         status: Literal["exact", "repaired", "mismatch"] = (
             "mismatch" if how == "warn" else "repaired"
         )
@@ -241,8 +331,11 @@ def align_frames(
         frame_pulse_idx=frame_pulse,
         frame_slot=frame_slot,
         dropped_frames=dropped,
+        dropped_pulse_idx=dropped_pulse.astype(np.int64),
         dropped_after_frame_idx=after,
         dropped_per_gap=per_gap,
+        chunk_gap_after_frame_idx=chunk_after,
+        chunk_gap_periods=chunk_periods,
         missing_pulse_frame_idx=np.flatnonzero(~has).astype(np.int64),
         spurious_pulse_idx=np.flatnonzero(spurious).astype(np.int64),
         unassigned_pulse_idx=unassigned.astype(np.int64),
@@ -254,8 +347,17 @@ def align_frames(
         clock=clock,
         messages=(),
         chunk_starting_frame=chunks,
+        camera_id=camera_id,
+        ttl_id=ttl_id,
+        pts_used=pts is not None,
+        pts_note=pts_note,
     )
-    messages = tuple(notes) + _describe(result, problem)
+    pts_notes = (
+        [f"{who}: container timestamps not used: {pts_note}"]
+        if frame_pts_s is not None and pts_note
+        else []
+    )
+    messages = tuple(notes + pts_notes) + _describe(result, slots.problem, who)
     result = replace(result, messages=messages)
     for message in messages:
         log.info("%s", message)
@@ -289,55 +391,57 @@ def frame_times_from_video(frame_pts_s: np.ndarray, clock: ClockModel | None = N
 # -- steps --------------------------------------------------------------------------------------
 
 
-def _check_inputs(n_frames: int, pulses: np.ndarray, pts: np.ndarray | None, policy: str) -> None:
+def _check_inputs(
+    n_frames: int, pulses: np.ndarray, pts: np.ndarray | None, policy: str, who: _Who
+) -> None:
     if policy not in ("fail", "warn", "repair"):
         raise SyncError(
-            f"unknown frame/pulse policy {policy!r}",
+            f"{who}: unknown frame/pulse policy {policy!r}",
             hint="verification.frame_pulse_policy is 'fail', 'warn' or 'repair'",
         )
     if n_frames < 2:
         raise SyncError(
-            f"cannot time a video of {n_frames} frame(s) from pulses",
+            f"{who}: cannot time a video of {n_frames} frame(s) from pulses",
             hint="check the video probe; at least two frames are needed",
         )
     if pulses.size < 2:
         raise SyncError(
-            f"camera TTL channel has {pulses.size} pulse(s) for {n_frames} frames",
+            f"{who}: the TTL channel has {pulses.size} pulse(s) for {n_frames} frames",
             hint="check the camera's ttl_id and that the TTL file holds this camera's pulses",
         )
     if not np.all(np.isfinite(pulses)) or np.any(np.diff(pulses) < 0):
         raise SyncError(
-            "camera pulse times must be finite and sorted",
+            f"{who}: pulse times must be finite and sorted",
             hint="read pulses with w2t_bkin.sources.ttl, which sorts and de-duplicates them",
         )
     if pts is not None and np.asarray(pts).size != n_frames:
         raise SyncError(
-            f"frame_pts_s has {np.asarray(pts).size} timestamps for {n_frames} frames",
+            f"{who}: frame_pts_s has {np.asarray(pts).size} timestamps for {n_frames} frames",
             hint="pass one container timestamp per frame, all chunks concatenated",
         )
 
 
-def _chunk_starts(chunk_starting_frame: np.ndarray | None, n_frames: int) -> np.ndarray:
+def _chunk_starts(chunk_starting_frame: np.ndarray | None, n_frames: int, who: _Who) -> np.ndarray:
     if chunk_starting_frame is None:
         return np.zeros(1, dtype=np.int64)
     starts = np.asarray(chunk_starting_frame, dtype=np.int64).ravel()
     if starts.size == 0 or starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > n_frames:
         raise SyncError(
-            f"chunk_starting_frame {starts.tolist()[:10]} is not increasing from 0 "
+            f"{who}: chunk_starting_frame {starts.tolist()[:10]} is not increasing from 0 "
             f"within {n_frames} frames",
             hint="use CameraVideos.starting_frame",
         )
     return starts
 
 
-def _period(measured: float, nominal_rate_hz: float | None) -> tuple[float, list[str]]:
+def _period(measured: float, nominal_rate_hz: float | None, who: _Who) -> tuple[float, list[str]]:
     """The grid period: nominal unless the median pulse interval ``measured`` is 5% off it."""
     if nominal_rate_hz is None:
         return measured, []
     nominal = 1.0 / nominal_rate_hz
     if abs(measured / nominal - 1.0) > 0.05:
         note = (
-            f"median pulse interval {measured * 1e3:.4g} ms differs from the nominal rate "
+            f"{who}: median pulse interval {measured * 1e3:.4g} ms differs from the nominal rate "
             f"{nominal_rate_hz:g} Hz ({nominal * 1e3:.4g} ms) by more than 5%; using the "
             "measured interval"
         )
@@ -407,88 +511,6 @@ def _slots(times_s: np.ndarray, period_s: float, gap_factor: float) -> np.ndarra
     return np.concatenate([[0], np.cumsum(step)]).astype(np.int64)
 
 
-def _frame_slots(
-    n_frames: int,
-    pulse_slot: np.ndarray,
-    pts: np.ndarray | None,
-    gap_factor: float,
-    period: float,
-) -> tuple[np.ndarray, str, str]:
-    """Slots of the frames, how they were decided, and a problem description ('' if none)."""
-    n_kept = pulse_slot.size
-    if pts is not None:
-        period_cam = float(np.median(np.diff(pts)))
-        frame_slot = _slots(pts, period_cam, gap_factor)
-        shift, tie = _best_shift(frame_slot, pulse_slot)
-        frame_slot = frame_slot + shift
-        if tie:
-            return (
-                frame_slot,
-                "pts",
-                ("container timestamps match the pulses equally well at several frame shifts"),
-            )
-        return frame_slot, "pts", ""
-    if n_kept == n_frames:
-        return pulse_slot.copy(), "one_to_one", ""
-    holes = np.setdiff1d(np.arange(pulse_slot[-1] + 1), pulse_slot)
-    n_lost = n_frames - n_kept
-    if n_lost > 0 and holes.size == n_lost:
-        return np.arange(pulse_slot[-1] + 1, dtype=np.int64), "gaps", ""
-    if n_lost > 0:
-        extra = max(n_lost - holes.size, 0)
-        tail = pulse_slot[-1] + 1 + np.arange(extra)
-        frame_slot = np.union1d(np.union1d(pulse_slot, holes[:n_lost]), tail)
-        problem = (
-            f"{n_lost} more frames than pulses but {holes.size} empty pulse slots: "
-            "cannot tell camera drops from lost pulses without container timestamps"
-        )
-    else:
-        frame_slot = pulse_slot[:n_frames].copy()
-        problem = f"{-n_lost} more pulses than frames after removing spurious pulses"
-    return frame_slot.astype(np.int64), "", problem
-
-
-def _best_shift(frame_slot: np.ndarray, pulse_slot: np.ndarray) -> tuple[int, bool]:
-    """Shift of frame slots that puts the most frames on a pulse; and whether it is tied."""
-    k = _SHIFT_WINDOW
-    cand = np.unique(
-        np.concatenate([pulse_slot[:k] - frame_slot[0], pulse_slot[-k:] - frame_slot[-1], [0]])
-    )
-    occupied = np.zeros(int(pulse_slot[-1]) + 1, dtype=bool)
-    occupied[pulse_slot] = True
-    counts = np.empty(cand.size, dtype=np.int64)
-    for i, shift in enumerate(cand):  # a few dozen candidates, each vectorised
-        pos = frame_slot + shift
-        ok = (pos >= 0) & (pos < occupied.size)
-        counts[i] = np.count_nonzero(occupied[pos[ok]])
-    best = np.flatnonzero(counts == counts.max())
-    choice = best[np.argmin(np.abs(cand[best]))]
-    return int(cand[choice]), bool(best.size > 1)
-
-
-def _assign(
-    frame_slot: np.ndarray,
-    pulse_slot: np.ndarray,
-    kept: np.ndarray,
-    kept_idx: np.ndarray,
-    pts: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = np.clip(np.searchsorted(pulse_slot, frame_slot), 0, pulse_slot.size - 1)
-    has = pulse_slot[pos] == frame_slot
-    if np.count_nonzero(has) < 2:
-        raise SyncError(
-            f"only {np.count_nonzero(has)} of {frame_slot.size} frames could be matched to a pulse",
-            hint="check that the TTL channel belongs to this camera (camera ttl_id)",
-        )
-    times = np.full(frame_slot.size, np.nan)
-    times[has] = kept[pos[has]]
-    frame_pulse = np.where(has, kept_idx[pos], -1).astype(np.int64)
-    if not has.all():
-        x = pts if pts is not None else frame_slot.astype(np.float64)
-        times[~has] = _interpolate(x, has, times)
-    return times, has, frame_pulse
-
-
 def _interpolate(x: np.ndarray, has: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Times of frames without a pulse from neighbouring pulses (linear in ``x``)."""
     xs, ts = x[has], times[has]
@@ -504,25 +526,243 @@ def _interpolate(x: np.ndarray, has: np.ndarray, times: np.ndarray) -> np.ndarra
     return out
 
 
-def _drops(frame_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _chunk_bounds(chunks: np.ndarray, n_frames: int) -> list[tuple[int, int]]:
+    """``(first, end)`` frame of every non-empty chunk."""
+    ends = np.append(chunks[1:], n_frames)
+    return [(int(a), int(b)) for a, b in zip(chunks, ends, strict=True) if b > a]
+
+
+def _within_chunk(chunks: np.ndarray, n_frames: int) -> np.ndarray:
+    """``(n_frames - 1,) bool``: frame intervals that do not cross a chunk boundary."""
+    within = np.ones(n_frames - 1, dtype=bool)
+    starts = chunks[(chunks > 0) & (chunks < n_frames)]
+    within[starts - 1] = False
+    return within
+
+
+def _informative_pts(
+    frame_pts_s: np.ndarray | None, chunks: np.ndarray
+) -> tuple[np.ndarray | None, str]:
+    """The pts when they can show missing frames, else ``None`` and why not."""
+    if frame_pts_s is None:
+        return None, "the video has no container timestamps"
+    pts = np.asarray(frame_pts_s, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(pts)):
+        return None, "some container timestamps are not finite"
+    step = np.diff(pts)[_within_chunk(chunks, pts.size)]
+    if step.size == 0:
+        return None, "no chunk has two frames"
+    if np.any(step <= 0):
+        return None, "container timestamps do not increase within a chunk"
+    bounds = _chunk_bounds(chunks, pts.size)
+    if all(_evenly_spaced(pts[a:b]) for a, b in bounds):
+        return None, (
+            f"evenly spaced ({float(np.median(step)) * 1e3:.6g} ms apart within a tick in every "
+            "chunk): a constant-frame-rate container, whose timestamps cannot show dropped frames"
+        )
+    return pts, ""
+
+
+def _evenly_spaced(pts: np.ndarray) -> bool:
+    """Whether every pts is within a tick of the line through the first and last one.
+
+    The tick is the container's time base as seen in the data (the smallest difference between
+    distinct intervals); integer ticks make a constant-rate writer's intervals differ by one
+    tick (e.g. 6 and 7 ms at 150 Hz in milliseconds), so the test is on positions, not
+    intervals. Without visible ticks the tolerance is ``_EVEN_PTS_RTOL`` of the interval, and
+    never more than a quarter of it.
+    """
+    n = pts.size
+    if n < 3:
+        return True
+    period = (pts[-1] - pts[0]) / (n - 1)
+    line = pts[0] + np.arange(n) * period
+    intervals_ns = np.unique(np.rint(np.diff(pts) * 1e9))
+    tick = float(np.min(np.diff(intervals_ns))) * 1e-9 if intervals_ns.size > 1 else 0.0
+    tolerance = min(max(tick, _EVEN_PTS_RTOL * period), 0.25 * period)
+    return bool(np.max(np.abs(pts - line)) <= tolerance)
+
+
+def _slots_from_counts(n_frames: int, pulse_slot: np.ndarray) -> _Slots:
+    """Frame slots from the counts alone (no informative pts)."""
+    n_kept = pulse_slot.size
+    if n_kept == n_frames:
+        return _Slots(pulse_slot.copy(), "one_to_one")
+    if n_kept > n_frames:
+        return _Slots(
+            pulse_slot[:n_frames].copy(),
+            "",
+            f"{n_kept - n_frames} more pulses than frames after removing spurious pulses, and "
+            "nothing says which pulses have no saved frame",
+            fatal=True,
+        )
+    holes = np.setdiff1d(np.arange(pulse_slot[-1] + 1), pulse_slot)
+    n_lost = n_frames - n_kept
+    if holes.size == n_lost:
+        return _Slots(np.arange(pulse_slot[-1] + 1, dtype=np.int64), "gaps")
+    extra = max(n_lost - holes.size, 0)
+    tail = pulse_slot[-1] + 1 + np.arange(extra)
+    frame_slot = np.union1d(np.union1d(pulse_slot, holes[:n_lost]), tail)
+    return _Slots(
+        frame_slot.astype(np.int64),
+        "",
+        f"{n_lost} more frames than pulses but {holes.size} empty pulse slots: cannot tell "
+        "camera drops from lost pulses",
+    )
+
+
+def _slots_from_pts(
+    pts: np.ndarray, chunks: np.ndarray, pulse_slot: np.ndarray, gap_factor: float
+) -> _Slots:
+    """Frame slots from each chunk's pts pattern, placed on the pulse slots."""
+    bounds = _chunk_bounds(chunks, pts.size)
+    period_cam = float(np.median(np.diff(pts)[_within_chunk(chunks, pts.size)]))
+    rel = [_slots(pts[a:b], period_cam, gap_factor) for a, b in bounds]
+    starts, problem = _place_chunks(rel, pulse_slot)
+    if problem:
+        return _Slots(np.zeros(0, dtype=np.int64), "pts", problem, fatal=True)
+    frame_slot = np.concatenate([r + x for r, x in zip(rel, starts, strict=True)])
+    # camera time continuous across chunks: each chunk's pts from where its first frame sits
+    camera_time = np.concatenate(
+        [pts[a:b] - pts[a] + x * period_cam for (a, b), x in zip(bounds, starts, strict=True)]
+    )
+    return _Slots(frame_slot.astype(np.int64), "pts", camera_time_s=camera_time)
+
+
+def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[int], str]:
+    """Start slot of every chunk: the ordered placement that puts the most frames on a pulse.
+
+    ``rel[c]`` are chunk ``c``'s frame slots from its first frame (0). For every chunk, the
+    number of its frames on a pulse at every start slot comes from one FFT correlation; a
+    dynamic programme over the chunks keeps them in recording order (a chunk starts after the
+    previous one ends) and counts the best placements (capped at 2) to detect ties.
+
+    Returns the start slots, or ``[]`` and the problem when the best placement is not unique
+    or puts too few frames on a pulse.
+    """
+    n_slots = int(pulse_slot[-1]) + 1
+    occupied = np.zeros(n_slots)
+    occupied[pulse_slot] = 1.0
+    lengths = [int(r[-1]) + 1 for r in rel]
+    n_fft = sp_fft.next_fast_len(n_slots + max(lengths) - 1, real=True)
+    pulse_spectrum = sp_fft.rfft(occupied, n_fft)
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    for c, r in enumerate(rel):
+        length = lengths[c]
+        frames = np.zeros(length)
+        frames[r] = 1.0
+        corr = sp_fft.irfft(pulse_spectrum * np.conj(sp_fft.rfft(frames, n_fft)), n_fft)
+        # frames on a pulse with the chunk's first frame at slot x = -(length-1) .. n_slots-1,
+        # stored at index x + length - 1 (integers: the FFT error is ~1e-9)
+        overlap = np.rint(np.concatenate([corr[n_fft - length + 1 :], corr[:n_slots]]))
+        overlap = overlap.astype(np.int64)
+        if c == 0:
+            tables.append((overlap, np.ones(overlap.size, dtype=np.int64)))
+            continue
+        # the previous chunk must end before slot x: its start x' <= x - its length, which is
+        # its table index x - 1
+        best_before, ways_before = _prefix_best(*tables[-1])
+        x = np.arange(-(length - 1), n_slots)
+        idx = np.clip(x - 1, 0, best_before.size - 1)
+        before = np.where(x - 1 >= 0, best_before[idx], -1)
+        total = np.where(before >= 0, overlap + before, -1)
+        tables.append((total, np.where(before >= 0, ways_before[idx], 0)))
+
+    total, ways = tables[-1]
+    best = int(total.max())
+    n_frames = sum(r.size for r in rel)
+    if best < _MIN_PTS_OVERLAP * n_frames:
+        return [], (
+            f"the container timestamps do not match the pulses: their best placement puts "
+            f"only {max(best, 0)} of {n_frames} frames on a pulse"
+        )
+    if int(ways[total == best].sum()) > 1:
+        if len(rel) == 1:
+            tied = np.flatnonzero(total == best) - (lengths[0] - 1)
+            where = ", ".join(str(int(t)) for t in tied[:5]) + (", ..." if tied.size > 5 else "")
+            return [], (
+                "container timestamps match the pulses equally well at several frame shifts "
+                f"(first frame on pulse slot {where}; {best} frames on a pulse each)"
+            )
+        return [], (
+            f"container timestamps of the {len(rel)} chunks match the pulses equally well with "
+            f"several placements of the chunks ({best} frames on a pulse each; the time between "
+            "chunks is unknown, so a chunk whose timestamps show no gap can slide over extra "
+            "pulses)"
+        )
+    starts = [int(np.argmax(total)) - (lengths[-1] - 1)]
+    for c in range(len(rel) - 2, -1, -1):
+        table = tables[c][0]
+        end = min(starts[0] - 1, table.size - 1)
+        starts.insert(0, int(np.argmax(table[: end + 1])) - (lengths[c] - 1))
+    return starts, ""
+
+
+def _prefix_best(total: np.ndarray, ways: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running maximum of ``total`` and how many placements reach it (capped at 2)."""
+    best = np.maximum.accumulate(total)
+    count = np.cumsum(np.where(total == best, ways, 0))
+    # restart the count where the running maximum rises
+    rises = np.ones(total.size, dtype=bool)
+    rises[1:] = best[1:] != best[:-1]
+    run_start = np.maximum.accumulate(np.where(rises, np.arange(total.size), 0))
+    base = np.where(run_start > 0, count[run_start - 1], 0)
+    return best, np.minimum(count - base, 2)
+
+
+def _assign(
+    frame_slot: np.ndarray,
+    pulse_slot: np.ndarray,
+    kept: np.ndarray,
+    kept_idx: np.ndarray,
+    camera_time_s: np.ndarray | None,
+    who: _Who,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = np.clip(np.searchsorted(pulse_slot, frame_slot), 0, pulse_slot.size - 1)
+    has = pulse_slot[pos] == frame_slot
+    if np.count_nonzero(has) < 2:
+        raise SyncError(
+            f"{who}: only {np.count_nonzero(has)} of {frame_slot.size} frames could be matched "
+            "to a pulse",
+            hint="check that the TTL channel belongs to this camera (camera ttl_id)",
+        )
+    times = np.full(frame_slot.size, np.nan)
+    times[has] = kept[pos[has]]
+    frame_pulse = np.where(has, kept_idx[pos], -1).astype(np.int64)
+    if not has.all():
+        x = camera_time_s if camera_time_s is not None else frame_slot.astype(np.float64)
+        times[~has] = _interpolate(x, has, times)
+    return times, has, frame_pulse
+
+
+def _drops(
+    frame_slot: np.ndarray, chunks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dropped positions, the gaps inside chunks, and the gaps between chunks."""
     step = np.diff(frame_slot)
-    after = np.flatnonzero(step > 1).astype(np.int64)
+    gap = step > 1
+    within = _within_chunk(chunks, frame_slot.size)
+    after = np.flatnonzero(gap & within).astype(np.int64)
     per_gap = (step[after] - 1).astype(np.int64)
+    chunk_after = np.flatnonzero(gap & ~within).astype(np.int64)
+    chunk_periods = (step[chunk_after] - 1).astype(np.int64)
     total = int(per_gap.sum())
     # the would-be positions inside each gap, without a Python loop
     starts = frame_slot[after] + 1
     offsets = np.arange(total) - np.repeat(np.cumsum(per_gap) - per_gap, per_gap)
     dropped = (np.repeat(starts, per_gap) + offsets).astype(np.int64)
-    return dropped, after, per_gap
+    return dropped, after, per_gap, chunk_after, chunk_periods
 
 
 def _mismatch_error(
+    who: _Who,
     n_frames: int,
     pulses: np.ndarray,
     kept: np.ndarray,
     spurious: np.ndarray,
     pulse_slot: np.ndarray,
-    problem: str,
+    slots: _Slots,
+    pts_note: str,
 ) -> SyncError:
     step = np.diff(pulse_slot)
     gap_after = np.flatnonzero(step > 1)
@@ -530,24 +770,50 @@ def _mismatch_error(
         f"after pulse {i} at {kept[i]:.6f} s ({int(step[i]) - 1} missing)" for i in gap_after[:10]
     )
     more = f" and {gap_after.size - 10} more" if gap_after.size > 10 else ""
-    return SyncError(
-        f"camera has {n_frames} frames but {pulses.size} TTL pulses "
-        f"({int(spurious.sum())} removed as spurious, {kept.size} kept): {problem}. "
-        f"Pulse gaps: {shown or 'none'}{more}",
-        hint=(
-            "set verification.frame_pulse_policy = 'repair' (or 'warn') to interpolate frames "
-            "without a pulse, provide container timestamps so camera drops can be told from "
-            "lost pulses, or check that the camera's ttl_id is its frame-trigger channel"
-        ),
+    pts_state = "used" if slots.how == "pts" else f"not used: {pts_note}"
+    message = (
+        f"camera {who.camera_id!r} has {n_frames} frames but its TTL channel {who.ttl_id!r} has "
+        f"{pulses.size} pulses ({int(spurious.sum())} removed as spurious, {kept.size} kept): "
+        f"{slots.problem}. Container timestamps {pts_state}. "
+        f"Pulse gaps: {shown or 'none'}{more}"
     )
+    if slots.how == "pts":
+        hint = (
+            "the video's timestamps cannot place the frames on the pulses, and no "
+            "frame_pulse_policy can: check that the camera's ttl_id is its frame-trigger "
+            "channel and that its video files are listed in recording order; pulses recorded "
+            "before the video started or after it stopped let a stretch of video without "
+            "dropped frames slide over them, so use a TTL file holding only the pulses recorded "
+            "while the video was"
+        )
+    elif slots.fatal:
+        hint = (
+            "the extra pulses are frames acquired but never saved, or pulses recorded before "
+            "the video started or after it stopped, and no frame_pulse_policy can tell which: "
+            "use a video whose timestamps show the missing frames (camera hardware timestamps, "
+            "or a variable-frame-rate container), or a TTL file holding only the pulses "
+            "recorded while the video was; also check that the camera's ttl_id is its "
+            "frame-trigger channel"
+        )
+    else:
+        hint = (
+            "set verification.frame_pulse_policy = 'repair' (or 'warn') to interpolate frames "
+            "without a pulse (flagged), use a video whose timestamps show dropped frames (camera "
+            "hardware timestamps, or a variable-frame-rate container) so that camera drops can "
+            "be told from lost pulses, or check that the camera's ttl_id is its frame-trigger "
+            "channel"
+        )
+    return SyncError(message, hint=hint)
 
 
-def _describe(result: FrameAlignment, problem: str) -> tuple[str, ...]:
+def _describe(result: FrameAlignment, problem: str, who: _Who) -> tuple[str, ...]:
     out = []
     if problem:
-        out.append(f"frame/pulse mismatch resolved by policy {result.policy_applied!r}: {problem}")
+        out.append(
+            f"{who}: frame/pulse mismatch resolved by policy {result.policy_applied!r}: {problem}"
+        )
     if result.spurious_pulse_idx.size:
-        out.append(f"{result.spurious_pulse_idx.size} spurious pulses removed")
+        out.append(f"{who}: {result.spurious_pulse_idx.size} spurious pulses removed")
     if result.n_dropped:
         chunk, local = result.locate(result.dropped_after_frame_idx)
         where = ", ".join(
@@ -563,15 +829,32 @@ def _describe(result: FrameAlignment, problem: str) -> tuple[str, ...]:
                 )
             )[:10]
         )
+        more = ", ..." if result.dropped_after_frame_idx.size > 10 else ""
+        unsaved = int(np.count_nonzero(result.dropped_pulse_idx >= 0))
+        kind = f" ({unsaved} acquired with a pulse but not saved)" if unsaved else ""
         out.append(
-            f"camera dropped {result.n_dropped} frames in {result.dropped_after_frame_idx.size} "
-            f"gaps: {where}"
+            f"camera {who.camera_id!r} dropped {result.n_dropped} frames{kind} in "
+            f"{result.dropped_after_frame_idx.size} gaps: {where}{more}"
+        )
+    if result.chunk_gap_after_frame_idx.size:
+        chunk, _ = result.locate(result.chunk_gap_after_frame_idx)
+        t = result.frame_times_s
+        where = ", ".join(
+            f"{float(t[f + 1] - t[f]):.6g} s ({n} trigger periods without a frame) between chunk "
+            f"{c} and {c + 1} (after frame {f})"
+            for f, n, c in zip(
+                result.chunk_gap_after_frame_idx, result.chunk_gap_periods, chunk, strict=True
+            )
+        )
+        out.append(
+            f"camera {who.camera_id!r} paused between video chunks (not counted as dropped "
+            f"frames): {where}"
         )
     if result.missing_pulse_frame_idx.size:
         out.append(
-            f"{result.missing_pulse_frame_idx.size} frames had no pulse; their times were "
+            f"{who}: {result.missing_pulse_frame_idx.size} frames had no pulse; their times were "
             "interpolated between neighbouring pulses"
         )
     if result.unassigned_pulse_idx.size:
-        out.append(f"{result.unassigned_pulse_idx.size} pulses have no saved frame")
+        out.append(f"{who}: {result.unassigned_pulse_idx.size} pulses have no saved frame")
     return tuple(out)

@@ -4,8 +4,11 @@ Two generators, each returning the truth next to what the acquisition system wou
 
 * :func:`simulate_camera`: a camera acquiring frames at ``rate_hz`` on its own crystal, each
   acquired frame emitting a TTL pulse recorded by the DAQ (the reference clock). Faults: camera
-  drops (triggers missed: no frame and no pulse), lost pulses (frame saved, pulse not recorded),
-  spurious pulses (glitches), timing jitter of the recorded pulses.
+  drops (triggers missed: no frame and no pulse), unsaved frames (pulse recorded, frame never
+  written: the host dropped it), lost pulses (frame saved, pulse not recorded), spurious pulses
+  (glitches), timing jitter of the recorded pulses. Container timestamps are either those of a
+  variable-frame-rate writer (gaps where frames are missing) or of a constant-rate writer
+  (evenly spaced, hiding every gap).
 * :func:`simulate_trials`: a Bpod session whose sync state emits one TTL pulse per trial. The Bpod
   clock is offset from the DAQ clock and drifts (optionally with a drift change mid-session).
   Faults: sync state not visited (no sync event, no pulse), lost pulses, spurious pulses (some of
@@ -40,17 +43,23 @@ class CameraTruth:
         ``(n_frames,) float64``: true acquisition time of every saved frame on the DAQ clock.
     frame_pts_s
         ``(n_frames,) float64``: container timestamps of the saved frames on the camera clock,
-        relative to the first frame (``nominal_index / rate_hz``): gaps where frames were dropped.
+        relative to the first frame: ``nominal_index / rate_hz`` (gaps where frames are
+        missing), or ``frame_index / rate_hz`` with ``constant_rate_pts`` (no gaps).
     frame_nominal_idx
         ``(n_frames,) int64``: position of each saved frame in the nominal trigger train.
     dropped_frame_idx
-        ``(n_dropped,) int64``: positions in the nominal train of frames never acquired. The
-        first and last nominal frames are never dropped, so these equal the ``dropped_frames``
-        that :func:`w2t_bkin.sync.align_frames` should report.
+        ``(n_dropped,) int64``: positions in the nominal train of frames never acquired (no
+        frame, no pulse). The first and last nominal frames are never dropped.
+    unsaved_frame_idx
+        ``(n_unsaved,) int64``: positions in the nominal train of frames acquired (their pulse
+        was recorded) but never written to the video.
+    unsaved_pulse_idx
+        ``(n_unsaved,) int64``: indices into ``pulse_times_s`` of the pulses of those frames.
     pulse_times_s
         ``(n_pulses,) float64``: recorded pulse times on the DAQ clock, sorted.
     pulse_frame_idx
-        ``(n_pulses,) int64``: saved-frame index of each recorded pulse, -1 for spurious pulses.
+        ``(n_pulses,) int64``: saved-frame index of each recorded pulse; -1 for spurious pulses
+        and for the pulses of unsaved frames.
     missing_pulse_frame_idx
         ``(n_lost,) int64``: saved frames whose pulse was not recorded.
     spurious_pulse_idx
@@ -63,6 +72,8 @@ class CameraTruth:
     frame_pts_s: np.ndarray
     frame_nominal_idx: np.ndarray
     dropped_frame_idx: np.ndarray
+    unsaved_frame_idx: np.ndarray
+    unsaved_pulse_idx: np.ndarray
     pulse_times_s: np.ndarray
     pulse_frame_idx: np.ndarray
     missing_pulse_frame_idx: np.ndarray
@@ -71,6 +82,14 @@ class CameraTruth:
     @property
     def n_frames(self) -> int:
         return int(self.frame_times_s.size)
+
+    @property
+    def missing_frame_idx(self) -> np.ndarray:
+        """``(n,) int64``: nominal positions without a saved frame (dropped or unsaved), sorted.
+
+        These are the ``dropped_frames`` that :func:`w2t_bkin.sync.align_frames` should report.
+        """
+        return np.union1d(self.dropped_frame_idx, self.unsaved_frame_idx).astype(np.int64)
 
     @property
     def n_pulses(self) -> int:
@@ -86,6 +105,8 @@ def simulate_camera(
     dropped_frame_fraction: float = 0.0,
     missing_pulse_fraction: float = 0.0,
     spurious_pulse_fraction: float = 0.0,
+    unsaved_frame_fraction: float = 0.0,
+    constant_rate_pts: bool = False,
     t_start_s: float = 0.0,
     seed: int = 0,
 ) -> CameraTruth:
@@ -107,12 +128,19 @@ def simulate_camera(
         Fraction of nominal positions the camera skipped (no frame, no pulse). The first and
         last positions are never dropped. Several consecutive drops can occur.
     missing_pulse_fraction
-        Fraction of saved frames whose pulse the DAQ did not record (never the first or last
+        Fraction of acquired frames whose pulse the DAQ did not record (never the first or last
         frame's pulse).
     spurious_pulse_fraction
-        Number of spurious pulses as a fraction of saved frames. Each lies between a quarter and
-        three quarters of a period away from the nominal grid (a glitch closer to a real pulse
-        than that is indistinguishable from jitter), between the first and last pulse.
+        Number of spurious pulses as a fraction of acquired frames. Each lies between a quarter
+        and three quarters of a period away from the nominal grid (a glitch closer to a real
+        pulse than that is indistinguishable from jitter), between the first and last pulse.
+    unsaved_frame_fraction
+        Fraction of acquired frames whose pulse was recorded but which were never written to
+        the video (the host dropped them), so the DAQ has more pulses than the video has
+        frames. Never the first or last acquired frame, never a frame whose pulse was lost.
+    constant_rate_pts
+        Write ``frame_pts_s`` as a constant-frame-rate container does (OpenCV, Bonsai and most
+        writers): ``frame_index / rate_hz``, evenly spaced whatever was dropped.
     t_start_s
         DAQ time of the first nominal frame.
     seed
@@ -127,35 +155,55 @@ def simulate_camera(
     dropped = np.sort(rng.choice(np.arange(1, n_nominal - 1), size=n_drop, replace=False))
     acquired = np.ones(n_nominal, dtype=bool)
     acquired[dropped] = False
-    nominal_idx = np.flatnonzero(acquired).astype(np.int64)
-    frame_times = t_start_s + nominal_idx * period_daq_s
-    frame_pts = (nominal_idx - nominal_idx[0]) / rate_hz
-    n_frames = nominal_idx.size
+    acquired_idx = np.flatnonzero(acquired).astype(np.int64)
+    acquired_times = t_start_s + acquired_idx * period_daq_s
+    n_acquired = acquired_idx.size
 
-    n_lost = round(missing_pulse_fraction * n_frames)
-    lost = np.sort(rng.choice(np.arange(1, n_frames - 1), size=n_lost, replace=False))
-    has_pulse = np.ones(n_frames, dtype=bool)
+    n_lost = round(missing_pulse_fraction * n_acquired)
+    lost = np.sort(rng.choice(np.arange(1, n_acquired - 1), size=n_lost, replace=False))
+    has_pulse = np.ones(n_acquired, dtype=bool)
     has_pulse[lost] = False
     real_frame = np.flatnonzero(has_pulse).astype(np.int64)
-    real_times = frame_times[real_frame] + rng.uniform(-jitter_s, jitter_s, real_frame.size)
+    real_times = acquired_times[real_frame] + rng.uniform(-jitter_s, jitter_s, real_frame.size)
 
-    n_spur = round(spurious_pulse_fraction * n_frames)
+    n_spur = round(spurious_pulse_fraction * n_acquired)
     slots = rng.integers(0, n_nominal - 1, size=n_spur)
     phase = rng.uniform(0.25, 0.75, size=n_spur)
     spur_times = t_start_s + (slots + phase) * period_daq_s
 
+    # drawn last (and only when asked) so that the other faults of a seed do not change
+    saved = np.ones(n_acquired, dtype=bool)
+    n_unsaved = round(unsaved_frame_fraction * n_acquired)
+    if n_unsaved:
+        inner = real_frame[(real_frame > 0) & (real_frame < n_acquired - 1)]
+        saved[rng.choice(inner, size=n_unsaved, replace=False)] = False
+    # acquired-frame index -> saved-frame index, -1 for frames never written
+    saved_idx = np.where(saved, np.cumsum(saved) - 1, -1).astype(np.int64)
+
     times, owner = _merge_pulses(real_times, real_frame, spur_times)
+    real = owner >= 0
+    unsaved_pulse = real.copy()
+    unsaved_pulse[real] = ~saved[owner[real]]
+    owner[real] = saved_idx[owner[real]]
+    nominal_idx = acquired_idx[saved]
+    n_frames = nominal_idx.size
+    if constant_rate_pts:
+        frame_pts = np.arange(n_frames, dtype=np.float64) / rate_hz
+    else:
+        frame_pts = (nominal_idx - nominal_idx[0]) / rate_hz
     return CameraTruth(
         rate_hz=float(rate_hz),
         drift_ppm=float(drift_ppm),
-        frame_times_s=frame_times,
+        frame_times_s=acquired_times[saved],
         frame_pts_s=frame_pts,
         frame_nominal_idx=nominal_idx,
         dropped_frame_idx=dropped.astype(np.int64),
+        unsaved_frame_idx=acquired_idx[~saved],
+        unsaved_pulse_idx=np.flatnonzero(unsaved_pulse).astype(np.int64),
         pulse_times_s=times,
         pulse_frame_idx=owner,
-        missing_pulse_frame_idx=lost.astype(np.int64),
-        spurious_pulse_idx=np.flatnonzero(owner < 0).astype(np.int64),
+        missing_pulse_frame_idx=saved_idx[lost].astype(np.int64),
+        spurious_pulse_idx=np.flatnonzero(~real).astype(np.int64),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
 
 import numpy as np
@@ -18,6 +20,7 @@ from w2t_bkin.sync import (
 from w2t_bkin.testing.simulate import simulate_camera
 
 GOALS = dict(drift_ppm=50.0, jitter_s=1e-4, dropped_frame_fraction=0.01)
+CLOCK = dict(drift_ppm=50.0, jitter_s=1e-4)
 
 
 def test_no_faults_is_exact_at_floating_point_level() -> None:
@@ -60,6 +63,7 @@ def test_goal_lost_pulses_are_told_from_drops_with_pts(seed: int) -> None:
         truth.n_frames, truth.pulse_times_s, nominal_rate_hz=150.0, frame_pts_s=truth.frame_pts_s
     )
     assert result.policy_applied == "pts" and result.status == "repaired"
+    assert result.pts_used and result.pts_note == ""
     np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
     np.testing.assert_array_equal(result.missing_pulse_frame_idx, truth.missing_pulse_frame_idx)
     np.testing.assert_array_equal(result.spurious_pulse_idx, truth.spurious_pulse_idx)
@@ -86,14 +90,22 @@ def test_ambiguous_mismatch_fails_with_counts_and_gap_positions() -> None:
     truth = simulate_camera(
         10.0, 100.0, dropped_frame_fraction=0.01, missing_pulse_fraction=0.01, seed=2
     )
-    with pytest.raises(SyncError, match=r"camera has 990 frames but 980 TTL pulses") as info:
-        align_frames(truth.n_frames, truth.pulse_times_s, policy="fail")
+    expected = r"camera 'cam0' has 990 frames but its TTL channel 'cam0_frame' has 980 pulses"
+    with pytest.raises(SyncError, match=expected) as info:
+        align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            policy="fail",
+            camera_id="cam0",
+            ttl_id="cam0_frame",
+        )
     message = str(info.value)
     assert "0 removed as spurious, 980 kept" in message
     assert "10 more frames than pulses but 20 empty pulse slots" in message
     first_gap = int(np.flatnonzero(np.diff(truth.pulse_times_s) > 0.015)[0])
     assert f"after pulse {first_gap} at" in message
     assert "frame_pulse_policy = 'repair'" in message
+    assert "Container timestamps not used: the video has no container timestamps" in message
 
 
 def test_repair_policy_interpolates_and_flags_frames_without_pulse() -> None:
@@ -148,10 +160,14 @@ def test_first_pulse_lost_is_found_with_pts_and_drops() -> None:
 
 
 def test_periodic_train_without_drops_cannot_place_a_lost_end_pulse() -> None:
-    # first or last pulse lost: a perfectly regular train cannot say which
+    # first or last pulse lost: a perfectly regular train cannot say which; its pts (no gap)
+    # are evenly spaced, so they are not used and the counts cannot decide either
     truth = simulate_camera(5.0, 100.0, seed=1)
-    with pytest.raises(SyncError, match="equally well at several frame shifts"):
+    with pytest.raises(
+        SyncError, match="1 more frames than pulses but 0 empty pulse slots"
+    ) as info:
         align_frames(truth.n_frames, truth.pulse_times_s[1:], frame_pts_s=truth.frame_pts_s)
+    assert "Container timestamps not used: evenly spaced" in str(info.value)
 
 
 def test_chunks_report_local_frame_indices() -> None:
@@ -173,8 +189,8 @@ def test_wrong_nominal_rate_warns_and_uses_measured_period() -> None:
 
 
 def test_input_errors() -> None:
-    with pytest.raises(SyncError, match="1 pulse"):
-        align_frames(10, np.array([1.0]))
+    with pytest.raises(SyncError, match=r"camera 'cam0' \(TTL channel 'cam0_frame'\).*1 pulse"):
+        align_frames(10, np.array([1.0]), camera_id="cam0", ttl_id="cam0_frame")
     with pytest.raises(SyncError, match="finite and sorted"):
         align_frames(3, np.array([0.0, 0.02, 0.01]))
     with pytest.raises(SyncError, match="frame_pts_s has 2 timestamps for 3 frames"):
@@ -216,3 +232,289 @@ def test_one_hour_at_150_hz() -> None:
     np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
     assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 0.5e-3
     assert elapsed < 10.0
+
+
+# -- container timestamps that cannot show drops, unsaved frames, chunks ----------------------
+
+NAMES = dict(camera_id="cam0", ttl_id="cam0_frame")
+
+
+def _chunked_pts(pts_s: np.ndarray, starts: list[int]) -> np.ndarray:
+    """Each chunk's pts from its own first frame plus an arbitrary origin, as separate files."""
+    out = pts_s.copy()
+    bounds = [*starts, pts_s.size]
+    for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        out[lo:hi] = pts_s[lo:hi] - pts_s[lo] + 17.0 * k
+    return out
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn", "repair"])
+def test_constant_rate_pts_are_ignored_and_drops_come_from_pulse_gaps(
+    policy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 1% camera drops (no frame, no pulse), written by a constant-frame-rate container
+    truth = simulate_camera(60.0, 150.0, constant_rate_pts=True, seed=1, **GOALS)
+    np.testing.assert_array_equal(truth.frame_pts_s, np.arange(truth.n_frames) / 150.0)
+    with caplog.at_level(logging.INFO, logger="w2t_bkin.sync.frames"):
+        result = align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            nominal_rate_hz=150.0,
+            frame_pts_s=truth.frame_pts_s,
+            policy=policy,  # type: ignore[arg-type]
+            **NAMES,
+        )
+    assert not result.pts_used and result.pts_note.startswith("evenly spaced")
+    assert result.policy_applied == "one_to_one" and result.status == "exact"
+    np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
+    assert truth.dropped_frame_idx.size == 90
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) <= 1e-4 + 1e-12
+    assert "camera 'cam0' (TTL channel 'cam0_frame'): container timestamps not used: evenly " in (
+        caplog.text
+    )
+
+
+def test_constant_rate_pts_in_millisecond_ticks_are_evenly_spaced() -> None:
+    # 150 Hz in a 1 ms time base: intervals of 6 and 7 ms, still a constant-rate writer
+    truth = simulate_camera(10.0, 150.0, dropped_frame_fraction=0.01, seed=2)
+    pts = np.rint(np.arange(truth.n_frames) * 1000.0 / 150.0) / 1000.0
+    assert set(np.round(np.diff(pts) * 1e3).tolist()) == {6.0, 7.0}
+    result = align_frames(truth.n_frames, truth.pulse_times_s, frame_pts_s=pts)
+    assert not result.pts_used
+    np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
+    # the same time base with the gaps of a variable-frame-rate writer is used
+    vfr = np.rint(truth.frame_pts_s * 1000.0) / 1000.0
+    result = align_frames(truth.n_frames, truth.pulse_times_s, frame_pts_s=vfr)
+    assert result.pts_used and result.policy_applied == "pts"
+    np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_variable_rate_pts_showing_lost_pulses_are_used(seed: int) -> None:
+    truth = simulate_camera(
+        60.0, 150.0, missing_pulse_fraction=0.02, spurious_pulse_fraction=0.01, seed=seed, **GOALS
+    )
+    result = align_frames(
+        truth.n_frames,
+        truth.pulse_times_s,
+        nominal_rate_hz=150.0,
+        frame_pts_s=truth.frame_pts_s,
+        **NAMES,
+    )
+    assert result.pts_used and result.policy_applied == "pts"
+    np.testing.assert_array_equal(result.missing_pulse_frame_idx, truth.missing_pulse_frame_idx)
+    np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
+    assert np.all(result.dropped_pulse_idx == -1)  # camera drops: no pulse either
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 0.5e-3
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn", "repair"])
+@pytest.mark.parametrize("pts", ["none", "constant"])
+def test_unsaved_frames_without_informative_pts_fail_under_every_policy(
+    policy: str, pts: str
+) -> None:
+    # the host dropped 1% of the frames after their pulse was recorded: 90 more pulses
+    truth = simulate_camera(60.0, 150.0, unsaved_frame_fraction=0.01, seed=2, **CLOCK)
+    assert (truth.n_frames, truth.n_pulses) == (8910, 9000)
+    frame_pts = None if pts == "none" else np.arange(truth.n_frames) / 150.0
+    with pytest.raises(SyncError) as info:
+        align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            nominal_rate_hz=150.0,
+            frame_pts_s=frame_pts,
+            policy=policy,  # type: ignore[arg-type]
+            **NAMES,
+        )
+    error = info.value
+    assert error.message.startswith(
+        "camera 'cam0' has 8910 frames but its TTL channel 'cam0_frame' has 9000 pulses "
+        "(0 removed as spurious, 9000 kept): 90 more pulses than frames"
+    )
+    why = "the video has no container timestamps" if pts == "none" else "evenly spaced"
+    assert f"Container timestamps not used: {why}" in error.message
+    assert error.hint is not None
+    assert "no frame_pulse_policy can tell which" in error.hint
+    assert "timestamps show the missing frames" in error.hint
+    assert "TTL file holding only the pulses recorded while the video was" in error.hint
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_unsaved_frames_are_placed_by_informative_pts(seed: int) -> None:
+    truth = simulate_camera(60.0, 150.0, drift_ppm=50.0, unsaved_frame_fraction=0.01, seed=seed)
+    result = align_frames(
+        truth.n_frames,
+        truth.pulse_times_s,
+        nominal_rate_hz=150.0,
+        frame_pts_s=truth.frame_pts_s,
+        **NAMES,
+    )
+    assert result.pts_used and result.status == "exact"
+    # no jitter: every saved frame gets its own pulse, exactly
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 1e-9
+    np.testing.assert_array_equal(result.dropped_frames, truth.unsaved_frame_idx)
+    np.testing.assert_array_equal(result.dropped_pulse_idx, truth.unsaved_pulse_idx)
+    np.testing.assert_array_equal(result.unassigned_pulse_idx, truth.unsaved_pulse_idx)
+    assert "dropped 90 frames (90 acquired with a pulse but not saved)" in result.messages[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_goal_every_fault_with_informative_pts(seed: int) -> None:
+    truth = simulate_camera(
+        60.0,
+        150.0,
+        missing_pulse_fraction=0.02,
+        spurious_pulse_fraction=0.01,
+        unsaved_frame_fraction=0.01,
+        seed=seed,
+        **GOALS,
+    )
+    result = align_frames(
+        truth.n_frames, truth.pulse_times_s, nominal_rate_hz=150.0, frame_pts_s=truth.frame_pts_s
+    )
+    np.testing.assert_array_equal(result.dropped_frames, truth.missing_frame_idx)
+    np.testing.assert_array_equal(result.missing_pulse_frame_idx, truth.missing_pulse_frame_idx)
+    np.testing.assert_array_equal(result.spurious_pulse_idx, truth.spurious_pulse_idx)
+    unsaved = np.isin(result.dropped_frames, truth.unsaved_frame_idx)
+    np.testing.assert_array_equal(result.dropped_pulse_idx[unsaved], truth.unsaved_pulse_idx)
+    assert np.all(result.dropped_pulse_idx[~unsaved] == -1)
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 0.5e-3
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn", "repair"])
+def test_pts_that_fit_several_shifts_fail_under_every_policy(policy: str) -> None:
+    # unsaved frames at both ends: the video's pattern slides one pulse either way
+    truth = simulate_camera(5.0, 100.0, unsaved_frame_fraction=0.01, seed=4)
+    saved = slice(1, truth.n_frames - 1)
+    with pytest.raises(SyncError, match="equally well at several frame shifts") as info:
+        align_frames(
+            truth.n_frames - 2,
+            truth.pulse_times_s,
+            frame_pts_s=truth.frame_pts_s[saved],
+            policy=policy,  # type: ignore[arg-type]
+            **NAMES,
+        )
+    assert "first frame on pulse slot 0, 1, 2" in info.value.message
+    assert "Container timestamps used" in info.value.message
+    assert info.value.hint is not None and "no frame_pulse_policy can" in info.value.hint
+
+
+def test_pts_that_leave_most_frames_without_a_pulse_do_not_match() -> None:
+    # the TTL recording stopped early: pulses for the first 40% of the video only
+    truth = simulate_camera(10.0, 100.0, dropped_frame_fraction=0.02, seed=1)
+    pulses = truth.pulse_times_s[: int(0.4 * truth.n_pulses)]
+    with pytest.raises(SyncError, match="best placement puts only 392 of 980 frames on a pulse"):
+        align_frames(truth.n_frames, pulses, frame_pts_s=truth.frame_pts_s, **NAMES)
+
+
+def test_chunk_pts_are_used_with_unknown_time_between_chunks() -> None:
+    truth = simulate_camera(
+        60.0,
+        150.0,
+        missing_pulse_fraction=0.02,
+        spurious_pulse_fraction=0.01,
+        unsaved_frame_fraction=0.005,
+        seed=0,
+        **GOALS,
+    )
+    starts = [0, 3000, 6000]
+    result = align_frames(
+        truth.n_frames,
+        truth.pulse_times_s,
+        nominal_rate_hz=150.0,
+        frame_pts_s=_chunked_pts(truth.frame_pts_s, starts),
+        chunk_starting_frame=np.array(starts),
+        **NAMES,
+    )
+    assert result.pts_used and result.policy_applied == "pts"
+    np.testing.assert_array_equal(result.frame_slot, truth.frame_nominal_idx)
+    np.testing.assert_array_equal(result.missing_pulse_frame_idx, truth.missing_pulse_frame_idx)
+    # a position missing at a chunk boundary is a gap between chunks, the rest are drops
+    edge = np.isin(truth.missing_frame_idx, truth.frame_nominal_idx[np.array(starts[1:])] - 1)
+    np.testing.assert_array_equal(result.dropped_frames, truth.missing_frame_idx[~edge])
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 0.5e-3
+    # without the pts the same data are ambiguous
+    with pytest.raises(SyncError, match=r"more (pulses than frames|frames than pulses)"):
+        align_frames(truth.n_frames, truth.pulse_times_s, chunk_starting_frame=np.array(starts))
+
+
+def test_chunk_without_gaps_is_placed_by_the_order_of_chunks() -> None:
+    # chunk 0 has no drop (its own pts fit anywhere), chunk 1 has three: counts are equal
+    truth = simulate_camera(20.0, 150.0, seed=5, **CLOCK)
+    keep = np.ones(truth.n_frames, dtype=bool)
+    keep[[1500, 1700, 2200]] = False  # camera drops: frame and pulse gone
+    pts = _chunked_pts(truth.frame_pts_s[keep], [0, 1000])
+    result = align_frames(
+        int(keep.sum()),
+        truth.pulse_times_s[keep],
+        frame_pts_s=pts,
+        chunk_starting_frame=np.array([0, 1000]),
+    )
+    assert result.pts_used and result.status == "exact"
+    np.testing.assert_array_equal(result.dropped_frames, [1500, 1700, 2200])
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s[keep])) <= 1e-4 + 1e-12
+
+
+def test_chunk_without_gaps_sliding_over_extra_pulses_is_ambiguous() -> None:
+    truth = simulate_camera(20.0, 150.0, seed=6)
+    keep = np.ones(truth.n_frames, dtype=bool)
+    keep[[200, 600, 900]] = False  # camera drops in chunk 0 only
+    keep[-5:] = False  # the trigger ran on after the recording stopped: 5 more pulses
+    n_saved, start = int(keep.sum()), 1500
+    pulses = np.delete(truth.pulse_times_s, [200, 600, 900])  # the 5 trailing pulses stay
+    pts = _chunked_pts(truth.frame_pts_s[keep], [0, start])
+    for policy in ("fail", "repair"):
+        with pytest.raises(SyncError, match="several placements of the chunks"):
+            align_frames(
+                n_saved,
+                pulses,
+                frame_pts_s=pts,
+                chunk_starting_frame=np.array([0, start]),
+                policy=policy,  # type: ignore[arg-type]
+                **NAMES,
+            )
+
+
+@pytest.mark.parametrize("with_pts", [False, True])
+def test_pause_between_chunks_is_not_reported_as_dropped_frames(with_pts: bool) -> None:
+    truth = simulate_camera(20.0, 150.0, seed=4, **GOALS)
+    k = 1000  # the camera stopped for 10 s before the second file
+    times = truth.frame_times_s.copy()
+    times[k:] += 10.0
+    pulses = truth.pulse_times_s.copy()
+    pulses[truth.pulse_frame_idx >= k] += 10.0
+    result = align_frames(
+        truth.n_frames,
+        pulses,
+        nominal_rate_hz=150.0,
+        frame_pts_s=_chunked_pts(truth.frame_pts_s, [0, k]) if with_pts else None,
+        chunk_starting_frame=np.array([0, k]),
+        **NAMES,
+    )
+    assert result.status == "exact" and result.pts_used == with_pts
+    np.testing.assert_array_equal(result.chunk_gap_after_frame_idx, [k - 1])
+    # 10 s plus the usual period at 150 Hz (50 ppm slow): 1500 periods without a frame
+    assert result.chunk_gap_periods.tolist() == [1500]
+    assert result.n_dropped == truth.dropped_frame_idx.size
+    before = result.dropped_frames < truth.frame_nominal_idx[k]
+    np.testing.assert_array_equal(
+        np.where(before, result.dropped_frames, result.dropped_frames - 1500),
+        truth.dropped_frame_idx,
+    )
+    assert np.max(np.abs(result.frame_times_s - times)) <= 1e-4 + 1e-9
+    pause = [m for m in result.messages if "paused between video chunks" in m]
+    gap_s = result.frame_times_s[k] - result.frame_times_s[k - 1]
+    assert pause == [
+        "camera 'cam0' paused between video chunks (not counted as dropped frames): "
+        f"{gap_s:.6g} s (1500 trigger periods without a frame) between chunk 0 and 1 "
+        f"(after frame {k - 1})"
+    ]
+
+
+def test_log_lines_name_the_camera(caplog: pytest.LogCaptureFixture) -> None:
+    truth = simulate_camera(10.0, 100.0, spurious_pulse_fraction=0.01, seed=7, **GOALS)
+    with caplog.at_level(logging.INFO, logger="w2t_bkin.sync.frames"):
+        result = align_frames(truth.n_frames, truth.pulse_times_s, **NAMES)
+    assert result.n_dropped == 10
+    assert "camera 'cam0' dropped 10 frames in " in caplog.text
+    assert "camera 'cam0' (TTL channel 'cam0_frame'): 10 spurious pulses removed" in caplog.text
