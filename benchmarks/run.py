@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from w2t_bkin.io_utils import atomic_write_text
+
 BENCHMARKS = ("bench_video", "bench_pose", "bench_sync", "bench_session")
 COLUMNS = ("name", "value", "unit", "peer", "peer_value", "ratio", "peak_mem_mb", "note")
 
@@ -74,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         rows += new_rows
     text = render(rows, args.scale, time.perf_counter() - started)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    atomic_write_text(args.output, text)  # a reader never sees half a table
     print(f"results written to {args.output}")
     return 1 if failed else 0
 

@@ -5,20 +5,25 @@
 
 - 2 cameras: real encoded videos (PyAV), optionally split in chunks, whose container
   timestamps run on the camera clock and show gaps where the camera dropped frames;
-- one frame-TTL text file per camera (one DAQ timestamp in seconds per line), a cue TTL
-  (one pulse at each trial's sync-state onset) and an outcome TTL;
+- one frame-TTL text file per camera (one DAQ timestamp in seconds per line; optionally with
+  lost and spurious pulses), a cue TTL (one pulse at each trial's sync-state onset) and an
+  outcome TTL;
 - Bpod Gen2 ``SessionData`` ``.mat`` files (several trial types, unvisited states as NaN,
   repeated states and events), split over 2 files;
 - DeepLabCut ``.h5`` outputs per video (single animal) and a SLEAP analysis ``.h5`` for the
   second camera;
-- ``truth.json``: true frame times, dropped frames, trial times and offsets, clock drift.
+- ``truth.json``: true frame times, dropped frames, lost and spurious frame pulses, trial
+  times and offsets, clock drift.
 
 The reference clock is the DAQ that records every TTL line; its t=0 is ``session_start_time``.
+Sessions are dated :data:`BASE_SESSION_START` plus ``seed % 28`` days: deterministic, and in
+the past, so the DANDI inspector check against future session dates never fires.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from w2t_bkin.io_utils import atomic_write_text
 from w2t_bkin.testing.bpod import BpodTrialsSpec, simulate_bpod_trials, write_bpod_session
 from w2t_bkin.testing.pose import simulate_pose, write_dlc_h5, write_sleap_analysis_h5
 from w2t_bkin.testing.simulate import (
@@ -41,6 +47,8 @@ CAMERA_IDS = ("cam0", "cam1")
 SYNC_STATES = {1: "W2T_Audio", 2: "A2L_Audio", 3: "Microstim"}
 TRIAL_TYPE_NAMES = {"1": "W2T_Audio", "2": "A2L_Audio", "3": "Microstim"}
 DLC_SCORER = "DLC_resnet50_w2tNov21shuffle1_100000"
+BASE_SESSION_START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
+"""Start of the session with seed 0; a session with seed ``k`` starts ``k % 28`` days later."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class ExperimentSpec:
         Half-width of the uniform error of every recorded pulse.
     dropped_frame_fraction
         Fraction of frames the cameras skipped (gap in pulses and in the video).
+    missing_frame_pulse_fraction, spurious_frame_pulse_fraction
+        Frame-TTL pulses lost (frame saved, pulse not recorded; never the first or last frame's)
+        and added (glitches between a quarter and three quarters of a period off the frame
+        grid), as fractions of each camera's saved frames. ``truth.json`` lists them per camera.
     missing_sync_fraction, spurious_sync_fraction
         Cue (trial sync) pulses lost / added, as fractions of the number of trials.
     n_trials
@@ -92,6 +104,8 @@ class ExperimentSpec:
     bpod_offset_s: float = 0.25
     jitter_s: float = 0.0
     dropped_frame_fraction: float = 0.0
+    missing_frame_pulse_fraction: float = 0.0
+    spurious_frame_pulse_fraction: float = 0.0
     missing_sync_fraction: float = 0.0
     spurious_sync_fraction: float = 0.0
     n_trials: int | None = None
@@ -151,7 +165,7 @@ def write_session(
     """Write one session's raw files, ``session.toml`` and ``truth.json``."""
     for name in ("Video", "TTLs", "Bpod", "Pose"):
         (session_dir / name).mkdir(parents=True, exist_ok=True)
-    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC) + timedelta(days=seed % 28)
+    start = session_start_time(seed)
     truth: dict[str, Any] = {
         "subject": subject,
         "session": session,
@@ -167,6 +181,8 @@ def write_session(
             drift_ppm=spec.camera_drift_ppm,
             jitter_s=spec.jitter_s,
             dropped_frame_fraction=spec.dropped_frame_fraction,
+            missing_pulse_fraction=spec.missing_frame_pulse_fraction,
+            spurious_pulse_fraction=spec.spurious_frame_pulse_fraction,
             t_start_s=0.5 + 0.01 * c,
             seed=seed * 10 + c,
         )
@@ -192,8 +208,13 @@ def write_session(
             "session_start_time": start,
         },
     )
-    (session_dir / "truth.json").write_text(json.dumps(truth, indent=1))
+    atomic_write_text(session_dir / "truth.json", json.dumps(truth, indent=1))
     return truth
+
+
+def session_start_time(seed: int) -> datetime:
+    """Wall-clock start (UTC) of the session generated with ``seed``: always in the past."""
+    return BASE_SESSION_START + timedelta(days=seed % 28)
 
 
 def _write_camera(
@@ -243,6 +264,10 @@ def _write_camera(
         "frame_times_s": camera.frame_times_s.tolist(),
         "dropped_frames": camera.dropped_frame_idx.tolist(),
         "n_pulses": camera.n_pulses,
+        # saved frames whose pulse is absent from <camera>_frame.txt
+        "missing_pulse_frames": camera.missing_pulse_frame_idx.tolist(),
+        # 0-based lines of <camera>_frame.txt that belong to no frame
+        "spurious_pulse_idx": camera.spurious_pulse_idx.tolist(),
         "drift_ppm": camera.drift_ppm,
         "chunk_starting_frame": bounds[:-1].tolist(),
         "keypoints": list(names),
@@ -367,8 +392,6 @@ def _experiment_metadata(spec: ExperimentSpec) -> dict[str, Any]:
 
 
 def _write_toml(path: Path, data: dict[str, Any], *, merge: bool = False) -> None:
-    import tomllib
-
     if merge and path.exists():
         data = {**tomllib.loads(path.read_text()), **data}
-    path.write_text(tomli_w.dumps(data))
+    atomic_write_text(path, tomli_w.dumps(data))

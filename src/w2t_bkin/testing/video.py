@@ -135,6 +135,35 @@ def write_video(
     return path
 
 
+def write_raw_h264(source: str | Path, target: str | Path) -> Path:
+    """Remux an H.264 video into a raw H.264 elementary stream (``.h264``).
+
+    The packets of such a stream carry no timestamps, so its frames can only be counted by
+    decoding them (the probe's slow fallback, bounded by ``ingestion.video_decode_timeout_s``).
+
+    Parameters
+    ----------
+    source
+        A video written by :func:`write_video` with ``codec="libx264"``.
+    target
+        Output file.
+
+    Returns
+    -------
+    Path
+        ``target``.
+    """
+    target = Path(target)
+    with av.open(str(source)) as src, av.open(str(target), "w", format="h264") as dst:
+        in_stream = src.streams.video[0]
+        out_stream = dst.add_stream_from_template(in_stream)
+        for packet in src.demux(in_stream):
+            if packet.size:  # the empty flush packet is not a frame
+                packet.stream = out_stream
+                dst.mux(packet)
+    return target
+
+
 def _check_write_args(
     path: Path, n_frames: int, width: int, height: int, pts_s: np.ndarray | None
 ) -> None:
