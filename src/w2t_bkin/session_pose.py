@@ -118,13 +118,16 @@ def resolve_pose_model(model_id: str, meta: PoseModelMeta, models_dir: Path) -> 
 
 
 def _dlc_config_of(path: Path, source: str) -> Path | None:
+    """The DeepLabCut project config ``path`` is or holds; ``None`` for other models.
+
+    For ``dlc`` models a YAML file (or a folder's ``config.yaml``) must be one; Lightning Pose
+    models use it only when it is (their own ``config.yaml`` is not).
+    """
     if source == "sleap":
         return None
-    if path.is_file():
-        return path if path.suffix.lower() in (".yaml", ".yml") else None
-    config = path / DLC_CONFIG_NAME
-    if not config.is_file():
-        log.info("%s: no %s; the model is only recorded", path, DLC_CONFIG_NAME)
+    config = path if path.is_file() else path / DLC_CONFIG_NAME
+    if not config.is_file() or config.suffix.lower() not in (".yaml", ".yml"):
+        log.info("%s: no DeepLabCut %s; the model is only recorded", path, DLC_CONFIG_NAME)
         return None
     if source == "dlc" or is_dlc_project_config(load_yaml_mapping(config)):
         return config

@@ -142,9 +142,13 @@ def test_non_dlc_model_paths_are_recorded_only(tmp_path: Path) -> None:
 
     sleap = resolve_pose_model("c", PoseModelMeta(source="sleap", path="centroid"), tmp_path)
     lp = resolve_pose_model("l", PoseModelMeta(source="lightning_pose", path="lp"), tmp_path)
+    lp_file = resolve_pose_model(
+        "f", PoseModelMeta(source="lightning_pose", path="lp/config.yaml"), tmp_path
+    )
 
     assert (sleap.path, sleap.dlc_project) == (sleap_model, None)
     assert (lp.path, lp.dlc_project) == (lp_model, None)
+    assert (lp_file.path, lp_file.dlc_project) == (lp_model / "config.yaml", None)
     assert lp.describe() == f"model 'l' ({lp_model})"
 
 
