@@ -24,12 +24,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from w2t_bkin.errors import MetadataError
 from w2t_bkin.sources.ttl import TTLFormat
-from w2t_bkin.tomlerrors import format_loc, format_validation_error, read_toml
+from w2t_bkin.tomlerrors import (
+    find_key_line,
+    format_loc,
+    format_validation_error,
+    loads_toml,
+    read_toml,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 ISO_DURATION = re.compile(
     r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 )
+# A number and a unit of mass: "25 g", "0.025 kg", "25g".
+WEIGHT = re.compile(r"^(\d+(\.\d*)?|\.\d+)\s*(mg|g|kg|oz|lb|lbs)$", re.IGNORECASE)
 ROOT_METADATA_ENV = "W2T_ROOT_METADATA"
 FileOrder = Literal["name_asc", "name_desc"]
 
@@ -66,6 +74,16 @@ class SubjectMeta(_Meta):
         if value is not None and not is_iso_duration(value):
             raise ValueError(
                 f"age must be an ISO-8601 duration such as 'P90D' or 'P12W', not {value!r}"
+            )
+        return value
+
+    @field_validator("weight")
+    @classmethod
+    def _check_weight(cls, value: str | None) -> str | None:
+        if value is not None and not WEIGHT.match(value.strip()):
+            raise ValueError(
+                f"weight must be a number and a unit of mass such as '25 g' or '0.025 kg', "
+                f"not {value!r}"
             )
         return value
 
@@ -422,22 +440,57 @@ def _resolvable_by_merge(error: Any) -> bool:
     return error["type"] == "value_error" and tuple(error["loc"]) in _CROSS_REFERENCE_LOCS
 
 
-def check_metadata_file(path: Path) -> tuple[MetadataSource, list[str]]:
+def check_metadata_file(path: Path, text: str | None = None) -> tuple[MetadataSource, list[str]]:
     """Parse one metadata file and list schema problems that cannot be fixed by merging.
 
-    Unknown keys and wrong types are reported with the line; missing required keys are not,
-    because another file in the hierarchy may provide them.
+    Unknown keys, wrong types and duplicate ids are reported with the line; missing required
+    keys are not, because another file in the hierarchy may provide them. ``text`` checks that
+    content as if it were the file (e.g. before writing it); by default the file is read.
     """
-    data, text = read_toml(path, MetadataError)
+    if text is None:
+        data, text = read_toml(path, MetadataError)
+    else:
+        data = loads_toml(text, path, MetadataError)
     source = MetadataSource(path=path, data=data, text=text)
+    problems = _duplicate_ids(path, data, text)
     try:
         SessionMetadata.model_validate(data)
     except ValidationError as exc:
         message = format_validation_error(
             exc, SessionMetadata, source=path, text=text, skip=_resolvable_by_merge
         )
-        return source, [line for line in message.splitlines() if line]
-    return source, []
+        problems += [line for line in message.splitlines() if line]
+    return source, problems
+
+
+def _duplicate_ids(path: Path, data: dict[str, Any], text: str) -> list[str]:
+    """Entries of one file that repeat an id: named with the line of the repeat.
+
+    The schema's own check reports them without a place (its validator sees the whole
+    document), and merging would silently fold them into one entry.
+    """
+    problems: list[str] = []
+    for kind, key in (("cameras", "id"), ("TTLs", "id"), ("devices", "name")):
+        entries = data.get(kind)
+        if not isinstance(entries, list):
+            continue
+        first: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(value, str):
+                continue  # a missing or mistyped id is the schema's to report
+            line = find_key_line(text, (kind, index, key))
+            if value not in first:
+                first[value] = index
+                continue
+            first_line = find_key_line(text, (kind, first[value], key))
+            where = f"{path}:{line}" if line is not None else str(path)
+            problems.append(
+                f"{where}: {kind}[{index}].{key}: duplicate {kind} {key} {value!r} "
+                f"(first at {kind}[{first[value]}], line {first_line}); "
+                f"rename one or merge the two entries"
+            )
+    return problems
 
 
 def load_session_metadata(raw_root: Path, subject: str, session: str) -> SessionMetadata:

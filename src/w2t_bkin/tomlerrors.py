@@ -7,7 +7,8 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,8 +29,13 @@ def read_toml(path: Path, error_cls: type[W2TError]) -> tuple[dict[str, Any], st
         raise error_cls(f"file not found: {path}", path=path) from None
     except UnicodeDecodeError as exc:
         raise error_cls(f"not UTF-8 text ({exc.reason})", path=path) from None
+    return loads_toml(text, path, error_cls), text
+
+
+def loads_toml(text: str, path: Path, error_cls: type[W2TError]) -> dict[str, Any]:
+    """Parse TOML ``text`` that is (or will be) the content of ``path``."""
     try:
-        return tomllib.loads(text), text
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error_cls(
             f"invalid TOML: {exc}",
@@ -38,52 +44,118 @@ def read_toml(path: Path, error_cls: type[W2TError]) -> tuple[dict[str, Any], st
         ) from None
 
 
+# A TOML key: bare, "basic" or 'literal' parts joined by dots.
+_KEY_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'"""
+_KEY = rf"(?:{_KEY_PART})(?:\s*\.\s*(?:{_KEY_PART}))*"
+_ARRAY_HEADER = re.compile(rf"^\s*\[\[\s*({_KEY})\s*\]\]\s*(?:#.*)?$")
+_TABLE_HEADER = re.compile(rf"^\s*\[\s*({_KEY})\s*\]\s*(?:#.*)?$")
+_KEY_VALUE = re.compile(rf"^\s*({_KEY})\s*=(.*)$")
+
+
+def _key_parts(key: str) -> tuple[str, ...]:
+    parts = re.findall(_KEY_PART, key)
+    return tuple(part[1:-1] if part[:1] in {'"', "'"} else part for part in parts)
+
+
+def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """1-based line of every table and key of a TOML text, by its full path.
+
+    Paths are the locations pydantic reports: ``("cameras", 1, "fps")`` is the ``fps`` key of
+    the second ``[[cameras]]`` table; a table header line stands for the table itself. Keys
+    inside inline tables and multi-line values are not listed (their enclosing key is).
+    """
+    found: dict[tuple[str | int, ...], int] = {}
+    arrays: dict[tuple[str | int, ...], int] = {}  # array-of-tables path -> its last index
+    table: tuple[str | int, ...] = ()
+    open_string: str | None = None  # delimiter of a multi-line string being skipped
+
+    def resolve(keys: tuple[str, ...]) -> tuple[str | int, ...]:
+        # a key naming an array of tables means its last element (TOML's rule for headers)
+        path: tuple[str | int, ...] = ()
+        for key in keys:
+            path += (key,)
+            if path in arrays:
+                path += (arrays[path],)
+        return path
+
+    def add(path: tuple[str | int, ...], number: int) -> None:
+        for end in range(1, len(path) + 1):
+            found.setdefault(path[:end], number)
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if open_string is not None:
+            if line.count(open_string) % 2 == 1:
+                open_string = None
+            continue
+        if match := _ARRAY_HEADER.match(line):
+            keys = _key_parts(match.group(1))
+            array = (*resolve(keys[:-1]), keys[-1])
+            arrays[array] = arrays.get(array, -1) + 1
+            table = (*array, arrays[array])
+            add(table, number)
+        elif match := _TABLE_HEADER.match(line):
+            table = resolve(_key_parts(match.group(1)))
+            add(table, number)
+        elif match := _KEY_VALUE.match(line):
+            add(table + _key_parts(match.group(1)), number)
+            value = match.group(2)
+            for delimiter in ('"""', "'''"):
+                if value.count(delimiter) % 2 == 1:
+                    open_string = delimiter
+                    break
+    return found
+
+
 def find_key_line(text: str | None, loc: tuple[str | int, ...]) -> int | None:
-    """1-based line where the last named key of ``loc`` is defined in ``text``, if found."""
+    """1-based line of the key (or table) at ``loc`` in ``text``, or of its nearest parent.
+
+    ``("cameras", 1, "fps")`` is found inside the second ``[[cameras]]`` table, not at the
+    first ``fps`` of the file; a key missing from that table points at the table's header.
+    """
     if not text:
         return None
-    names = [str(part) for part in loc if isinstance(part, str)]
-    if not names:
-        return None
-    key = re.escape(names[-1])
-    patterns = [
-        rf"^\s*{key}\s*=",  # key = value
-        rf"^\s*\[\[?[^\]]*\b{key}\]\]?\s*(#.*)?$",  # [table.key] or [[key]]
-        rf"^\s*[\w.\"-]*\.{key}\s*=",  # dotted.key = value
-    ]
-    lines = text.splitlines()
-    for pattern in patterns:
-        for number, line in enumerate(lines, start=1):
-            if re.search(pattern, line):
-                return number
+    lines = key_lines(text)
+    path = tuple(loc)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
     return None
+
+
+def _strip_optional(annotation: Any) -> Any:
+    """``X`` of ``X | None`` (other annotations unchanged)."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
 
 
 def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last element of ``loc`` (for key suggestions)."""
+    """The pydantic model that owns the last element of ``loc`` (for key suggestions).
+
+    Steps through model fields, list items (``[1]``) and dict-keyed tables
+    (``pose.cameras.<id>``).
+    """
     current: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        current = _strip_optional(current)
+        origin, args = get_origin(current), get_args(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+        elif origin in (list, tuple, set, frozenset) and args and isinstance(part, int):
+            current = args[0]
+        elif origin is dict and len(args) == 2 and isinstance(part, str):
+            current = args[1]
+        else:
             return None
-        field = current.model_fields.get(part)
-        if field is None:
-            return None
-        current = _unwrap_model(field.annotation)
+    current = _strip_optional(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return current
-    return None
-
-
-def _unwrap_model(annotation: Any) -> Any:
-    """Find a BaseModel inside ``list[X]``, ``X | None``, ``dict[str, X]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _unwrap_model(arg)
-        if found is not None:
-            return found
     return None
 
 

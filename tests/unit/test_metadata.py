@@ -161,3 +161,51 @@ def test_dangling_reference_in_one_file_is_resolved_by_another(raw: Path) -> Non
     path = raw / "m1" / "s1" / "session.toml"
     path.write_text(path.read_text() + '[[cameras]]\nid = "side"\nttl_id = "ttl_cam"\n')
     assert load_session_metadata(raw, "m1", "s1").camera("side").ttl_id == "ttl_cam"
+
+
+def test_error_in_second_camera_table_names_its_line(raw: Path) -> None:
+    path = raw / "m1" / "s1" / "session.toml"
+    path.write_text(path.read_text() + '[[cameras]]\nid = "side"\nfps = -1.0\n')
+    line = len(path.read_text().splitlines())  # the last line, not the first fps (line 4)
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert f"{path}:{line}: cameras[1].fps: Input should be greater than 0" in str(info.value)
+
+
+def test_duplicate_camera_ids_name_file_and_line_of_the_repeat(raw: Path) -> None:
+    path = raw / "m1" / "s1" / "session.toml"
+    path.write_text(
+        'session_description = "d"\n'
+        '[[cameras]]\nid = "top"\n'  # id at line 3
+        '[[cameras]]\nid = "side"\n'
+        '[[cameras]]\nid = "top"\n'  # id at line 7
+    )
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert (
+        f"{path}:7: cameras[2].id: duplicate cameras id 'top' (first at cameras[0], line 3); "
+        "rename one or merge the two entries"
+    ) in str(info.value)
+    assert "(top level)" not in str(info.value)
+
+
+def test_unknown_key_in_a_pose_camera_table_gets_a_suggestion(raw: Path) -> None:
+    path = raw / "m1" / "s1" / "session.toml"
+    path.write_text(path.read_text() + '[pose.cameras.top]\nsourse = "dlc"\n')
+    line = len(path.read_text().splitlines())
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert f"{path}:{line}: pose.cameras.top.sourse: unknown key (did you mean 'source'?)" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("weight", ["25 g", "0.025 kg", "25g", "1.5 lb", ".5 KG"])
+def test_weight_with_a_unit_is_accepted(weight: str) -> None:
+    assert SessionMetadata.model_validate({"subject": {"weight": weight}}).subject.weight == weight
+
+
+@pytest.mark.parametrize("weight", ["heavy", "25", "25 apples", "g 25", ""])
+def test_weight_without_number_and_unit_is_rejected(weight: str) -> None:
+    with pytest.raises(ValueError, match="weight must be a number and a unit of mass"):
+        SessionMetadata.model_validate({"subject": {"weight": weight}})

@@ -8,11 +8,12 @@ from datetime import date
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
 from w2t_bkin.config import config_json_schema, load_workspace_config, render_config_template
-from w2t_bkin.errors import AlreadyExistsError, W2TError
+from w2t_bkin.errors import AlreadyExistsError, MetadataError, W2TError
 from w2t_bkin.workspace.create import (
     ExperimentInfo,
     add_session,
@@ -21,7 +22,7 @@ from w2t_bkin.workspace.create import (
     split_names,
 )
 from w2t_bkin.workspace.discovery import discover_sessions
-from w2t_bkin.workspace.import_raw import apply_import, plan_import
+from w2t_bkin.workspace.import_raw import apply_import, check_import, plan_import
 from w2t_bkin.workspace.layout import open_workspace
 from w2t_bkin.workspace.validate import validate_workspace
 
@@ -73,8 +74,10 @@ def data_add_subject(
     age: str = typer.Option("", help="ISO-8601 duration, e.g. P90D."),
     genotype: str = typer.Option(""),
     strain: str = typer.Option(""),
-    date_of_birth: str = typer.Option("", help="ISO-8601 date, e.g. 2026-01-31."),
-    weight: str = typer.Option("", help="With unit, e.g. '0.025 kg'."),
+    date_of_birth: str = typer.Option(
+        "", help="ISO-8601 date, e.g. 2026-01-31 (stored with this machine's time zone)."
+    ),
+    weight: str = typer.Option("", help="Number and unit of mass, e.g. '25 g' or '0.025 kg'."),
     description: str = typer.Option(""),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing subject.toml."),
@@ -135,7 +138,10 @@ def _parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise W2TError(f"invalid --date {text!r}", hint="use YYYY-MM-DD, e.g. 2026-11-21") from None
+        raise MetadataError(
+            f"invalid --date {text!r}: expected a date as YYYY-MM-DD",
+            hint="use YYYY-MM-DD, e.g. 2026-11-21",
+        ) from None
 
 
 @data_app.command("import-raw")
@@ -146,24 +152,55 @@ def data_import_raw(
     session: str = typer.Option(..., "--session"),
     confirm: bool = typer.Option(False, "--confirm", help="Apply (default is a dry run)."),
     copy: bool = typer.Option(False, "--copy", help="Copy instead of relative symlinks."),
+    pose_source: list[str] = typer.Option(
+        [],
+        "--pose-source",
+        help="CAMERA=SOURCE (dlc, sleap, lightning_pose): the pose files to keep when a camera "
+        "has outputs of several tools. Repeatable.",
+    ),
 ) -> None:
-    """Link raw files into a session by category and declare them in session.toml."""
-    plan = plan_import(source, experiment, subject, session)
+    """Link raw files into a session by category and declare them in session.toml.
+
+    Camera ids come from video file stems (chunk suffixes such as _chunk00, _000, -1 grouped);
+    each TTL file is its own channel, the frame clock of the camera its name contains.
+    """
+    plan = plan_import(source, experiment, subject, session, _pose_choices(pose_source))
     table = Table(title=f"import into {plan.session_dir}")
     for column in ("category", "id", "source", "target"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for item in plan.items:
-        table.add_row(item.category, item.entry_id, str(item.source), str(item.target))
+        category = f"pose ({item.pose_source})" if item.pose_source else item.category
+        table.add_row(category, item.entry_id, str(item.source), str(item.target))
     stdout.print(table)
+    for note in plan.notes:
+        stdout.print(f"note: {note}", highlight=False)
     if plan.skipped:
-        stdout.print(f"{len(plan.skipped)} file(s) not recognised and left out:")
+        stdout.print(f"{len(plan.skipped)} file(s) not recognised or not chosen, left out:")
         for path in plan.skipped:
-            stdout.print(f"  {path}")
+            stdout.print(f"  {path}", highlight=False)
+    for conflict in plan.conflicts:
+        stdout.print(f"[red]conflict[/] {escape(conflict)}", highlight=False)
     if not confirm:
+        if plan.conflicts:
+            stdout.print(f"{len(plan.conflicts)} conflict(s): --confirm refuses until resolved")
+        else:
+            check_import(plan)  # session.toml and existing targets: fail now, not at --confirm
         stdout.print("dry run: nothing written (pass --confirm to apply)")
         return
     created = apply_import(plan, copy=copy)
     stdout.print(f"{'copied' if copy else 'linked'} {len(created)} file(s); session.toml updated")
+
+
+def _pose_choices(values: list[str]) -> dict[str, str]:
+    choices: dict[str, str] = {}
+    for value in values:
+        camera, sep, source = value.partition("=")
+        if not sep or not camera.strip() or not source.strip():
+            raise typer.BadParameter(
+                f"{value!r} is not CAMERA=SOURCE (e.g. cam1=sleap)", param_hint="--pose-source"
+            )
+        choices[camera.strip()] = source.strip()
+    return choices
 
 
 @data_app.command("validate")
@@ -218,6 +255,8 @@ def config_show(
     config: Path | None = typer.Option(None, "--config", help="Another configuration file."),
 ) -> None:
     """Print the effective configuration (defaults filled in)."""
+    if config is None:
+        open_workspace(root)  # ROOT must be a workspace: defaults for a typo'd path would mislead
     print(render_config_template(load_workspace_config(root, config)), end="")
 
 

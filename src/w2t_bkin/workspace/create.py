@@ -76,6 +76,8 @@ def add_subject(
     workspace = open_workspace(root)
     check_id(subject_id, "subject")
     values = {key: value for key, value in fields.items() if value not in (None, "")}
+    if isinstance(values.get("date_of_birth"), str):
+        values["date_of_birth"] = _aware_datetime(values["date_of_birth"])
     try:
         SubjectMeta.model_validate({"subject_id": subject_id, **values})
     except ValidationError as exc:
@@ -85,7 +87,8 @@ def add_subject(
         raise MetadataError(
             f"invalid subject field: {problems}",
             hint="sex is one of F, M, U, O; species is a Latin binomial such as 'Mus musculus'; "
-            "age is an ISO-8601 duration such as P90D (90 days) or P12W (12 weeks)",
+            "age is an ISO-8601 duration such as P90D (90 days) or P12W (12 weeks); weight is a "
+            "number and a unit such as '25 g'; date_of_birth is a date such as 2026-01-31",
         ) from None
     path = workspace.subject_dir(subject_id) / "subject.toml"
     if path.exists() and not overwrite:
@@ -140,6 +143,18 @@ def add_session(
     return path
 
 
+def _aware_datetime(text: str) -> datetime | str:
+    """An ISO-8601 date or date-time; naive ones get the machine's time zone (as start times).
+
+    Text that is not ISO-8601 is returned unchanged for the schema to report.
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
 def _session_start(day: date, start_time: str | None) -> datetime:
     # Naive times are the lab's local wall-clock time: attach the machine's time zone.
     if not start_time:
@@ -151,7 +166,8 @@ def _session_start(day: date, start_time: str | None) -> datetime:
             clock = time.fromisoformat(start_time)
         except ValueError:
             raise MetadataError(
-                f"invalid --start-time {start_time!r}",
+                f"invalid --start-time {start_time!r}: expected HH:MM[:SS] or an ISO-8601 "
+                "date-time",
                 hint="use HH:MM[:SS] or an ISO-8601 date-time like 2026-11-21T13:45:00+01:00",
             ) from None
         parsed = datetime.combine(day, clock)

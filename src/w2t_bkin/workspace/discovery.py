@@ -8,7 +8,7 @@ from pathlib import Path
 
 from w2t_bkin.errors import DiscoveryError
 from w2t_bkin.metadata import SessionMetadata
-from w2t_bkin.workspace.layout import ID_RE, Workspace, resolve_glob
+from w2t_bkin.workspace.layout import ID_RE, Workspace, check_glob, resolve_glob, sort_paths
 
 
 @dataclass(frozen=True)
@@ -75,47 +75,58 @@ class SessionFiles:
         return paths
 
 
-def _resolve_all(session_dir: Path, patterns: list[str], order: str) -> list[Path]:
+def _resolve_all(
+    session_dir: Path, what: str, patterns: list[str], order: str, problems: list[str]
+) -> list[Path]:
+    """Union of the files every pattern matches, in natural ``order`` of their names.
+
+    A pattern that leaves the session folder is added to ``problems`` (and matches nothing),
+    so that one bad glob does not hide the other problems of the session.
+    """
     seen: dict[Path, None] = {}
     for pattern in patterns:
+        try:
+            check_glob(session_dir, pattern)
+        except DiscoveryError as exc:
+            problems.append(f"{what}: {exc.message} ({exc.hint})")
+            continue
         for path in resolve_glob(session_dir, pattern, order):
             seen.setdefault(path, None)
-    return list(seen)
+    return sort_paths(list(seen), order)
 
 
 def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionFiles:
-    """Resolve every glob of the metadata; problems (non-optional globs without match) are listed.
+    """Resolve every glob of the metadata; problems (globs without match, globs leaving the
+    session folder) are listed.
 
     Use :func:`require_session_files` to turn problems into one error.
     """
     problems: list[str] = []
     cameras: dict[str, list[Path]] = {}
     for camera in metadata.cameras:
-        files = _resolve_all(session_dir, camera.paths, camera.order)
+        what = f"camera {camera.id!r}"
+        files = _resolve_all(session_dir, what, camera.paths, camera.order, problems)
         if camera.paths and not files and not camera.optional:
-            problems.append(
-                f"camera {camera.id!r}: paths {camera.paths} match no file in {session_dir}"
-            )
+            problems.append(f"{what}: paths {camera.paths} match no file in {session_dir}")
         cameras[camera.id] = files
     ttls: dict[str, list[Path]] = {}
     for ttl in metadata.TTLs:
-        files = _resolve_all(session_dir, ttl.paths, ttl.order)
+        what = f"TTL {ttl.id!r}"
+        files = _resolve_all(session_dir, what, ttl.paths, ttl.order, problems)
         if not files and not ttl.optional:
-            problems.append(f"TTL {ttl.id!r}: paths {ttl.paths} match no file in {session_dir}")
+            problems.append(f"{what}: paths {ttl.paths} match no file in {session_dir}")
         ttls[ttl.id] = files
     bpod: list[Path] = []
     if metadata.bpod is not None:
-        bpod = _resolve_all(session_dir, metadata.bpod.path, metadata.bpod.order)
+        bpod = _resolve_all(session_dir, "bpod", metadata.bpod.path, metadata.bpod.order, problems)
         if not bpod:
             problems.append(f"bpod: path {metadata.bpod.path} matches no file in {session_dir}")
     pose: dict[str, list[Path]] = {}
     for camera_id, pose_camera in metadata.pose.cameras.items():
-        files = _resolve_all(session_dir, pose_camera.paths, "name_asc")
+        what = f"pose.cameras.{camera_id}"
+        files = _resolve_all(session_dir, what, pose_camera.paths, "name_asc", problems)
         if pose_camera.paths and not files:
-            problems.append(
-                f"pose.cameras.{camera_id}: paths {pose_camera.paths} match no file in "
-                f"{session_dir}"
-            )
+            problems.append(f"{what}: paths {pose_camera.paths} match no file in {session_dir}")
         pose[camera_id] = files
     for camera in metadata.cameras:
         if not camera.paths and camera.id not in metadata.pose.cameras:
@@ -131,7 +142,8 @@ def require_session_files(session_dir: Path, metadata: SessionMetadata) -> Sessi
     files = find_session_files(session_dir, metadata)
     if files.problems:
         raise DiscoveryError(
-            "declared files are missing:\n  " + "\n  ".join(files.problems),
+            "declared files are missing or their globs are invalid:\n  "
+            + "\n  ".join(files.problems),
             hint="fix the globs in session.toml (relative to the session folder), mark the "
             "entry optional = true, or import the files with `w2t-bkin data import-raw`",
         )

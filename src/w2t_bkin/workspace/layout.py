@@ -95,20 +95,44 @@ def open_workspace(root: Path) -> Workspace:
     return workspace
 
 
-def resolve_glob(session_dir: Path, pattern: str, order: str = "name_asc") -> list[Path]:
-    """Files matching a metadata glob, relative to the session folder, sorted by name.
+def natural_key(name: str) -> tuple[tuple[str, int], ...]:
+    """Sort key that orders the digit runs of ``name`` by value: ``x_2`` before ``x_10``.
 
-    Patterns must stay inside the session folder: absolute patterns and ``..`` are refused.
-    Symlinks inside the session folder are followed (imported raw data is linked).
+    Text runs compare as text, digit runs as integers; equal values with different padding
+    (``x_01``, ``x_1``) fall back to the plain name so the order stays total.
     """
+    parts = re.split(r"(\d+)", name)
+    # Even indices are text, odd indices digits: position i always holds the same kind.
+    key = tuple((part, 0) if i % 2 == 0 else ("", int(part)) for i, part in enumerate(parts))
+    return (*key, (name, 0))
+
+
+def check_glob(session_dir: Path, pattern: str) -> None:
+    """Refuse a metadata glob that is absolute or contains ``..``."""
     if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
         raise DiscoveryError(
             f"glob {pattern!r} leaves the session folder {session_dir}",
             hint="metadata paths are globs relative to the session folder (no '..', not absolute)",
         )
-    matches = sorted(
-        (path for path in session_dir.glob(pattern) if path.is_file() or path.is_dir()),
-        key=lambda path: path.name,
+
+
+def sort_paths(paths: list[Path], order: str = "name_asc") -> list[Path]:
+    """``paths`` in natural order of their names (``name_desc``: reversed), then by full path."""
+    return sorted(
+        paths,
+        key=lambda path: (natural_key(path.name), natural_key(path.as_posix())),
         reverse=(order == "name_desc"),
     )
-    return matches
+
+
+def resolve_glob(session_dir: Path, pattern: str, order: str = "name_asc") -> list[Path]:
+    """Files matching a metadata glob, relative to the session folder, in natural name order.
+
+    Digit runs in file names compare by value (``cam0_2`` before ``cam0_10``), see
+    :func:`natural_key`. Patterns must stay inside the session folder: absolute patterns and
+    ``..`` are refused. Symlinks inside the session folder are followed (imported raw data is
+    linked).
+    """
+    check_glob(session_dir, pattern)
+    matches = [path for path in session_dir.glob(pattern) if path.is_file() or path.is_dir()]
+    return sort_paths(matches, order)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from w2t_bkin.config import load_config
 from w2t_bkin.errors import W2TError
-from w2t_bkin.metadata import check_metadata_file, load_session_metadata, metadata_files
+from w2t_bkin.metadata import (
+    SessionMetadata,
+    check_metadata_file,
+    load_session_metadata,
+    metadata_files,
+    missing_dandi_fields,
+)
 from w2t_bkin.workspace.discovery import discover_sessions, find_session_files
 from w2t_bkin.workspace.layout import Workspace, open_workspace
 
@@ -37,7 +43,7 @@ def validate_workspace(
     file_problems: dict[Path, list[Problem]] = {}
     sessions = discover_sessions(workspace, subject_glob, session_glob)
     if not sessions:
-        problems.append(Problem(str(workspace.raw), "no sessions match the filters", "warning"))
+        problems.append(_empty_selection(workspace, subject_glob, session_glob))
     for ref in sessions:
         where = f"{ref.subject}/{ref.session}"
         session_has_file_problems = False
@@ -53,6 +59,16 @@ def validate_workspace(
         except W2TError as exc:
             problems.append(Problem(where, exc.message))
             continue
+        missing = missing_dandi_fields(metadata)
+        if missing:
+            problems.append(
+                Problem(
+                    where,
+                    f"metadata lacks fields DANDI requires: {', '.join(missing)} (add them to "
+                    'subject.toml / session.toml, e.g. sex = "F", age = "P90D"; `run` stops here)',
+                )
+            )
+        problems += [Problem(where, message) for message in _frame_clock_problems(metadata)]
         session_files = find_session_files(ref.path, metadata)
         problems += [Problem(where, message) for message in session_files.problems]
         problems += [
@@ -61,6 +77,34 @@ def validate_workspace(
             if link.is_symlink() and not link.exists()
         ]
     return problems
+
+
+def _empty_selection(workspace: Workspace, subject_glob: str, session_glob: str) -> Problem:
+    """No session selected: a warning for an empty workspace, an error for a filter typo."""
+    where = str(workspace.raw)
+    if (subject_glob, session_glob) == ("*", "*"):
+        return Problem(
+            where, "no sessions yet (add one with `w2t-bkin data add-session`)", "warning"
+        )
+    existing = [f"{ref.subject}/{ref.session}" for ref in discover_sessions(workspace)]
+    shown = ", ".join(existing[:10]) + (
+        f", ... ({len(existing)} in all)" if len(existing) > 10 else ""
+    )
+    return Problem(
+        where,
+        f"no session matches --subject {subject_glob!r} --session {session_glob!r} "
+        f"(existing: {shown or 'none'})",
+    )
+
+
+def _frame_clock_problems(metadata: SessionMetadata) -> list[str]:
+    # The same rule `run` applies in its verification phase, before any video is opened.
+    return [
+        f"camera {camera.id!r} has no ttl_id and no frame_clock (set ttl_id to its frame TTL "
+        "channel, or declare frame_clock = 'video' or 'rate' (with fps) when no TTL exists)"
+        for camera in metadata.cameras
+        if camera.resolved_frame_clock is None
+    ]
 
 
 def _file_problems(path: Path) -> list[Problem]:

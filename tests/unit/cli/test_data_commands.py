@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from w2t_bkin.cli import main
 from w2t_bkin.config import Config
+from w2t_bkin.nwb.inspection import read_nwb
+from w2t_bkin.testing import ExperimentSpec, write_experiment
 
 
 def run(*args: str | Path) -> int:
@@ -156,57 +160,236 @@ def test_import_raw_dry_run_then_relative_links(
     for name in (
         "cam0_2026.avi",
         "cam1_2026.avi",
-        "run_g0_t0.nidq.xa_7_0_frame.txt",
+        "cam0_frame.txt",
+        "cam1_frame.txt",
         "session1.mat",
         "notes.docx",
     ):
         (source / name).write_bytes(b"raw")
     before = {p.name: p.read_bytes() for p in source.iterdir()}
-    assert (
-        run(
-            "data",
-            "import-raw",
-            source,
-            "--experiment",
-            workspace,
-            "--subject",
-            "m1",
-            "--session",
-            "s1",
-        )
-        == 0
-    )
+    args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    assert run(*args) == 0
     assert "dry run" in capsys.readouterr().out
     session = workspace / "data/raw/m1/s1"
     assert not (session / "Video/cam0").exists()
-    assert (
-        run(
-            "data",
-            "import-raw",
-            source,
-            "-e",
-            workspace,
-            "-s",
-            "m1",
-            "--session",
-            "s1",
-            "--confirm",
-        )
-        == 0
-    )
+    assert run(*args, "--confirm") == 0
     link = session / "Video/cam0/cam0_2026.avi"
     assert link.is_symlink() and not os.path.isabs(os.readlink(link))
     assert link.read_bytes() == b"raw"
     assert {p.name: p.read_bytes() for p in source.iterdir()} == before  # raw data untouched
     data = tomllib.loads((session / "session.toml").read_text())
-    cameras = {c["id"]: c for c in data["cameras"]}
-    assert cameras["cam0"]["paths"] == ["Video/cam0/cam0_2026.avi"]
-    assert cameras["cam0"]["ttl_id"] == "ttl_frame"
-    assert data["TTLs"] == [{"id": "ttl_frame", "paths": ["TTLs/run_g0_t0.nidq.xa_7_0_frame.txt"]}]
+    # each camera gets its own frame TTL channel: one file, one channel, one camera
+    assert data["cameras"] == [
+        {"id": "cam0", "paths": ["Video/cam0/cam0_2026.avi"], "ttl_id": "ttl_cam0_frame"},
+        {"id": "cam1", "paths": ["Video/cam1/cam1_2026.avi"], "ttl_id": "ttl_cam1_frame"},
+    ]
+    assert data["TTLs"] == [
+        {"id": "ttl_cam0_frame", "paths": ["TTLs/cam0_frame.txt"]},
+        {"id": "ttl_cam1_frame", "paths": ["TTLs/cam1_frame.txt"]},
+    ]
     assert data["bpod"]["path"] == ["Bpod/session1.mat"]
     # every declared glob matches its linked file
     capsys.readouterr()
     assert run("data", "validate", workspace) == 0
+
+
+BPOD_RULES = """
+[bpod]
+path = []
+actions = { Reward = "reward_valve_open", Punish = "airpuff" }
+[[bpod.sync.trial_types]]
+trial_type = 1
+sync_signal = "W2T_Audio"
+sync_ttl = "ttl_cue"
+[[bpod.sync.trial_types]]
+trial_type = 2
+sync_signal = "A2L_Audio"
+sync_ttl = "ttl_cue"
+[[bpod.sync.trial_types]]
+trial_type = 3
+sync_signal = "Microstim"
+sync_ttl = "ttl_cue"
+"""
+
+
+@pytest.mark.slow
+def test_import_raw_of_a_generated_session_validates_and_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The raw files of a synthetic session (2 cameras in 2 chunks each, dropped frames, one
+    # frame TTL per camera, cue/outcome TTLs, 2 Bpod files, DLC for both cameras and SLEAP for
+    # cam1) are imported into a fresh workspace whose metadata.toml holds only the lab's Bpod
+    # rules.
+    spec = ExperimentSpec(n_video_chunks=2, jitter_s=1e-4, dropped_frame_fraction=0.03, seed=5)
+    truth = write_experiment(tmp_path / "rig", spec)
+    source = tmp_path / "rig/data/raw/mouse01/ses01"
+    root = tmp_path / "exp"
+    subject = ("mouse01", "--sex", "F", "--date-of-birth", "2026-08-01", "--yes")
+    session_opts = ("--date", "2026-11-02", "--start-time", "09:00:00+00:00", "--yes")
+    assert run("data", "init", root, "--yes") == 0
+    assert run("data", "add-subject", root, *subject) == 0
+    assert run("data", "add-session", root, "mouse01", "ses01", *session_opts) == 0
+    metadata = root / "data/raw/metadata.toml"
+    metadata.write_text(metadata.read_text() + BPOD_RULES)
+    session = root / "data/raw/mouse01/ses01"
+    args = ("data", "import-raw", source, "-e", root, "-s", "mouse01", "--session", "ses01")
+    capsys.readouterr()
+
+    # cam1 has DLC and SLEAP outputs: the dry run reports it, --confirm refuses, writes nothing
+    assert run(*args) == 0
+    out = capsys.readouterr().out
+    assert "conflict camera 'cam1' has pose files from 2 sources" in out
+    assert "--pose-source cam1=dlc or --pose-source cam1=sleap" in out
+    toml_before = (session / "session.toml").read_text()
+    assert run(*args, "--confirm") == 3
+    assert "the import plan has 1 conflict(s); nothing was linked" in capsys.readouterr().err
+    assert (session / "session.toml").read_text() == toml_before
+    assert not [p for p in session.rglob("*") if p.is_file() and p.name != "session.toml"]
+
+    assert run(*args, "--confirm", "--pose-source", "cam1=sleap") == 0
+    data = tomllib.loads((session / "session.toml").read_text())
+    chunks = ["Video/{0}/{0}_chunk00.mp4", "Video/{0}/{0}_chunk01.mp4"]
+    assert data["cameras"] == [
+        {"id": cam, "paths": [c.format(cam) for c in chunks], "ttl_id": f"ttl_{cam}_frame"}
+        for cam in ("cam0", "cam1")
+    ]
+    assert {t["id"]: t["paths"] for t in data["TTLs"]} == {
+        "ttl_cam0_frame": ["TTLs/cam0_frame.txt"],
+        "ttl_cam1_frame": ["TTLs/cam1_frame.txt"],
+        "ttl_cue": ["TTLs/cue.txt"],
+        "ttl_outcome": ["TTLs/outcome.txt"],
+    }
+    pose = data["pose"]["cameras"]
+    assert pose["cam0"]["source"] == "dlc" and pose["cam1"]["source"] == "sleap"
+    assert pose["cam1"]["paths"] == [f"Pose/cam1/cam1_chunk0{k}.analysis.h5" for k in (0, 1)]
+    dob = tomllib.loads((root / "data/raw/mouse01/subject.toml").read_text())["subject"]
+    assert dob["date_of_birth"].tzinfo is not None
+
+    capsys.readouterr()
+    assert run("data", "validate", root) == 0
+    assert run("run", root) == 0, capsys.readouterr()
+    with read_nwb(session.parents[2] / "processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb") as nwb:
+        for cam, cam_truth in truth["mouse01/ses01"]["cameras"].items():
+            times = np.asarray(nwb.acquisition[cam].timestamps[:])
+            true_times = np.asarray(cam_truth["frame_times_s"])
+            assert times.shape == true_times.shape  # 2 chunks, in order, with the drops
+            assert np.max(np.abs(times - true_times)) <= 1e-4 + 1e-9  # within the pulse jitter
+
+
+def test_import_raw_refuses_a_malformed_session_toml_before_linking(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rig"
+    source.mkdir()
+    (source / "cam0.avi").write_bytes(b"raw")
+    session_toml = workspace / "data/raw/m1/s1/session.toml"
+    session_toml.write_text(session_toml.read_text() + "notes = unquoted text\n")
+    text = session_toml.read_text()
+    capsys.readouterr()
+    args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    line = len(text.splitlines())
+    for extra in ((), ("--confirm",)):  # the dry run checks what --confirm would
+        assert run(*args, *extra) == 2
+        err = capsys.readouterr().err
+        assert "invalid TOML" in err and f"line {line}" in err and str(session_toml) in err
+        assert "internal error" not in err and "Traceback" not in err
+    assert not (workspace / "data/raw/m1/s1/Video/cam0").exists()
+    assert session_toml.read_text() == text
+
+
+def test_import_raw_copy_writes_complete_files_and_is_repeatable(
+    workspace: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "rig"
+    source.mkdir()
+    payload = os.urandom(3 << 20)  # larger than one copy block
+    (source / "cam0.avi").write_bytes(payload)
+    args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    assert run(*args, "--confirm", "--copy") == 0
+    copied = workspace / "data/raw/m1/s1/Video/cam0/cam0.avi"
+    assert not copied.is_symlink() and copied.read_bytes() == payload
+    assert copied.stat().st_mtime == (source / "cam0.avi").stat().st_mtime
+    assert sorted(p.name for p in copied.parent.iterdir()) == ["cam0.avi"]  # no temp file left
+    assert run(*args, "--confirm", "--copy") == 0  # the same copy again is not a clash
+
+
+def test_validate_lists_what_run_would_reject(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("data", "add-subject", workspace, "m2", "--yes") == 0  # no age, no birth date
+    assert run("data", "add-session", workspace, "m2", "s1", "--yes") == 0
+    session = workspace / "data/raw/m1/s1/session.toml"
+    session.write_text(
+        session.read_text()
+        + '[[cameras]]\nid = "top"\npaths = ["../other/*.avi", "Video/*.avi"]\n'
+        + 'frame_clock = "video"\n'
+    )
+    capsys.readouterr()
+    assert run("data", "validate", workspace) == 1
+    out = capsys.readouterr().out
+    assert (
+        "m2/s1: metadata lacks fields DANDI requires: subject.age (or subject.date_of_birth)" in out
+    )
+    # the glob leaving the session folder is one problem among the others, not an abort
+    assert "m1/s1: camera 'top': glob '../other/*.avi' leaves the session folder" in out
+    assert "m1/s1: camera 'top': paths ['../other/*.avi', 'Video/*.avi'] match no file" in out
+
+
+@pytest.mark.parametrize(("subject", "session"), [("nobody", "*"), ("m1", "s9")])
+def test_validate_selection_that_matches_nothing_is_an_error(
+    workspace: Path, capsys: pytest.CaptureFixture[str], subject: str, session: str
+) -> None:
+    capsys.readouterr()
+    assert run("data", "validate", workspace, "--subject", subject, "--session", session) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"no session matches --subject {subject!r} --session {session!r} (existing: m1/s1)" in out
+    )
+    assert "workspace is valid" not in out
+
+
+def test_config_show_needs_a_workspace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("config", "show", tmp_path / "nonexistent") == 3
+    err = capsys.readouterr().err
+    assert "experiment root does not exist" in err and "data init" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--date", "bad", "invalid --date 'bad': expected a date as YYYY-MM-DD"),
+        ("--start-time", "bad", "invalid --start-time 'bad': expected HH:MM[:SS]"),
+    ],
+)
+def test_add_session_bad_date_and_time_are_metadata_errors(
+    workspace: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
+) -> None:
+    capsys.readouterr()
+    assert run("data", "add-session", workspace, "m1", "s2", option, value, "--yes") == 2
+    assert expected in capsys.readouterr().err
+    assert not (workspace / "data/raw/m1/s2").exists()
+
+
+def test_add_subject_weight_needs_a_number_and_a_unit(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run("data", "add-subject", workspace, "m2", "--weight", "heavy", "--yes") == 2
+    err = capsys.readouterr().err
+    assert "weight: Value error, weight must be a number and a unit of mass" in err
+    assert not (workspace / "data/raw/m2").exists()
+    assert run("data", "add-subject", workspace, "m2", "--weight", "25 g", "--yes") == 0
+    subject = tomllib.loads((workspace / "data/raw/m2/subject.toml").read_text())["subject"]
+    assert subject["weight"] == "25 g"
+
+
+def test_add_subject_stores_date_of_birth_with_a_time_zone(workspace: Path) -> None:
+    assert run("data", "add-subject", workspace, "m2", "--date-of-birth", "2026-01-31", "-y") == 0
+    dob = tomllib.loads((workspace / "data/raw/m2/subject.toml").read_text())["subject"][
+        "date_of_birth"
+    ]
+    local = datetime(2026, 1, 31).astimezone()
+    assert dob == local and dob.utcoffset() == local.utcoffset()
 
 
 def test_config_show_and_schema(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
