@@ -64,7 +64,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from scipy import fft as sp_fft
+from scipy import signal as sp_signal
 
 from w2t_bkin.errors import DataQualityWarning, SyncError
 from w2t_bkin.sync.clock import ClockModel, fit_clock
@@ -632,53 +632,60 @@ def _slots_from_pts(
 def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[int], str]:
     """Start slot of every chunk: the ordered placement that puts the most frames on a pulse.
 
-    ``rel[c]`` are chunk ``c``'s frame slots from its first frame (0). For every chunk, the
-    number of its frames on a pulse at every start slot comes from one FFT correlation; a
-    dynamic programme over the chunks keeps them in recording order (a chunk starts after the
-    previous one ends) and counts the best placements (capped at 2) to detect ties.
+    ``rel[c]`` are chunk ``c``'s frame slots from its first frame (0). Chunks stay in recording
+    order (a chunk starts after the previous one ends), so chunk ``c`` can only start within a
+    window: after every earlier chunk fits, before every later one must. For every start in its
+    window, the number of the chunk's frames on a pulse comes from one FFT correlation; a
+    dynamic programme over the chunks finds the best total and counts the placements that
+    reach it (capped at 2) to detect ties.
 
     Returns the start slots, or ``[]`` and the problem when the best placement is not unique
     or puts too few frames on a pulse.
     """
     n_slots = int(pulse_slot[-1]) + 1
-    occupied = np.zeros(n_slots)
-    occupied[pulse_slot] = 1.0
-    lengths = [int(r[-1]) + 1 for r in rel]
-    n_fft = sp_fft.next_fast_len(n_slots + max(lengths) - 1, real=True)
-    pulse_spectrum = sp_fft.rfft(occupied, n_fft)
-    tables: list[tuple[np.ndarray, np.ndarray]] = []
-    for c, r in enumerate(rel):
-        length = lengths[c]
-        frames = np.zeros(length)
-        frames[r] = 1.0
-        corr = sp_fft.irfft(pulse_spectrum * np.conj(sp_fft.rfft(frames, n_fft)), n_fft)
-        # frames on a pulse with the chunk's first frame at slot x = -(length-1) .. n_slots-1,
-        # stored at index x + length - 1 (integers: the FFT error is ~1e-9)
-        overlap = np.rint(np.concatenate([corr[n_fft - length + 1 :], corr[:n_slots]]))
-        overlap = overlap.astype(np.int64)
-        if c == 0:
-            tables.append((overlap, np.ones(overlap.size, dtype=np.int64)))
-            continue
-        # the previous chunk must end before slot x: its start x' <= x - its length, which is
-        # its table index x - 1
-        best_before, ways_before = _prefix_best(*tables[-1])
-        x = np.arange(-(length - 1), n_slots)
-        idx = np.clip(x - 1, 0, best_before.size - 1)
-        before = np.where(x - 1 >= 0, best_before[idx], -1)
-        total = np.where(before >= 0, overlap + before, -1)
-        tables.append((total, np.where(before >= 0, ways_before[idx], 0)))
-
-    total, ways = tables[-1]
-    best = int(total.max())
+    lengths = np.array([int(r[-1]) + 1 for r in rel], dtype=np.int64)
     n_frames = sum(r.size for r in rel)
+    # the first chunk may start before the first pulse and the last end after the last one
+    lower = -(lengths[0] - 1) + np.concatenate([[0], np.cumsum(lengths[:-1])])
+    upper = n_slots - 1 - np.concatenate([np.cumsum(lengths[:-1][::-1])[::-1], [0]])
+    if lower[0] > upper[0]:
+        return [], (
+            f"the {len(rel)} chunks' timestamps span more frame positions than the pulses: they "
+            "do not match the pulses"
+        )
+    pad = int(lengths.max())
+    occupied = np.zeros(n_slots + 2 * pad)
+    occupied[pulse_slot + pad] = 1.0
+    tables: list[np.ndarray] = []
+    ways = np.ones(0, dtype=np.int64)
+    for c, r in enumerate(rel):
+        frames = np.zeros(int(lengths[c]))
+        frames[r] = 1.0
+        window = occupied[lower[c] + pad : upper[c] + lengths[c] + pad]
+        # frames on a pulse for each start slot lower[c] .. upper[c] (integers; FFT error ~1e-9)
+        overlap = np.rint(sp_signal.correlate(window, frames, mode="valid", method="fft"))
+        total = overlap.astype(np.int64)
+        if c == 0:
+            ways = np.ones(total.size, dtype=np.int64)
+        else:
+            # the previous chunk ends before start x when its own start is at most x - its
+            # length: index j of this window is index j of the previous one (clipped)
+            best_before, ways_before = _prefix_best(tables[-1], ways)
+            idx = np.minimum(np.arange(total.size), best_before.size - 1)
+            total += best_before[idx]
+            ways = ways_before[idx]
+        tables.append(total)
+
+    total = tables[-1]
+    best = int(total.max())
     if best < _MIN_PTS_OVERLAP * n_frames:
         return [], (
             f"the container timestamps do not match the pulses: their best placement puts "
-            f"only {max(best, 0)} of {n_frames} frames on a pulse"
+            f"only {best} of {n_frames} frames on a pulse"
         )
     if int(ways[total == best].sum()) > 1:
         if len(rel) == 1:
-            tied = np.flatnonzero(total == best) - (lengths[0] - 1)
+            tied = np.flatnonzero(total == best) + lower[0]
             where = ", ".join(str(int(t)) for t in tied[:5]) + (", ..." if tied.size > 5 else "")
             return [], (
                 "container timestamps match the pulses equally well at several frame shifts "
@@ -690,11 +697,12 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
             "chunks is unknown, so a chunk whose timestamps show no gap can slide over extra "
             "pulses)"
         )
-    starts = [int(np.argmax(total)) - (lengths[-1] - 1)]
+    j = int(np.argmax(total))
+    starts = [j + int(lower[-1])]
     for c in range(len(rel) - 2, -1, -1):
-        table = tables[c][0]
-        end = min(starts[0] - 1, table.size - 1)
-        starts.insert(0, int(np.argmax(table[: end + 1])) - (lengths[c] - 1))
+        table = tables[c]
+        j = int(np.argmax(table[: min(j, table.size - 1) + 1]))
+        starts.insert(0, j + int(lower[c]))
     return starts, ""
 
 
