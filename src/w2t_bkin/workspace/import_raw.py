@@ -395,6 +395,12 @@ def _link_frame_ttls(
             "the only frame TTL left for the only camera left"
         )
         unlinked = []
+    elif generic and unlinked:
+        notes.append(
+            f"TTL {', '.join(repr(item.entry_id) for item in generic)} names no camera and "
+            f"{len(unlinked)} camera(s) have no frame TTL: which pulses clock which camera is "
+            "not guessed"
+        )
     for camera in unlinked:
         notes.append(
             f"camera {camera!r}: no TTL file names it, so no ttl_id is declared; set ttl_id "

@@ -194,6 +194,10 @@ def test_a_frame_ttl_naming_no_camera_is_linked_only_when_unambiguous(
     two = _touch(tmp_path / "two", "top.avi", "side.avi", "ttl/frame.txt")
     plan = plan_import(two, root, "m1", "s1")
     assert plan.frame_ttls == ()  # which camera's pulses? not guessed
+    assert (
+        "TTL 'ttl_frame' names no camera and 2 camera(s) have no frame TTL: which pulses clock "
+        "which camera is not guessed"
+    ) in plan.notes
     assert "camera 'side': no TTL file names it, so no ttl_id is declared" in "\n".join(plan.notes)
 
 
