@@ -18,7 +18,7 @@ import numpy as np
 from w2t_bkin.errors import DataQualityWarning, IngestError, MetadataError, VerificationError
 from w2t_bkin.metadata import PoseCameraMeta, PoseMeta, PoseModelMeta
 from w2t_bkin.sources.pose import DLCProject, PoseData, read_dlc_project
-from w2t_bkin.sources.pose.dlc import is_dlc_project_config, load_yaml_mapping
+from w2t_bkin.sources.pose.dlc import is_dlc_project_config, read_yaml
 from w2t_bkin.sources.pose.io import read_pose
 from w2t_bkin.sources.pose.ops import (
     apply_skeleton,
@@ -129,7 +129,7 @@ def _dlc_config_of(path: Path, source: str) -> Path | None:
     if not config.is_file() or config.suffix.lower() not in (".yaml", ".yml"):
         log.info("%s: no DeepLabCut %s; the model is only recorded", path, DLC_CONFIG_NAME)
         return None
-    if source == "dlc" or is_dlc_project_config(load_yaml_mapping(config)):
+    if source == "dlc" or is_dlc_project_config(read_yaml(config)):
         return config
     log.info("%s is not a DeepLabCut project config; the model is only recorded", config)
     return None

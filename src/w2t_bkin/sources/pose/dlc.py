@@ -192,7 +192,7 @@ def read_dlc_project(config_path: str | Path) -> DLCProject:
         The YAML is unreadable, has no bodyparts, or an edge names a bodypart it does not list.
     """
     config_path = Path(config_path)
-    config = _load_yaml(config_path)
+    config = read_yaml(config_path)
     if not isinstance(config, dict):
         raise IngestError("DLC config is not a YAML mapping", path=config_path)
     if config.get("multianimalproject"):
@@ -241,18 +241,15 @@ def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
     return read_dlc_project(config_path).skeleton
 
 
-def _load_yaml(path: Path) -> Any:
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file parsed with ``yaml.safe_load`` (:class:`IngestError` when unreadable)."""
     import yaml  # local: only the config readers need it
 
+    path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise IngestError(f"cannot read DLC config: {exc}", path=path) from exc
-
-
-def load_yaml_mapping(path: str | Path) -> Any:
-    """A YAML file parsed with ``yaml.safe_load`` (IngestError when unreadable)."""
-    return _load_yaml(Path(path))
 
 
 def _text(value: Any) -> str | None:
