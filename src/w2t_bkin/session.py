@@ -20,10 +20,10 @@ under a hidden temporary name, validated, and only then renamed to
 ``sub-<subject>_ses-<session>.nwb``: no partial or invalid file ever appears at that path. A file
 with blocking validation findings is kept as ``sub-<subject>_ses-<session>.invalid.nwb``.
 
-Outputs left by an earlier run never look current: when a run fails, the NWB file of an earlier
-successful run and its sidecars are moved into ``previous/`` (replacing what was there), and
-leftovers of an earlier failed run are removed; a successful run removes ``previous/`` and every
-output it did not rewrite (e.g. a QC report when ``qc_report`` is now off).
+Outputs of an earlier run never look current: before a run starts, the outputs of the earlier
+run move into ``previous/`` (replacing it) when that run produced an NWB file, and are removed
+otherwise (leftovers of a failed run). A successful run then removes ``previous/``; a failed run
+keeps it, so the last good outputs survive without sitting where current ones belong.
 """
 
 from __future__ import annotations
@@ -223,6 +223,7 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
     session_start_time(ctx)  # present and with a UTC offset
     check_output_folder(ctx.processed_dir)
     check_camera_ids(ctx)
+    check_inputs_readable(files)
     for camera in ctx.metadata.cameras:
         if camera.resolved_frame_clock is None:
             raise MetadataError(
@@ -326,6 +327,32 @@ def check_output_folder(folder: Path) -> None:
         ) from exc
 
 
+def check_inputs_readable(files: SessionFiles) -> None:
+    """Every input can be opened for reading; lists each file that cannot.
+
+    Readers would otherwise report an unreadable file as a malformed one ("not an HDF5 file").
+    """
+    denied: list[str] = []
+    for path in files.all_inputs():
+        try:
+            if path.is_dir():
+                os.listdir(path)
+            else:
+                with open(path, "rb"):
+                    pass
+        except PermissionError:
+            denied.append(str(path))
+        except OSError as exc:
+            raise as_w2t_error(exc, "verification") from exc
+    if denied:
+        raise IngestError(
+            f"permission denied reading {len(denied)} input file(s):\n  " + "\n  ".join(denied),
+            hint="make them readable for this user (e.g. chmod u+r FILE, or ask their owner), "
+            "or run w2t-bkin as a user who may read them",
+            path=denied[0],
+        )
+
+
 def check_camera_ids(ctx: SessionContext) -> None:
     """Camera ids must not collide with the names of objects the NWB file holds anyway."""
     clashing = sorted(c.id for c in ctx.metadata.cameras if c.id in RESERVED_CAMERA_IDS)
@@ -374,6 +401,7 @@ def check_bpod_state_names(ctx: SessionContext, bpod: BpodSession) -> None:
         return
     states = set(bpod.state_names)
     problems: list[str] = []
+    sources: list[Path] = []
 
     def check(name: str, keys: tuple[str, ...], what: str) -> None:
         if name in states:
@@ -382,7 +410,8 @@ def check_bpod_state_names(ctx: SessionContext, bpod: BpodSession) -> None:
         folded = [s for s in bpod.state_names if s.lower() == name.lower()]
         suggestions = folded or close
         fix = f"; did you mean {suggestions[0]!r}?" if suggestions else ""
-        problems.append(f"{metadata_file_defining(ctx, *keys)}: {what} = {name!r}{fix}")
+        sources.append(metadata_file_defining(ctx, *keys))
+        problems.append(f"{sources[-1]}: {what} = {name!r}{fix}")
 
     for sync_rule in meta.sync.trial_types:
         check(
@@ -401,7 +430,7 @@ def check_bpod_state_names(ctx: SessionContext, bpod: BpodSession) -> None:
             f"metadata names Bpod state(s) that the Bpod file(s) {files} do not have:\n  "
             + "\n  ".join(problems),
             hint=f"use the exact state names of the Bpod files (states: {shown})",
-            path=bpod.source_files[0],
+            path=sources[0],
         )
 
 
@@ -621,62 +650,70 @@ def _discard_staged(run: SessionRun, session_log: SessionLog) -> None:
     run.staged_nwb = None
 
 
-SIDECAR_NAMES = ("alignment_stats.json", "validation.json", "provenance.json", "qc/report.html")
+OUTPUT_NAMES = (
+    "alignment_stats.json",
+    "validation.json",
+    "provenance.json",
+    "qc/report.html",
+    "status.json",
+    "pipeline.log",
+)
+"""Outputs of a run besides the NWB file (and ``<stem>.invalid.nwb``), relative to its folder."""
 
 
-def retire_stale_outputs(
-    folder: Path, nwb_name: str, result: SessionResult, session_log: SessionLog
-) -> None:
-    """Outputs this run did not write must not look current (see the module notes).
+def set_aside_earlier_outputs(folder: Path, nwb_name: str) -> list[str]:
+    """Before a run: move the earlier run's outputs out of the way; returns what was done.
 
-    A failed run moves the NWB file of an earlier successful run and its sidecars into
-    ``previous/`` (replacing it) and removes leftovers of an earlier failed run; a successful
-    run removes every output it did not rewrite and ``previous/``. Temporary files of an
-    interrupted write are removed either way.
+    When the earlier run produced an NWB file, all its outputs move into ``previous/``
+    (replacing it); otherwise they are leftovers of a failed run and are removed (``previous/``
+    then still holds the last successful run). Temporary files of an interrupted write are
+    removed. See :func:`settle_previous_outputs` for the end of the run.
     """
     from w2t_bkin.nwb.io import staged_name_pattern
 
     if not folder.is_dir():
-        return
+        return []
     nwb = folder / nwb_name
-    written = {p.absolute() for p in result.outputs.values()}
-    known = [nwb, invalid_nwb_path(nwb), *(folder / name for name in SIDECAR_NAMES)]
-    stale = [p for p in known if p.is_file() and p.absolute() not in written]
+    earlier = [p for p in (nwb, invalid_nwb_path(nwb)) if p.is_file()]
+    earlier += [folder / name for name in OUTPUT_NAMES if (folder / name).is_file()]
     partial = sorted(folder.glob(staged_name_pattern(nwb)))
     previous = folder / PREVIOUS_DIR
+    names = ", ".join(str(p.relative_to(folder)) for p in earlier)
     try:
         for path in partial:
             path.unlink()
-        if not result.ok and nwb in stale:
-            if previous.is_dir():
-                shutil.rmtree(previous)
-            for path in stale:
-                target = previous / path.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-            result.previous_outputs = previous
-            session_log.write(
-                logging.WARNING,
-                "this run failed: the outputs of the earlier run (%s) were moved to %s",
-                ", ".join(str(p.relative_to(folder)) for p in stale),
-                previous,
-            )
-            return
-        for path in stale:
-            path.unlink()
-        if stale:
-            session_log.write(
-                logging.INFO,
-                "removed outputs of an earlier run that this run did not rewrite: %s",
-                ", ".join(str(p.relative_to(folder)) for p in stale),
-            )
-        if result.ok and previous.is_dir():
+        if not nwb.is_file():
+            for path in earlier:
+                path.unlink()
+            return [f"removed the outputs of an earlier failed run: {names}"] if earlier else []
+        if previous.is_dir():
             shutil.rmtree(previous)
-            session_log.write(logging.INFO, "removed %s (superseded by this run)", previous)
+        for path in earlier:
+            target = previous / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
     except OSError as exc:
+        return [f"could not set aside the earlier outputs in {folder}: {exc}"]
+    return [f"moved the outputs of the earlier run to {previous}: {names}"]
+
+
+def settle_previous_outputs(folder: Path, result: SessionResult, session_log: SessionLog) -> None:
+    """After a run: a success supersedes ``previous/``; a failure keeps it and says so."""
+    previous = folder / PREVIOUS_DIR
+    if not previous.is_dir():
+        return
+    if not result.ok:
+        result.previous_outputs = previous
         session_log.write(
-            logging.WARNING, "could not retire earlier outputs in %s: %s", folder, exc
+            logging.WARNING, "this run failed; the last successful outputs are in %s", previous
         )
+        return
+    try:
+        shutil.rmtree(previous)
+    except OSError as exc:
+        session_log.write(logging.WARNING, "could not remove %s: %s", previous, exc)
+    else:
+        session_log.write(logging.INFO, "removed %s (superseded by this run)", previous)
 
 
 def _write_status(
@@ -718,8 +755,11 @@ def process_session(
     result = SessionResult(subject, session)
     processed = Workspace(root).processed_dir(subject, session)
     run = SessionRun(started_at=datetime.now(UTC), folder=processed)
+    set_aside = set_aside_earlier_outputs(processed, nwb_file_name(subject, session))
     with _session_log(processed) as session_log, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
+        for message in set_aside:
+            session_log.write(logging.INFO, "%s", message)
 
         def phase(name: str, step: Callable[[], T]) -> T:
             return _phase(result, session_log, name, step)
@@ -756,7 +796,7 @@ def process_session(
             if not result.ok:
                 _discard_staged(run, session_log)
                 _write_failure_sidecars(run, result, session_log)
-            retire_stale_outputs(processed, nwb_file_name(subject, session), result, session_log)
+            settle_previous_outputs(processed, result, session_log)
             _write_status(processed, result, run, session_log)
             session_log.write(logging.INFO, "session %s/%s %s", subject, session, result.status)
     if session_log.path is not None and session_log.path.is_file():

@@ -84,11 +84,22 @@ def _print_result(result: SessionResult) -> None:
             f"{result.failed_phase}: {escape(result.error or '')}",
             highlight=False,
         )
-        log_path = result.outputs.get("pipeline_log")
-        if log_path is not None:
-            stderr.print(f"    log: {escape(str(log_path))}", highlight=False)
+        for label, key in (("log", "pipeline_log"), ("QC report", "qc_report")):
+            if key in result.outputs:
+                stderr.print(f"    {label}: {escape(str(result.outputs[key]))}", highlight=False)
+        if result.previous_outputs is not None:
+            stderr.print(
+                f"    the earlier run's outputs were moved to "
+                f"{escape(str(result.previous_outputs))}",
+                highlight=False,
+            )
     for text in result.warnings:
         stdout.print(f"    [yellow]warning[/] {escape(text)}", highlight=False)
+    if result.other_warnings:
+        stdout.print(
+            f"    {len(result.other_warnings)} other warning(s) from libraries: see pipeline.log",
+            highlight=False,
+        )
 
 
 def _summary(results: list[SessionResult]) -> int:

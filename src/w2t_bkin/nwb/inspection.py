@@ -99,19 +99,20 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"identifier       {summary['identifier']}",
         f"session start    {summary['session_start_time']}",
         f"timestamps ref.  {summary['timestamps_reference_time']}",
-        f"description      {summary['session_description']}",
+        "description      " + _indented(str(summary["session_description"]), 17),
     ]
     subject = summary["subject"]
     if subject:
         lines.append("subject          " + ", ".join(f"{k}={v}" for k, v in subject.items()))
     else:
         lines.append("subject          (none)")
-    lines.append(f"devices          {', '.join(d['name'] for d in summary['devices']) or '(none)'}")
+    lines.append("devices" + ("" if summary["devices"] else "          (none)"))
+    lines += [f"  {_device_line(device)}" for device in summary["devices"]]
     lines.append("acquisition")
-    lines += [f"  {_object_line(obj)}" for obj in summary["acquisition"]] or ["  (none)"]
+    lines += [line for obj in summary["acquisition"] for line in _object_lines(obj)] or ["  (none)"]
     for module, objects in summary["processing"].items():
         lines.append(f"processing/{module}")
-        lines += [f"  {_object_line(obj)}" for obj in objects]
+        lines += [line for obj in objects for line in _object_lines(obj)]
     if summary["pose"]:
         lines.append("pose")
         for item in summary["pose"]:
@@ -167,8 +168,13 @@ def _describe(obj: Any) -> dict[str, Any]:
     elif isinstance(obj, TimeSeries):
         out["shape"] = _series_shape(obj)
     elif hasattr(obj, "children"):
-        out["children"] = sorted(child.name for child in obj.children)
+        # Containers (TaskRecording, PoseEstimation, Skeletons): what they hold, one level down.
+        out["children"] = [_describe(child) for child in sorted(obj.children, key=_name)]
     return out
+
+
+def _name(obj: Any) -> str:
+    return str(obj.name)
 
 
 def _series_shape(series: TimeSeries) -> list[int]:
@@ -249,3 +255,29 @@ def _object_line(obj: dict[str, Any]) -> str:
     if obj.get("columns"):
         text += f"  [{', '.join(obj['columns'])}]"
     return text
+
+
+def _object_lines(obj: dict[str, Any], depth: int = 1) -> list[str]:
+    """The object and, for containers of tables (TaskRecording), each table it holds."""
+    lines = [f"{'  ' * depth}{_object_line(obj)}"]
+    children = obj.get("children") or []
+    if any("columns" in child for child in children):  # tables; pose series have their section
+        lines += [line for child in children for line in _object_lines(child, depth + 1)]
+    return lines
+
+
+def _device_line(device: dict[str, Any]) -> str:
+    parts = [device["description"]]
+    model = device.get("model")
+    if model:
+        number = f" ({model['model_number']})" if model.get("model_number") else ""
+        parts.append(f"model {model['manufacturer']} {model['name']}{number}")
+    if device.get("serial_number"):
+        parts.append(f"serial {device['serial_number']}")
+    return f"{device['name']:<20} " + "; ".join(str(p) for p in parts if p)
+
+
+def _indented(text: str, width: int) -> str:
+    return "\n".join(
+        (" " * width + line if k and line else line) for k, line in enumerate(text.splitlines())
+    )

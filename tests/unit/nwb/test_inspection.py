@@ -42,6 +42,10 @@ def test_summary_lists_header_subject_devices_and_objects(nwb_path: Path) -> Non
     assert acquisition["TTLEvents"]["shape"] == [22, 2]
     assert acquisition["TTLEvents"]["type"] == "EventsTable"
     assert acquisition["task_recording"]["type"] == "TaskRecording"
+    tables = {c["name"]: c for c in acquisition["task_recording"]["children"]}
+    assert (tables["states"]["type"], tables["states"]["shape"]) == ("StatesTable", [12, 3])
+    assert tables["actions"]["columns"] == ["timestamp", "duration", "action_type", "value"]
+    assert devices["top_camera"]["serial_number"] == "SN123"
     assert {o["name"] for o in summary["processing"]["behavior"]} == {
         "Skeletons",
         "PoseEstimation_cam_top",
@@ -87,7 +91,23 @@ def test_summary_trials_columns_and_first_rows(nwb_path: Path) -> None:
 def test_format_summary_text(nwb_path: Path) -> None:
     text = format_summary(summarize_nwb(nwb_path))
     assert "identifier       sub-mouse1_ses-01_test" in text
-    assert "devices          bpod, cam_side, daq, top_camera" in text
+    assert "devices\n  bpod " in text
+    # model and serial number of a metadata device, not just its name
+    assert (
+        "  top_camera           Top-view camera; model FLIR Blackfly S (BFS-U3-16S2M); "
+        "serial SN123\n"
+    ) in text
+    # what the TaskRecording holds, one table per line with its shape and columns
+    recording = text.split("  task_recording ")[1].split("\n  TTLEvents")[0]
+    lines = [" ".join(line.split()[:3]) for line in recording.splitlines()[1:]]
+    assert lines == [
+        "actions ActionsTable 5x4",
+        "events EventsTable 6x3",
+        "states StatesTable 12x3",
+    ]
+    assert "    states                       StatesTable            12x3  [start_time," in recording
+    # a multi-line description stays inside its column
+    assert "\n                 Time base: NI-DAQ clock" in text
     assert "PoseEstimation_cam_top/nose  20x2  timestamps: cam_top" in text
     assert "trials           3 rows;" in text
     assert "trial_type_name=nogo" in text
