@@ -61,9 +61,15 @@ class SynchronizationConfig(_Section):
             "and labels them, 'fail' stops the session."
         ),
     )
-    clock_model: Literal["linear", "piecewise"] = Field(
-        "linear",
-        description="Offset + constant drift, or piecewise-linear when drift changes over time.",
+    clock_model: Literal["auto", "linear", "piecewise"] = Field(
+        "auto",
+        description=(
+            "Bpod clock model. 'linear': offset + constant drift; the session fails if a "
+            "piecewise-linear model matches more trials or differs from it by more than 0.5 ms "
+            "(the drift is not constant). 'piecewise': continuous piecewise-linear, one drift "
+            "per piecewise_segment_s. 'auto': linear, switching to piecewise-linear (and saying "
+            "so in pipeline.log) when that check finds the drift not constant."
+        ),
     )
     piecewise_segment_s: float = Field(
         300.0, gt=0, description="Segment length of the piecewise-linear clock model."

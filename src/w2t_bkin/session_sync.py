@@ -25,7 +25,7 @@ from w2t_bkin import __version__
 from w2t_bkin.config import Config
 from w2t_bkin.errors import DataQualityWarning, MetadataError, SyncError
 from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata, metadata_files
-from w2t_bkin.sources.bpod import BpodSession
+from w2t_bkin.sources.bpod import INFO_OFFSET_UNCERTAINTY_S, BpodSession
 from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sources.video import CameraVideos, VideoProbe
 from w2t_bkin.sync.clock import ClockModel, fit_clock
@@ -36,7 +36,7 @@ from w2t_bkin.sync.frames import (
     frame_times_from_video,
 )
 from w2t_bkin.sync.stats import stats_from_frames, stats_from_trials
-from w2t_bkin.sync.trials import TrialAlignment, align_trials
+from w2t_bkin.sync.trials import ClockRestart, TrialAlignment, align_trials, with_clock
 
 if TYPE_CHECKING:
     from w2t_bkin.nwb.assembly import SessionAssembly
@@ -252,6 +252,7 @@ def _sync_onsets(bpod: BpodSession, meta: BpodMeta) -> tuple[np.ndarray, np.ndar
 def _trial_timing(
     bpod: BpodSession, meta: BpodMeta, ttl: dict[str, TTLChannel], config: Config
 ) -> TrialTiming:
+    """Align each sync channel's trials, then map every trial through one Bpod clock model."""
     sync = config.synchronization
     if not meta.sync.trial_types:
         raise SyncError(
@@ -260,6 +261,7 @@ def _trial_timing(
             hint="add rules {trial_type, sync_signal, sync_ttl} to the metadata",
         )
     onsets, channel = _sync_onsets(bpod, meta)
+    restarts = _clock_restarts(bpod)
     per_channel: dict[str, TrialAlignment] = {}
     label = np.full(bpod.n_trials, "unaligned", dtype=object)
     for ttl_id in sorted({c for c in channel if c}):
@@ -269,35 +271,36 @@ def _trial_timing(
                 hint="add its files or fix bpod.sync.trial_types.sync_ttl",
             )
         rows = np.flatnonzero(channel == ttl_id)
-        alignment = align_trials(
-            onsets[rows],
-            ttl[ttl_id].times_s,
-            bpod_trial_idx=rows,
-            trial_start_s=bpod.trial_start_s[rows],
-            tolerance_s=sync.trial_match_tolerance_s,
-            min_matched=sync.min_matched_trials,
-            model=sync.clock_model,
-            segment_s=sync.piecewise_segment_s,
-            unaligned_policy=sync.unaligned_trial_policy,
-        )
+        try:
+            alignment = align_trials(
+                onsets[rows],
+                ttl[ttl_id].times_s,
+                bpod_trial_idx=rows,
+                trial_start_s=bpod.trial_start_s[rows],
+                tolerance_s=sync.trial_match_tolerance_s,
+                min_matched=sync.min_matched_trials,
+                model=sync.clock_model,
+                segment_s=sync.piecewise_segment_s,
+                unaligned_policy=sync.unaligned_trial_policy,
+                restarts=restarts,
+            )
+        except SyncError as exc:  # name the channel and the files the error is about
+            raise SyncError(
+                f"sync TTL channel {ttl_id!r} and Bpod file(s) {_bpod_files(bpod)}: {exc.message}",
+                hint=exc.hint,
+            ) from None
         per_channel[ttl_id] = alignment
         label[rows] = alignment.label
     if len(per_channel) == 1:
         clock = next(iter(per_channel.values())).clock
-    else:  # one Bpod clock: fit it on the matched pairs of every channel together
-        src = np.concatenate(
-            [a.bpod_sync_times_s[a.matched_pulse_idx >= 0] for a in per_channel.values()]
-        )
-        ref = np.concatenate(
-            [
-                ttl[k].times_s[a.matched_pulse_idx[a.matched_pulse_idx >= 0]]
-                for k, a in per_channel.items()
-            ]
-        )
-        order = np.argsort(src)
-        clock = fit_clock(
-            src[order], ref[order], model=sync.clock_model, segment_s=sync.piecewise_segment_s
-        )
+    else:
+        clock = _one_bpod_clock(per_channel, ttl, restarts, config)
+        # report what is applied: every channel seen through the one clock
+        per_channel = {
+            k: with_clock(a, clock, ttl[k].times_s, bpod.trial_start_s[a.bpod_trial_idx])
+            for k, a in per_channel.items()
+        }
+        _check_channels_agree(per_channel, sync.trial_match_tolerance_s)
     no_rule = np.flatnonzero(channel == "")
     if no_rule.size and sync.unaligned_trial_policy == "fail":
         raise SyncError(
@@ -306,11 +309,96 @@ def _trial_timing(
             hint="add [[bpod.sync.trial_types]] rules for them, or set "
             "synchronization.unaligned_trial_policy = 'flag'",
         )
+    _check_restarts_placed(bpod, clock, restarts)
     residuals = np.full(bpod.n_trials, np.nan)
     for alignment in per_channel.values():
         residuals[alignment.bpod_trial_idx] = alignment.residuals_s
     starts = bpod.trial_start_s
     return TrialTiming(clock, label.astype(str), clock(starts) - starts, residuals, per_channel)
+
+
+def _bpod_files(bpod: BpodSession) -> str:
+    return ", ".join(path.name for path in bpod.source_files)
+
+
+def _clock_restarts(bpod: BpodSession) -> tuple[ClockRestart, ...]:
+    """Bpod files whose clock restarted and that only ``Info`` start times placed (1 s)."""
+    return tuple(
+        ClockRestart(
+            bpod_time_s=float(bpod.trial_start_s[first]),
+            uncertainty_s=INFO_OFFSET_UNCERTAINTY_S,
+            source=bpod.source_files[k].name,
+        )
+        for k, (first, how) in enumerate(
+            zip(bpod.file_first_trial, bpod.file_alignment, strict=True)
+        )
+        if how == "info"
+    )
+
+
+def _one_bpod_clock(
+    per_channel: dict[str, TrialAlignment],
+    ttl: dict[str, TTLChannel],
+    restarts: tuple[ClockRestart, ...],
+    config: Config,
+) -> ClockModel:
+    """One Bpod clock fitted on the matched pairs of every sync channel together."""
+    sync = config.synchronization
+    src = np.concatenate(
+        [a.bpod_sync_times_s[a.matched_pulse_idx >= 0] for a in per_channel.values()]
+    )
+    ref = np.concatenate(
+        [
+            ttl[k].times_s[a.matched_pulse_idx[a.matched_pulse_idx >= 0]]
+            for k, a in per_channel.items()
+        ]
+    )
+    order = np.argsort(src, kind="stable")
+    # 'auto' settled per channel: piecewise when any channel needed it
+    piecewise = any(a.clock.kind == "piecewise" for a in per_channel.values())
+    return fit_clock(
+        src[order],
+        ref[order],
+        model="piecewise" if piecewise else "linear",
+        segment_s=sync.piecewise_segment_s,
+        outlier_threshold_s=sync.trial_match_tolerance_s,
+        step_at_s=np.array([r.bpod_time_s for r in restarts]),
+    )
+
+
+def _check_channels_agree(per_channel: dict[str, TrialAlignment], tolerance_s: float) -> None:
+    """Matched pulses of every channel must stay within tolerance of the one Bpod clock."""
+    worst = {k: a.residual_max_s for k, a in per_channel.items()}
+    off = {k: v for k, v in worst.items() if v > tolerance_s}
+    if off:
+        raise SyncError(
+            "the sync channels disagree about the Bpod clock: fitted on all of them together, "
+            + ", ".join(
+                f"{k!r} leaves matched pulses off by {v * 1e3:.2f} ms" for k, v in off.items()
+            )
+            + f" (tolerance {tolerance_s * 1e3:g} ms)",
+            hint="check that every [[bpod.sync.trial_types]] rule names the TTL channel its "
+            "sync state is wired to",
+        )
+
+
+def _check_restarts_placed(
+    bpod: BpodSession, clock: ClockModel, restarts: tuple[ClockRestart, ...]
+) -> None:
+    """Trials after a clock restart that no matched pulse placed (e.g. no sync rule) fail."""
+    if not restarts:
+        return
+    unplaced = ~clock.run_fitted[clock.run_of(bpod.trial_start_s)]
+    if unplaced.any():
+        first = int(np.flatnonzero(unplaced)[0])
+        restart = restarts[int(clock.run_of(bpod.trial_start_s[first])) - 1]
+        raise SyncError(
+            f"{int(unplaced.sum())} trials of the Bpod file restarted at {restart.source} (from "
+            f"trial {first}) have no sync onset matched to a TTL pulse, so they can be placed only "
+            f"to within ±{restart.uncertainty_s:g} s by the Bpod Info start times",
+            hint="add [[bpod.sync.trial_types]] rules for their trial types, or check that the "
+            "TTL recording covers this Bpod file",
+        )
 
 
 # --------------------------------------------------------------------------------------------

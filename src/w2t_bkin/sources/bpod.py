@@ -54,6 +54,11 @@ REQUIRED_FIELDS = ("nTrials", "TrialStartTimestamp", "RawEvents")
 
 JSONABLE_SUFFIX = ".jsonable"
 
+INFO_OFFSET_UNCERTAINTY_S = 1.5
+"""Largest error of a restarted file's placement by ``Info`` start times: their 1 s resolution
+(``SessionStartTime_UTC``) plus 0.5 s between the PC clock reading and the Bpod clock start.
+Synchronization fits each such file's true offset from its TTL pulses within this window."""
+
 
 @dataclass(frozen=True)
 class BpodSession:
@@ -104,8 +109,8 @@ class BpodSession:
         session clock (0 for the first file and for files already on one clock).
     file_alignment
         How each file was placed on the session clock: ``"first"``, ``"continuous"`` (its
-        timestamps already follow the previous file) or ``"info"`` (shifted by the difference of
-        ``Info`` start times).
+        timestamps already follow the previous file) or ``"info"`` (its clock restarted; shifted by
+        the difference of ``Info`` start times, good to :data:`INFO_OFFSET_UNCERTAINTY_S`).
     """
 
     source_files: tuple[Path, ...]
@@ -184,7 +189,9 @@ def read_bpod_session(paths: Sequence[str | Path]) -> BpodSession:
     whose first ``TrialStartTimestamp`` is at or after the previous file's last trial end is
     already on the session clock and kept as is. Otherwise its clock restarted, and it is shifted
     by the difference between its ``Info`` start (``SessionDate`` + ``SessionStartTime_UTC``,
-    1 s resolution) and the first file's.
+    1 s resolution) and the first file's. That shift is only good to
+    :data:`INFO_OFFSET_UNCERTAINTY_S`: synchronization re-fits the offset of every ``"info"``
+    file from its own TTL pulses (see :class:`w2t_bkin.sync.trials.ClockRestart`).
 
     Parameters
     ----------
@@ -845,6 +852,7 @@ def _float_vector(value: Any) -> np.ndarray:
 
 
 __all__ = [
+    "INFO_OFFSET_UNCERTAINTY_S",
     "BpodSession",
     "flatten_settings",
     "read_bpod_file",

@@ -40,6 +40,9 @@ class StreamStats:
         ``(n,) int64``: pulse indices removed as spurious / matched to no trial.
     missing_idx
         ``(n,) int64``: frames or trials whose pulse was lost.
+    unassigned_idx
+        ``(n,) int64``: on-grid pulses with no saved frame (cameras, e.g. triggers after the
+        recording stopped); empty for trials (their unused pulses are in ``spurious_idx``).
     status
         Camera: the frame alignment status. Trials: ``"exact"`` when every trial with a sync
         onset matched a pulse, else ``"repaired"``.
@@ -58,6 +61,7 @@ class StreamStats:
     spurious_idx: np.ndarray
     missing_idx: np.ndarray
     status: str
+    unassigned_idx: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict: index arrays as full lists, NaN as ``None``."""
@@ -90,11 +94,16 @@ def stats_from_frames(stream_id: str, alignment: FrameAlignment) -> StreamStats:
         spurious_idx=alignment.spurious_pulse_idx.copy(),
         missing_idx=alignment.missing_pulse_frame_idx.copy(),
         status=alignment.status,
+        unassigned_idx=alignment.unassigned_pulse_idx.copy(),
     )
 
 
 def stats_from_trials(stream_id: str, alignment: TrialAlignment) -> StreamStats:
-    """Statistics of the trials aligned through one TTL channel."""
+    """Statistics of the trials aligned through one TTL channel.
+
+    Drift, offset and residuals are those of ``alignment.clock``: with several sync channels,
+    pass the alignment seen through the one Bpod clock (:func:`~w2t_bkin.sync.trials.with_clock`).
+    """
     return StreamStats(
         stream_id=stream_id,
         kind="trials",
@@ -109,4 +118,5 @@ def stats_from_trials(stream_id: str, alignment: TrialAlignment) -> StreamStats:
         spurious_idx=alignment.spurious_pulse_idx.copy(),
         missing_idx=alignment.missing_pulse_trial_idx.copy(),
         status="exact" if alignment.missing_pulse_trial_idx.size == 0 else "repaired",
+        unassigned_idx=np.zeros(0, dtype=np.int64),
     )

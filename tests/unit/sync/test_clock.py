@@ -131,3 +131,62 @@ def test_errors_name_the_problem() -> None:
         fit_clock(np.array([np.nan]), np.array([1.0]))
     with pytest.raises(SyncError, match="unknown clock model 'cubic'"):
         fit_clock(np.arange(3.0), np.arange(3.0), model="cubic")  # type: ignore[arg-type]
+
+
+def _restarted_clock(x: np.ndarray, steps: np.ndarray, jumps: np.ndarray) -> np.ndarray:
+    """Reference times of a 500 s offset, 50 ppm clock that jumps at each step."""
+    run = np.searchsorted(steps, x, side="right")
+    return 500.0 + (1 + 50e-6) * x + np.concatenate([[0.0], np.cumsum(jumps)])[run]
+
+
+def test_steps_give_each_run_its_offset_and_share_one_drift() -> None:
+    x = _source(3000, 7200.0)
+    steps, jumps = np.array([2000.0, 5000.0]), np.array([0.37, -0.81])
+    y = _restarted_clock(x, steps, jumps)
+    clock = fit_clock(x, y, step_at_s=steps)
+    assert np.max(np.abs(clock(x) - y)) < 1e-9
+    np.testing.assert_allclose(clock.step_s, jumps, rtol=0, atol=1e-9)
+    assert clock.drift_ppm == pytest.approx(50.0, abs=1e-6)
+    assert clock.offset_s == pytest.approx(500.0, abs=1e-9)
+    assert clock.run_fitted.tolist() == [True, True, True]
+    assert clock.n_runs == 3
+    np.testing.assert_array_equal(clock.run_of([1999.0, 2000.0, 6000.0]), [0, 1, 2])
+    assert np.max(np.abs(clock.inverse(y) - x)) < 1e-9
+    # without the steps one model cannot follow the jumps
+    assert fit_clock(x, y, outlier_threshold_s=10.0).max_abs_s > 0.1
+
+
+def test_steps_with_a_piecewise_drift() -> None:
+    x = np.concatenate([[0.0], _source(3000)])
+    steps = np.array([1000.0])
+    y = _restarted_clock(x, steps, np.array([0.25])) + 60e-6 * np.maximum(x - 1800.0, 0.0)
+    clock = fit_clock(x, y, model="piecewise", segment_s=300.0, step_at_s=steps)
+    assert np.max(np.abs(clock(x) - y)) < 1e-9
+    assert clock.step_s[0] == pytest.approx(0.25, abs=1e-9)
+    assert clock.segment_drift_ppm[-1] == pytest.approx(110.0, abs=1e-6)
+
+
+def test_a_run_without_points_is_marked_and_keeps_the_previous_offset() -> None:
+    x = np.concatenate([_source(100, 1000.0), 3000.0 + _source(100, 1000.0, seed=1)])
+    steps, jumps = np.array([1500.0, 2500.0]), np.array([0.4, -0.3])
+    y = _restarted_clock(x, steps, jumps)
+    clock = fit_clock(x, y, step_at_s=steps)
+    assert clock.run_fitted.tolist() == [True, False, True]
+    assert np.max(np.abs(clock(x) - y)) < 1e-9
+    # the empty run 1 takes run 0's offset (a jump of 0); run 2 still lands right
+    assert clock.step_s[0] == 0.0
+    assert clock.step_s[1] == pytest.approx(0.1, abs=1e-9)
+
+
+def test_steps_between_single_points_give_offsets_only() -> None:
+    clock = fit_clock(np.array([10.0, 20.0]), np.array([15.0, 27.5]), step_at_s=np.array([15.0]))
+    assert clock.drift_ppm == 0.0
+    np.testing.assert_allclose(clock(np.array([10.0, 20.0])), [15.0, 27.5], rtol=0, atol=1e-12)
+    assert clock.step_s[0] == pytest.approx(2.5)
+
+
+def test_steps_must_be_increasing() -> None:
+    with pytest.raises(
+        SyncError, match=r"strictly increasing finite source times, got \[5\.0, 1\.0\]"
+    ):
+        fit_clock(np.arange(10.0), np.arange(10.0), step_at_s=np.array([5.0, 1.0]))
