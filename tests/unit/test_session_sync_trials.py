@@ -118,3 +118,17 @@ def test_restarted_file_of_trials_without_a_sync_rule_cannot_be_placed(tmp_path:
     meta = BpodMeta(path=["*.mat"], sync={"trial_types": RULES})
     with pytest.raises(SyncError, match=r"30 trials of the Bpod file restarted at b\.mat \(from "):
         _trial_timing(bpod, meta, _ttl(truth), Config())
+
+
+def test_clock_model_defaults_to_auto_and_reaches_the_alignment(tmp_path: Path) -> None:
+    assert Config().synchronization.clock_model == "auto"
+    bpod, truth = _restarted_session(tmp_path, 0.37)
+    meta = BpodMeta(path=["*.mat"], sync={"trial_types": RULES})
+    config = Config.model_validate(
+        {"synchronization": {"clock_model": "piecewise", "piecewise_segment_s": 60.0}}
+    )
+    timing = _trial_timing(bpod, meta, _ttl(truth), config)
+    # a 60 s segment over a ~6 min session: the applied clock is piecewise with several knots
+    assert timing.to_reference.kind == "piecewise"
+    assert timing.to_reference.knots_s.size > 3
+    assert timing.to_reference.step_s[0] == pytest.approx(0.37, abs=1e-4)

@@ -17,10 +17,11 @@ Algorithm (no greedy pointer: one missing or extra pulse cannot shift later tria
    that a drift change cannot outrun the extrapolation).
 3. Choose, never guess: on the same spread of onsets every grown candidate costs
    ``sum(min(r² / s², T)) + T * unmatched`` (``s``: residual scale of the best-matched candidate,
-   ``T = _UNMATCHED_COST``). The cheapest wins only if every other candidate with enough
-   matches costs at least ``_AMBIGUITY_MARGIN`` more; otherwise near-periodic trials leave the
-   offset ambiguous (shifting every trial by whole trials fits as well) and a
-   :class:`~w2t_bkin.errors.SyncError` says so.
+   ``T = _UNMATCHED_COST``). With near-periodic trials every shift by whole trials fits almost
+   as well, so the cheapest alignment is also shifted by ±1, ±2, ±4, ... trials while that
+   lowers the cost. The cheapest wins only if every other candidate with enough matches (the
+   shifts by one trial included) costs at least ``_AMBIGUITY_MARGIN`` more; otherwise the data
+   cannot tell the offsets apart and a :class:`~w2t_bkin.errors.SyncError` says so.
 4. Final: all onsets are matched through the model, the model is refitted robustly (pairs off by
    more than ``tolerance_s`` are rejected) and both are repeated until stable. A pulse is given
    to at most one trial (the nearest prediction).
@@ -254,7 +255,8 @@ def align_trials(
     if unaligned.size and unaligned_policy == "fail":
         raise _unaligned_error(trial_idx[unaligned], sync.size)
     n_visited = int(visited.sum())
-    if min(n_visited, pulses.size) < max(min_matched, 1):
+    min_matched = max(int(min_matched), 1)
+    if min(n_visited, pulses.size) < min_matched:
         raise _too_few_error(0, min_matched, n_visited, pulses.size, tolerance_s, "")
 
     search = _Search(pulses, float(tolerance_s), int(min_matched), float(segment_s), restarts)
@@ -781,12 +783,13 @@ def _refit(
     kind: ClockKind,
     steps: np.ndarray | None,
 ) -> ClockModel:
-    """The model fitted robustly on the matched pairs (``clock`` when fewer than two).
+    """The model fitted robustly on the matched pairs (``clock`` when too few to fit).
 
     Pairs the fit rejects are not matches: they are set to -1 in ``match``, in place.
     """
     ok = np.flatnonzero(match >= 0)
-    if ok.size < 2:
+    # with steps, even one pair places its run (and marks the others unplaced)
+    if ok.size < (1 if steps is not None else 2):
         return clock
     clock = fit_clock(
         src[ok],
