@@ -13,8 +13,9 @@ from hdmf.backends.hdf5 import HDF5IO
 
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import MetadataError, OutputError, VerificationError
-from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, write_nwb
+from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, stage_nwb, write_nwb
 from w2t_bkin.nwb.inspection import read_nwb
+from w2t_bkin.nwb.io import publish_file, staged_name_pattern
 
 from . import _builders as b
 
@@ -553,6 +554,24 @@ def test_failed_rewrite_keeps_previous_file(
         write_nwb(session, target)
     assert target.read_bytes() == b"previous complete file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.nwb"]
+
+
+def test_staged_file_is_complete_and_appears_at_the_path_only_when_published(
+    tmp_path: Path,
+) -> None:
+    session = b.session(tmp_path, videos=False, trials=False)
+    target = tmp_path / "out" / "sub-mouse1_ses-01.nwb"
+    target.parent.mkdir()
+    staged = stage_nwb(session, target)
+    assert staged.parent == target.parent and staged.name.startswith(".sub-mouse1_ses-01.")
+    assert list(target.parent.glob(staged_name_pattern(target))) == [staged]
+    assert not target.exists()
+    with read_nwb(staged) as nwb:  # complete: readable before the rename
+        assert nwb.identifier == "sub-mouse1_ses-01_test"
+    assert publish_file(staged, target) == target
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    with read_nwb(target) as nwb:
+        assert nwb.identifier == "sub-mouse1_ses-01_test"
 
 
 def test_missing_output_folder_gives_output_error(tmp_path: Path) -> None:

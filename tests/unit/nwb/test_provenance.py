@@ -98,7 +98,24 @@ def test_record_contents(
     assert prov["inputs"][1]["symlink_target"] is None
     assert prov["outputs"] == [describe_file(out)]
     assert prov["outputs"][0]["sha256"] == hashlib.sha256(b"fake nwb bytes").hexdigest()
+    assert prov["status"] == {"status": "succeeded"}
     # strict JSON: no NaN, no objects
+    json.dumps(prov, allow_nan=False)
+
+
+def test_failed_run_without_configuration_records_its_status(tmp_path: Path) -> None:
+    status = {
+        "status": "failed",
+        "failed_phase": "configuration",
+        "error": "bad key",
+        "exit_code": 2,
+    }
+    prov = build_provenance(
+        config=None, metadata=None, inputs=[], started_at=STARTED, status=status
+    )
+    assert prov["status"] == status
+    assert (prov["config"], prov["config_hash"], prov["metadata"]) == (None, None, None)
+    assert prov["inputs"] == [] and prov["outputs"] == []
     json.dumps(prov, allow_nan=False)
 
 

@@ -343,3 +343,118 @@ def test_clock_perfect_inputs_render_all_figures() -> None:
     assert "could not be drawn" not in page
     assert len(_parse(page).img_src) == 3
     assert "0.00 ppm" in page
+
+
+def _summary_badges(page: str) -> dict[str, tuple[str, str]]:
+    """Label -> (css class, text) of every summary badge."""
+    summary = page.split('<section id="summary">')[1].split("</section>")[0]
+    found = re.findall(
+        r'<span class="badge (\w+)"><span class="label">(.*?)</span>(.*?)</span>', summary
+    )
+    return {label: (css, text) for css, label, text in found}
+
+
+def _trials(labels: list[str]) -> dict:
+    n = len(labels)
+    return {
+        "trial_idx": np.arange(n),
+        "offsets_s": np.full(n, 0.25),
+        "residuals_ms": np.full(n, 0.1),
+        "labels": labels,
+        "drift_ppm": 12.0,
+        "offset_s": 0.25,
+    }
+
+
+def test_bpod_badge_warns_when_a_trial_is_unaligned_or_extrapolated() -> None:
+    clean = render_qc_report(
+        QCInputs(subject="m1", session="s1", trial_alignment=_trials(["matched"] * 3))
+    )
+    assert _summary_badges(clean)["Bpod alignment"] == ("ok", "12.00 ppm")
+    flagged = render_qc_report(
+        QCInputs(
+            subject="m1",
+            session="s1",
+            trial_alignment=_trials(
+                ["matched", "unaligned", "extrapolated", "unaligned", "interpolated"]
+            ),
+        )
+    )
+    assert _summary_badges(flagged)["Bpod alignment"] == (
+        "warn",
+        "2 unaligned, 1 extrapolated of 5 trials; 12.00 ppm",
+    )
+
+
+def test_failed_session_report_shows_phase_error_and_what_was_not_reached() -> None:
+    page = render_qc_report(
+        QCInputs(
+            subject="m1",
+            session="s1",
+            status="failed",
+            failed_phase="ingestion",
+            error="ingestion failed: pose file <x>.h5 has 5 frames",
+            completed_phases=("configuration", "discovery", "verification", "pose generation"),
+            ttl_channels={"cam0": np.arange(10) / 30.0},
+        )
+    )
+    _parse(page)
+    badges = _summary_badges(page)
+    assert badges["session"] == ("fail", "failed in ingestion")
+    assert badges["Bpod alignment"] == ("na", "not reached")
+    assert badges["NWB validation"] == ("na", "not reached")
+    text = "".join(_parse(page).text)
+    assert "This session failed in phase ingestion; no NWB file was published" in text
+    assert '<pre class="error">ingestion failed: pose file &lt;x&gt;.h5 has 5 frames</pre>' in page
+    reached = "not reached: the session failed in phase ingestion before"
+    assert f"{reached} frame times were available" in text
+    assert f"{reached} pose tracks were available" in text
+    assert f"{reached} Bpod trial times were available" in text
+    assert f"{reached} an NWB file to validate were available" in text
+    # TTL pulses were read in verification, which finished: they are shown
+    assert "no TTL channels" not in text and "<td>cam0</td>" in page
+    ok = render_qc_report(QCInputs(subject="m1", session="s1"))
+    assert _summary_badges(ok)["session"] == ("ok", "succeeded")
+    assert "not reached" not in ok
+
+
+def test_pose_shows_every_individual_and_counts_missing_from_positions() -> None:
+    n_frames = 10
+    # individual 0 has scores; individual 1 (SLEAP without scores) has none but has positions
+    confidence = np.full((n_frames, 2, 2), np.nan, dtype=np.float32)
+    confidence[:, 0, 0] = np.linspace(0.0, 0.9, n_frames)
+    confidence[:, 0, 1] = 0.8
+    missing = np.array([[0.0, 0.3], [0.1, 0.0]])
+    page = render_qc_report(
+        QCInputs(
+            subject="m1",
+            session="s1",
+            pose_confidence={
+                "cam0": {
+                    "keypoint_names": ["nose", "tail"],
+                    "individual_names": ["female", "male"],
+                    "confidence": confidence,
+                    "missing_fraction": missing,
+                }
+            },
+        )
+    )
+    checker = _parse(page)
+    pose = page.split('<section id="pose">')[1].split("</section>")[0]
+    assert "<h4>cam0: female</h4>" in pose and "<h4>cam0: male</h4>" in pose
+    assert len(checker.img_src) == 1  # a figure for the scored individual only
+    female, male = pose.split("<h4>cam0: male</h4>")
+    assert "<th>% frames missing (no position)</th>" in pose
+    female_rows = re.findall(r"<tr><td>(nose|tail)</td>(.*?)</tr>", female)
+    male_rows = re.findall(r"<tr><td>(nose|tail)</td>(.*?)</tr>", male)
+    # median, IQR, % low, % missing (positions), % without score
+    assert re.findall(r"<td>(.*?)</td>", female_rows[0][1]) == [
+        "0.450",
+        "0.225 - 0.675",
+        "50.0",  # 0.0, 0.1, 0.2, 0.3, 0.4 of 0.0 .. 0.9
+        "0.0",
+        "0.0",
+    ]
+    assert re.findall(r"<td>(.*?)</td>", female_rows[1][1])[3] == "30.0"
+    assert re.findall(r"<td>(.*?)</td>", male_rows[0][1]) == ["no scores", "", "", "10.0", "100.0"]
+    assert "no confidence scores in the source file: positions only" in male

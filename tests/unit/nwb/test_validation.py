@@ -222,6 +222,15 @@ def test_raise_for_blocking(no_subject_nwb: Path, clean_nwb: Path) -> None:
         raise_for_blocking(validate_nwb(no_subject_nwb))
     assert info.value.exit_code == 6
     assert "fail_on_critical" in str(info.value.hint)
+    assert "publish the file at the output path anyway" in str(info.value.hint)
+    kept = no_subject_nwb.with_name("x.invalid.nwb")
+    with pytest.raises(NWBValidationError) as info:
+        raise_for_blocking(validate_nwb(no_subject_nwb), kept_at=kept)
+    assert info.value.path == kept
+    assert info.value.message.startswith(f"{kept}: 1 blocking validation finding(s)")
+    assert info.value.message.endswith(
+        f"the file was kept as {kept} for inspection; nothing was written at the output path"
+    )
 
 
 def test_report_is_frozen(clean_nwb: Path) -> None:
