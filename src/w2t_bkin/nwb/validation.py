@@ -208,8 +208,7 @@ def raise_for_blocking(report: ValidationReport, *, kept_at: Path | None = None)
     more = f"\n  ... and {len(blocking) - 5} more" if len(blocking) > 5 else ""
     path = kept_at if kept_at is not None else report.path
     kept = (
-        f"\n  the file was kept as {kept_at} for inspection; nothing was written at the "
-        "output path"
+        f"\n  the file was kept as {kept_at} for inspection; nothing was written at the output path"
         if kept_at is not None
         else ""
     )
