@@ -32,9 +32,12 @@ class VerificationConfig(_Section):
     frame_pulse_policy: Literal["fail", "warn", "repair"] = Field(
         "fail",
         description=(
-            "When a camera's frame count differs from its TTL pulse count: 'fail' stops the "
-            "session, 'warn' keeps one-to-one timestamps where counts allow and records a "
-            "warning, 'repair' assigns matched pulses and interpolates frames without a pulse."
+            "When a camera has more frames than its TTL channel has pulses and the pulse gaps "
+            "cannot say which frames lost their pulse: 'fail' stops the session, 'warn' and "
+            "'repair' fill the earliest empty pulse slots (camera status 'mismatch' or "
+            "'repaired'; frames without a pulse interpolated and flagged). Localisable lost "
+            "pulses are always repaired and flagged; more pulses than frames that the video's "
+            "timestamps cannot place stop the session under every policy."
         ),
     )
     pose_frame_policy: Literal["fail", "warn"] = Field(
@@ -57,8 +60,11 @@ class SynchronizationConfig(_Section):
     unaligned_trial_policy: Literal["flag", "fail"] = Field(
         "flag",
         description=(
-            "Trials without a matched pulse: 'flag' maps them through the fitted clock model "
-            "and labels them, 'fail' stops the session."
+            "Trials whose sync state was never visited (no onset to match), and sessions where "
+            "fewer than 80% of the sync onsets found a pulse: 'flag' maps every trial through "
+            "the fitted clock model, labels it and warns, 'fail' stops the session. Visited "
+            "onsets without a pulse are always mapped through the model and labelled "
+            "'interpolated' or 'extrapolated'."
         ),
     )
     clock_model: Literal["auto", "linear", "piecewise"] = Field(
