@@ -105,7 +105,9 @@ def _reference_description(metadata: SessionMetadata, ttl: dict[str, TTLChannel]
         return (
             "Reference clock: the acquisition DAQ that recorded the TTL channels "
             f"{', '.join(sorted(ttl))}; t=0 is session_start_time. Camera frames are timed by "
-            "their TTL pulses and Bpod times are mapped through a fitted offset+drift model."
+            "their TTL pulses and Bpod times are mapped through a clock model fitted to the "
+            "sync pulses (offset and drift; piecewise-linear when the drift is not constant; "
+            "one offset per Bpod clock restart)."
         )
     clocks = {c.id: c.resolved_frame_clock for c in metadata.cameras}
     return (

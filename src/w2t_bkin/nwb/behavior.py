@@ -74,10 +74,17 @@ def add_bpod(
         event_types.add_row(event_name=name)
     action_names = sorted(set(actions.values()))
     action_types = ActionTypesTable(
-        description="Actions, each tied to a Bpod state by the session metadata [bpod.actions]."
+        description="Actions, each tied to a Bpod state by the session metadata [bpod.actions].",
+        # a typed array: without [bpod.actions] the column is empty and still holds text
+        columns=[
+            VectorData(
+                name="action_name",
+                description="Name of the action.",
+                data=np.array(action_names, dtype=np.str_),
+            )
+        ],
+        id=row_ids(len(action_names)),
     )
-    for name in action_names:
-        action_types.add_row(action_name=name)
     task = Task(
         event_types=event_types,
         state_types=state_types,
@@ -282,7 +289,9 @@ def _actions_table(
             VectorData(
                 name="value",
                 description="Bpod state that produced the action.",
-                data=[bpod.state_names[k] for k in bpod.state_name_idx[rows]],
+                data=np.array(
+                    [bpod.state_names[k] for k in bpod.state_name_idx[rows]], dtype=np.str_
+                ),
             ),
         ],
         id=row_ids(rows.size),

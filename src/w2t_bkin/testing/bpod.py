@@ -34,7 +34,7 @@ TIME_QUANTUM_S = 2.0**-12
 DEFAULT_SYNC_STATES: Mapping[int, str] = {1: "W2T_Audio", 2: "A2L_Audio", 3: "Microstim"}
 """Sync state per trial type: its onset is the event that a TTL line marks."""
 
-DEFAULT_SESSION_START = datetime(2026, 11, 21, 13, 45, 1, tzinfo=UTC)
+DEFAULT_SESSION_START = datetime(2024, 3, 4, 13, 45, 1, tzinfo=UTC)
 
 _MAT_HEADER_BYTES = 128
 _USERBLOCK_BYTES = 512

@@ -593,3 +593,21 @@ def _replace(obj, **changes):
     import dataclasses
 
     return dataclasses.replace(obj, **changes)
+
+
+def test_bpod_without_actions_writes_empty_action_tables(tmp_path: Path) -> None:
+    # [bpod.actions] is optional: a task whose states trigger no declared action.
+    session = b.session(tmp_path)
+    assert session.trials is not None
+    trials = session.trials.__class__(**{**vars(session.trials), "actions": {}})
+    session = session.__class__(**{**vars(session), "trials": trials})
+    out = tmp_path / "processed"
+    out.mkdir()
+
+    path = write_nwb(session, out / "sub-mouse1_ses-01.nwb", AssemblyConfig())
+
+    with read_nwb(path) as nwb:
+        recording = nwb.acquisition["task_recording"]
+        assert len(recording.actions) == 0
+        assert len(nwb.lab_meta_data["task"].action_types) == 0
+        assert len(recording.states) > 0

@@ -105,7 +105,7 @@ def test_single_file_round_trip_is_exact(tmp_path: Path, spec: BpodTrialsSpec, v
     session = read_bpod_file(path)
     assert_matches_truth(session, spec)
     assert session.source_files == (path,)
-    assert session.session_start == datetime(2026, 11, 21, 13, 45, 1, tzinfo=UTC)
+    assert session.session_start == datetime(2024, 3, 4, 13, 45, 1, tzinfo=UTC)
     assert session.software_version == "1.00"
     assert session.settings == {
         "GUI.RewardAmount": 3.0,
@@ -144,7 +144,7 @@ def test_v73_file_has_matlab_header_and_layout(tmp_path: Path, spec, version) ->
         assert trials.dtype == h5py.ref_dtype and trials.shape == (14, 1)
         date = f["SessionData/Info/SessionDate"]
         assert date.attrs["MATLAB_class"] == b"char" and date.dtype == np.uint16
-        assert "".join(map(chr, date[()].ravel())) == "21-Nov-2026"
+        assert "".join(map(chr, date[()].ravel())) == "04-Mar-2024"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -283,7 +283,7 @@ def test_info_matlab_datenum_used_when_utc_strings_absent(tmp_path: Path, spec) 
     session = read_bpod_file(write_bpod_mat(tmp_path / "s.mat", spec, info=info))
     assert session.session_start is not None
     assert session.session_start.tzinfo is None  # datenum is local time
-    assert abs(session.session_start - datetime(2026, 11, 21, 13, 45, 1)) < timedelta(
+    assert abs(session.session_start - datetime(2024, 3, 4, 13, 45, 1)) < timedelta(
         milliseconds=1
     )
 
