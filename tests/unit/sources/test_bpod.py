@@ -283,9 +283,7 @@ def test_info_matlab_datenum_used_when_utc_strings_absent(tmp_path: Path, spec) 
     session = read_bpod_file(write_bpod_mat(tmp_path / "s.mat", spec, info=info))
     assert session.session_start is not None
     assert session.session_start.tzinfo is None  # datenum is local time
-    assert abs(session.session_start - datetime(2024, 3, 4, 13, 45, 1)) < timedelta(
-        milliseconds=1
-    )
+    assert abs(session.session_start - datetime(2024, 3, 4, 13, 45, 1)) < timedelta(milliseconds=1)
 
 
 # ----------------------------------------------------------------------------------------------
