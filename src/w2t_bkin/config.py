@@ -34,8 +34,9 @@ class VerificationConfig(_Section):
         description=(
             "When a camera has more frames than its TTL channel has pulses and the pulse gaps "
             "cannot say which frames lost their pulse: 'fail' stops the session, 'warn' and "
-            "'repair' fill the earliest empty pulse slots (camera status 'mismatch' or "
-            "'repaired'; frames without a pulse interpolated and flagged). Localisable lost "
+            "'repair' fill the earliest empty pulse slots and warn (camera status 'mismatch' "
+            "or 'repaired'; every frame the guess placed is flagged as having no pulse of its "
+            "own). Localisable lost "
             "pulses are always repaired and flagged; more pulses than frames that the video's "
             "timestamps cannot place stop the session under every policy."
         ),

@@ -296,9 +296,11 @@ def test_frame_pulse_policy(
         stats = run.stats[camera_id]
         assert stats["status"] == expected_status
         assert stats["n_items"] == cam["n_frames"]
-        assert stats["n_matched"] == cam["n_pulses"]  # every pulse timed a frame
+        # frames inside the stretch the policy had to guess are not claimed to have a pulse
+        assert 0 < stats["n_matched"] < cam["n_pulses"]
+        assert "are not matched to a pulse (frame_has_pulse = False)" in stats["notes"]
     mismatch_warnings = [w for w in run.result.warnings if "frame/pulse mismatch" in w]
-    assert len(mismatch_warnings) == (2 if policy == "warn" else 0)
+    assert len(mismatch_warnings) == 2  # a guess is never silent, whichever policy made it
 
 
 @effect_of("verification.pose_frame_policy")

@@ -365,8 +365,10 @@ def _add_interpolated_frames(
     table = EventsTable(
         name=f"interpolated_frames_{camera.camera_id}",
         description=(
-            f"Frames of camera '{camera.camera_id}' without a TTL pulse; their times were "
-            "interpolated between neighbouring pulses."
+            f"Frames of camera '{camera.camera_id}' without a TTL pulse of their own; their "
+            "times were interpolated between neighbouring pulses, or, where "
+            "verification.frame_pulse_policy had to guess which pulse gaps hold a saved frame, "
+            "placed by that guess (the camera's notes in alignment_stats.json say which)."
         ),
         source_description="w2t-bkin frame/pulse matching",
         columns=[

@@ -45,7 +45,10 @@ Algorithm
    equally well in several ways (or badly), raise :class:`~w2t_bkin.errors.SyncError` under
    every policy: no policy hands out pulses that cannot be placed. More frames than pulses with
    too many empty slots is left to ``policy``: 'fail' raises, 'warn' and 'repair' fill the
-   earliest empty slots with the extra frames (flagged: status 'mismatch' or 'repaired').
+   earliest empty slots with the extra frames (status 'mismatch' or 'repaired', and a
+   ``DataQualityWarning``). Only frames before the first and after the last empty slot are
+   anchored, so every frame in between is flagged ``frame_has_pulse = False``: no frame is
+   claimed to carry a pulse the guess gave it.
 6. A frame whose slot holds a pulse takes the pulse time. Other frames are interpolated
    between neighbouring pulses: in camera time when pts are used, otherwise in slots (never
    from the nominal rate alone), and flagged ``frame_has_pulse = False``.
@@ -307,6 +310,13 @@ def align_frames(
     times, has, frame_pulse = _assign(
         frame_slot, pulse_slot, kept, kept_idx, slots.camera_time_s, who
     )
+    problem = slots.problem
+    if problem:
+        # The earliest-empty-slot guess: only frames before the first and after the last empty
+        # pulse slot are anchored; between them a pulse may belong to a neighbouring frame.
+        has, frame_pulse, problem = _unverify_guessed_frames(
+            frame_slot, pulse_slot, has, frame_pulse, problem
+        )
     unassigned = kept_idx[~np.isin(pulse_slot, frame_slot)]
     origin = frame_slot[0]
     frame_slot = frame_slot - origin
@@ -357,13 +367,41 @@ def align_frames(
         if frame_pts_s is not None and pts_note
         else []
     )
-    messages = tuple(notes + pts_notes) + _describe(result, slots.problem, who)
+    messages = tuple(notes + pts_notes) + _describe(result, problem, who)
     result = replace(result, messages=messages)
     for message in messages:
         log.info("%s", message)
-    if status == "mismatch":
+    if problem:  # a policy guessed (status 'mismatch' or 'repaired'): never silently
         warnings.warn("; ".join(messages), DataQualityWarning, stacklevel=2)
     return result
+
+
+def _unverify_guessed_frames(
+    frame_slot: np.ndarray,
+    pulse_slot: np.ndarray,
+    has: np.ndarray,
+    frame_pulse: np.ndarray,
+    problem: str,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Flag the frames whose pulse the 'warn'/'repair' guess cannot vouch for.
+
+    ``frame_slot`` ``(n_frames,)`` and ``pulse_slot`` ``(n_kept,)`` are int64 slots; ``has`` and
+    ``frame_pulse`` ``(n_frames,)`` are the assignment, returned with the frames between the
+    first and last empty pulse slot set to no pulse (``False``, -1). Their times stay those of
+    the guess; the returned problem text says how far off they may be.
+    """
+    empty = np.setdiff1d(np.arange(int(pulse_slot[-1]) + 1), pulse_slot)
+    guessed = (frame_slot >= empty[0]) & (frame_slot <= empty[-1])
+    n_camera_drops = int(empty.size - np.count_nonzero(~np.isin(frame_slot, pulse_slot)))
+    has = has & ~guessed
+    frame_pulse = np.where(guessed, -1, frame_pulse)
+    first, last = np.flatnonzero(guessed)[[0, -1]]
+    problem += (
+        f"; frames {first}..{last} ({int(guessed.sum())}) are not matched to a pulse "
+        f"(frame_has_pulse = False) and their times may be off by up to {n_camera_drops} "
+        "frame periods"
+    )
+    return has, frame_pulse, problem
 
 
 def frame_times_from_rate(n_frames: int, rate_hz: float, t_start_s: float = 0.0) -> np.ndarray:
@@ -860,8 +898,9 @@ def _describe(result: FrameAlignment, problem: str, who: _Who) -> tuple[str, ...
         )
     if result.missing_pulse_frame_idx.size:
         out.append(
-            f"{who}: {result.missing_pulse_frame_idx.size} frames had no pulse; their times were "
-            "interpolated between neighbouring pulses"
+            f"{who}: {result.missing_pulse_frame_idx.size} frames had no pulse of their own "
+            "(frame_has_pulse = False); their times were interpolated between neighbouring "
+            "pulses, or placed by the policy's guess where stated above"
         )
     if result.unassigned_pulse_idx.size:
         out.append(f"{who}: {result.unassigned_pulse_idx.size} pulses have no saved frame")
