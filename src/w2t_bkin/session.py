@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,6 +250,7 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
         paths = files.ttls.get(meta.id, [])
         if not paths:
             continue
+        _refuse_host_clock_log(meta.id, meta.format, paths)
         ttl[meta.id] = load_ttl_channel(
             meta.id,
             paths,
@@ -442,6 +443,24 @@ def generate_pose(ctx: SessionContext) -> None:
     """
     for model in resolve_pose_models(ctx.metadata.pose, ctx.workspace.models).values():
         log.info("pose %s; using existing outputs (generation not run)", model.describe())
+
+
+def _refuse_host_clock_log(channel_id: str, fmt: str, paths: Sequence[Path]) -> None:
+    """A Bonsai frame log is not a TTL channel: its times are the recording PC's wall clock.
+
+    Read as pulses, its POSIX seconds (~1.7e9 s) would land on the DAQ reference clock as if
+    recorded there; nothing in the session maps the PC clock onto the DAQ, so it is refused.
+    """
+    logs = [p for p in paths if fmt == "bonsai" or (fmt == "auto" and p.suffix.lower() == ".ssv")]
+    if logs:
+        raise VerificationError(
+            f"TTL channel {channel_id!r}: {logs[0]} is a Bonsai frame log; its times are the "
+            "Bonsai PC's wall clock (seconds since 1970), not pulses recorded on the acquisition "
+            "clock, and nothing maps that clock onto the reference clock",
+            path=logs[0],
+            hint="use the camera's frame TTL/GPIO line as recorded by the DAQ as this channel, "
+            "or remove the channel and declare the camera with frame_clock = 'video'",
+        )
 
 
 def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:

@@ -373,3 +373,22 @@ def test_video_clock_camera_in_a_ttl_session_is_flagged(root: Path) -> None:
         assert "NOT aligned to a TTL/DAQ clock" in nwb.acquisition["cam1"].description
         assert "Exception: camera(s) cam1 (video) have no frame TTL" in nwb.session_description
     assert issubclass(DataQualityWarning, UserWarning)
+
+
+def test_bonsai_frame_log_as_a_ttl_channel_is_refused(root: Path, real_data: Path) -> None:
+    # A Bonsai .ssv log holds the PC's wall-clock times (~1.6e9 s), not DAQ pulses: read as a
+    # camera's frame channel it would put every frame decades after session_start_time.
+    log = real_data / "ttl/ibllib/ibllib/tests/extractors/data/session_ephys/raw_video_data"
+    log = log / "_iblrig_bodyCamera.timestamps.ssv"
+    target = root / RAW / "TTLs/cam0_frame.ssv"
+    target.symlink_to(log)
+    _edit(root / "data/raw/metadata.toml", '"TTLs/cam0_frame.txt"', '"TTLs/cam0_frame.ssv"')
+
+    result = process_session(root, "mouse01", "ses01")
+
+    assert result.failed_phase == "verification"
+    error = result.error or ""
+    assert f"TTL channel 'ttl_cam0': {target} is a Bonsai frame log" in error
+    assert "not pulses recorded on the acquisition clock" in error
+    assert "frame_clock = 'video'" in error
+    assert not (root / NWB).exists()

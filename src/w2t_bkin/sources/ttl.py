@@ -638,8 +638,9 @@ def read_bonsai_timestamps(path: str | Path) -> np.ndarray:
     """Read the ISO-8601 first column of a Bonsai ``.ssv`` frame log as POSIX seconds.
 
     Lines look like ``2020-08-19T12:42:57.7903616-04:00 2330554981`` (host time, camera ticks).
-    Only the host time is read: it is the Bonsai PC clock, which still has to be mapped onto
-    the acquisition clock by ``sync``.
+    Only the host time is read: it is the Bonsai PC's wall clock, not the acquisition clock.
+    The session pipeline therefore refuses such a log as a ``[[TTLs]]`` channel (nothing maps
+    the PC clock onto the DAQ); the reader serves checks and analyses of the log itself.
 
     Returns
     -------
