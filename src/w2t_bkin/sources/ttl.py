@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -406,16 +407,27 @@ def _select_edges(
 def read_openephys_events(
     folder: str | Path, line: int, polarity: Polarity = "rising"
 ) -> np.ndarray:
-    """Read one line of an Open Ephys binary (GUI >= 0.6) TTL events folder.
+    """Read one line of an Open Ephys binary TTL events folder (GUI 0.4.x to current).
+
+    Two layouts are read:
+
+    - GUI >= 0.6: ``timestamps.npy`` (float64 seconds, already on the recording's synchronised
+      clock) and ``states.npy``; ``sample_numbers.npy`` is checked for length when present.
+    - GUI 0.4.x and 0.5.x: ``timestamps.npy`` holds int64 **sample numbers** and
+      ``channel_states.npy`` the states; the seconds are ``sample_number / sample_rate`` with
+      the stream's ``sample_rate`` from ``structure.oebin`` (two folders up). Both layouts thus
+      count seconds from the start of acquisition on the source's sample clock (what a 0.6
+      ``timestamps.npy`` holds for a stream without cross-stream sync), not from the start of
+      the recording.
 
     Parameters
     ----------
     folder
-        ``.../events/<stream>/TTL/`` holding ``timestamps.npy`` (float64 seconds, already on the
-        recording's synchronised clock) and ``states.npy``; ``sample_numbers.npy`` is checked
-        for length when present. ``.../events/<stream>/`` is accepted too.
+        ``.../events/<stream>/TTL/`` (0.6) or ``.../events/<stream>/TTL_1/`` (0.4); the stream
+        folder ``.../events/<stream>/`` is accepted when it holds one TTL folder.
     line
-        Line number as written in ``states.npy`` (from 1).
+        Line number as written in ``states.npy`` / ``channel_states.npy`` (from 1; in 0.4.x,
+        line ``k`` is bit ``k - 1`` of ``full_words.npy``).
     polarity
         ``"rising"``, ``"falling"`` or ``"both"``.
 
@@ -423,20 +435,24 @@ def read_openephys_events(
     -------
     numpy.ndarray
         ``(n_edges,) float64`` times in seconds, non-decreasing.
+
+    Raises
+    ------
+    IngestError
+        Not a TTL events folder (binary or text event streams such as ``Tracking_Port``
+        ``BINARY_group_*`` are named as such), files of different lengths, a missing
+        ``structure.oebin`` or stream entry (0.4.x), or the line has no events.
     """
-    folder = Path(folder)
-    if not (folder / "timestamps.npy").exists() and (folder / "TTL").is_dir():
-        folder = folder / "TTL"
+    folder = _openephys_ttl_folder(Path(folder))
+    if not (folder / "states.npy").is_file() and (folder / "channel_states.npy").is_file():
+        return _read_openephys_legacy_events(folder, line, polarity)
     missing = [n for n in ("timestamps.npy", "states.npy") if not (folder / n).is_file()]
     if missing:
-        legacy = (folder / "channel_states.npy").exists()
         raise IngestError(
             f"{folder}: not an Open Ephys TTL events folder, missing {missing}",
             path=folder,
-            hint="this is the Open Ephys < 0.6 layout (channel_states.npy), which stores sample "
-            "numbers; export with GUI >= 0.6 or convert to seconds"
-            if legacy
-            else "point to events/<stream>/TTL/ inside a recording folder",
+            hint="point to events/<stream>/TTL/ (GUI >= 0.6) or events/<stream>/TTL_1/ (GUI "
+            "0.4/0.5) inside a recording folder",
         )
     times_path, states_path = folder / "timestamps.npy", folder / "states.npy"
     times = _load_float_times(times_path)
@@ -450,6 +466,102 @@ def read_openephys_events(
                 hint="the events folder is incomplete; copy it again",
             )
     return _select_edges(times, _load_npy(states_path), line, polarity, times_path, states_path)
+
+
+_OE_NON_TTL_PREFIXES = ("BINARY_group", "TEXT_group")
+
+
+def _openephys_ttl_folder(folder: Path) -> Path:
+    """The TTL folder itself: a stream folder resolves to its one ``TTL``/``TTL_<n>`` child."""
+    _refuse_non_ttl_events(folder, folder.name)
+    if (folder / "timestamps.npy").exists() or not folder.is_dir():
+        return folder
+    children = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    ttl = [name for name in children if name == "TTL" or re.fullmatch(r"TTL_\d+", name)]
+    if len(ttl) == 1:
+        return folder / ttl[0]
+    if len(ttl) > 1:
+        raise IngestError(
+            f"{folder}: holds several TTL folders {ttl}",
+            path=folder,
+            hint="point the channel's 'paths' at one of them",
+        )
+    non_ttl = [name for name in children if name.startswith(_OE_NON_TTL_PREFIXES)]
+    if non_ttl:
+        _refuse_non_ttl_events(folder / non_ttl[0], non_ttl[0])
+    return folder
+
+
+def _refuse_non_ttl_events(folder: Path, name: str) -> None:
+    if not name.startswith(_OE_NON_TTL_PREFIXES):
+        return
+    kind = "binary events (e.g. Tracking Port positions)"
+    if name.startswith("TEXT"):
+        kind = "text events (GUI messages)"
+    raise IngestError(
+        f"{folder}: holds Open Ephys {kind}, not TTL edges",
+        path=folder,
+        hint="a TTL channel reads events/<stream>/TTL/ or events/<stream>/TTL_1/ (the folders "
+        "with states.npy or channel_states.npy); binary and text event streams carry no "
+        "line states",
+    )
+
+
+def _read_openephys_legacy_events(folder: Path, line: int, polarity: Polarity) -> np.ndarray:
+    """GUI 0.4.x/0.5.x TTL folder: int64 sample numbers, ``channel_states.npy``, rate from oebin."""
+    times_path, states_path = folder / "timestamps.npy", folder / "channel_states.npy"
+    samples = _load_npy(_check_path(times_path))
+    if not np.issubdtype(samples.dtype, np.integer):
+        raise IngestError(
+            f"{times_path}: expected integer sample numbers (Open Ephys 0.4/0.5 layout), found "
+            f"dtype {samples.dtype}",
+            path=times_path,
+            hint="the events folder mixes files of two GUI versions; copy it again",
+        )
+    rate_hz = _openephys_legacy_rate_hz(folder)
+    channels_path = folder / "channels.npy"
+    if channels_path.is_file() and _load_npy(channels_path).shape != samples.shape:
+        raise IngestError(
+            f"{channels_path}: {_load_npy(channels_path).shape[0]} channels for "
+            f"{samples.shape[0]} timestamps in {times_path}",
+            path=channels_path,
+            hint="the events folder is incomplete; copy it again",
+        )
+    times_s = samples.astype(np.float64) / rate_hz
+    return _select_edges(times_s, _load_npy(states_path), line, polarity, times_path, states_path)
+
+
+def _openephys_legacy_rate_hz(folder: Path) -> float:
+    """``sample_rate`` of this events folder's entry in ``<recording>/structure.oebin``."""
+    import json
+
+    oebin = folder.parent.parent.parent / "structure.oebin"
+    relative = f"{folder.parent.name}/{folder.name}"
+    if not oebin.is_file():
+        raise IngestError(
+            f"{folder}: no structure.oebin at {oebin}; its timestamps are sample numbers and "
+            "the sample rate is read from there",
+            path=folder,
+            hint="keep the events folder inside its recording folder "
+            "(recordingN/events/<stream>/TTL_1/)",
+        )
+    try:
+        entries = json.loads(oebin.read_text(encoding="utf-8"))["events"]
+        rates = [e["sample_rate"] for e in entries if e["folder_name"].strip("/") == relative]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IngestError(
+            f"{oebin}: not a readable Open Ephys structure file: {exc!r}",
+            path=oebin,
+            hint="copy structure.oebin again from the acquisition PC",
+        ) from None
+    if len(rates) != 1 or not isinstance(rates[0], int | float) or rates[0] <= 0:
+        raise IngestError(
+            f"{oebin}: expected one events entry with folder_name '{relative}/' and a positive "
+            f"sample_rate, found {rates}",
+            path=oebin,
+            hint="the events folder does not belong to this recording; copy both again",
+        )
+    return float(rates[0])
 
 
 # --- SpikeGLX --------------------------------------------------------------------------------
@@ -553,13 +665,7 @@ def read_spikeglx_digital(
         of time points, or a line outside the digital words.
     """
     bin_path = _check_path(Path(bin_path))
-    meta_path = bin_path.with_suffix(".meta")
-    if not meta_path.is_file():
-        raise IngestError(
-            f"{bin_path}: no .meta file next to it (expected {meta_path.name})",
-            path=bin_path,
-            hint="copy the .meta written by SpikeGLX together with the .bin",
-        )
+    meta_path = _spikeglx_meta_path(bin_path)
     meta = read_spikeglx_meta(meta_path)
     layout = _nidq_layout(meta, meta_path)
     n_lines = 16 * layout.n_words
@@ -574,6 +680,32 @@ def read_spikeglx_digital(
     samples = _edge_samples(bin_path, layout, line, polarity, max(1, int(chunk_samples)))
     _warn_on_size_mismatch(bin_path, meta)
     return (samples + first_sample).astype(np.float64) / layout.rate_hz
+
+
+_CAMERA_LOG_SUFFIXES = ("gpio.bin", "frame_counter.bin")
+
+
+def _spikeglx_meta_path(bin_path: Path) -> Path:
+    """The ``.meta`` next to a SpikeGLX ``.bin``; a ``.bin`` without one is not SpikeGLX."""
+    meta_path = bin_path.with_suffix(".meta")
+    if meta_path.is_file():
+        return meta_path
+    hint = (
+        "a SpikeGLX recording is a .bin with the .meta SpikeGLX wrote next to it; copy the "
+        ".meta too, or set the channel's 'format' if this is another kind of file"
+    )
+    if bin_path.name.lower().endswith(_CAMERA_LOG_SUFFIXES):
+        hint = (
+            "this looks like a per-frame camera log (IBL/Bonsai GPIO states or embedded frame "
+            "counter: one value per frame, no times), not TTL pulse times; declare it with the "
+            "camera's 'frame_counter' key in [[cameras]] instead of as a [[TTLs]] channel"
+        )
+    raise IngestError(
+        f"{bin_path}: not a SpikeGLX file: no .meta file next to it (expected "
+        f"{meta_path.name}); a .bin is read as a SpikeGLX NIDQ recording",
+        path=bin_path,
+        hint=hint,
+    )
 
 
 def _first_sample(meta: dict[str, str], meta_path: Path) -> int:
@@ -716,6 +848,8 @@ def _read_one(
                 hint="set the channel's 'column' in session.toml",
             )
         return read_ttl_csv(path, column)
+    if fmt == "spikeglx":
+        _spikeglx_meta_path(_check_path(path))  # a .bin without .meta: say that first
     if line is None:
         raise IngestError(
             f"{path}: a {fmt} TTL source needs a digital line",

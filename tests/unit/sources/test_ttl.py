@@ -232,7 +232,7 @@ def test_openephys_missing_and_legacy_folders(tmp_path):
     legacy = tmp_path / "TTL_1"
     legacy.mkdir()
     np.save(legacy / "channel_states.npy", np.array([1, -1]))
-    with pytest.raises(IngestError, match=r"Open Ephys < 0\.6 layout"):
+    with pytest.raises(IngestError, match=r"TTL_1/timestamps\.npy: TTL file not found"):
         read_openephys_events(legacy, 1)
 
 
@@ -353,8 +353,11 @@ def test_spikeglx_meta_keeps_tilde_keys(tmp_path):
 def test_spikeglx_missing_meta(tmp_path):
     bin_path = tmp_path / "run.nidq.bin"
     np.zeros(10, dtype=np.int16).tofile(bin_path)
-    with pytest.raises(IngestError, match=r"run\.nidq\.bin: no \.meta file next to it"):
+    with pytest.raises(
+        IngestError, match=r"run\.nidq\.bin: not a SpikeGLX file: no \.meta file next to it"
+    ) as info:
         read_spikeglx_digital(bin_path, 0)
+    assert "copy the .meta too" in str(info.value.hint)
 
 
 def test_spikeglx_line_out_of_range(tmp_path):
@@ -473,8 +476,9 @@ def test_channel_configuration_errors(tmp_path):
         load_ttl_channel("x", write_text(tmp_path / "t.h5", "1"))
     with pytest.raises(IngestError, match="a CSV TTL file needs a column name"):
         load_ttl_channel("x", write_text(tmp_path / "t.csv", "t\n1\n"))
+    words, _ = digital_words()
     with pytest.raises(IngestError, match="a spikeglx TTL source needs a digital line"):
-        load_ttl_channel("x", tmp_path / "t.bin", fmt="spikeglx")
+        load_ttl_channel("x", write_nidq(tmp_path, words), fmt="spikeglx")
     with pytest.raises(IngestError, match=r"missing\.txt: TTL file not found"):
         load_ttl_channel("x", tmp_path / "missing.txt")
 
