@@ -149,7 +149,9 @@ class TTLMeta(_Meta):
     polarity: Literal["rising", "falling"] = "rising"
     order: FileOrder = "name_asc"
     format: TTLFormat = "auto"  # one list with the readers: sources.ttl
-    column: str | None = Field(None, description="CSV column holding the times (seconds).")
+    column: str | None = Field(
+        None, description="CSV column holding the times (seconds); NWB: the TimeSeries name/path."
+    )
     line: int | None = Field(
         None, ge=0, description="Digital line (SpikeGLX bit or Open Ephys line number)."
     )

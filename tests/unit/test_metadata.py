@@ -86,7 +86,9 @@ def test_duplicate_camera_ids_in_one_file_are_rejected() -> None:
         )
 
 
-@pytest.mark.parametrize("fmt", ["auto", "text", "csv", "npy", "spikeglx", "openephys", "bonsai"])
+@pytest.mark.parametrize(
+    "fmt", ["auto", "text", "csv", "npy", "spikeglx", "openephys", "bonsai", "nwb"]
+)
 def test_every_ttl_reader_format_is_accepted(fmt: str) -> None:
     meta = SessionMetadata.model_validate({"TTLs": [{"id": "cam", "paths": ["x"], "format": fmt}]})
     assert meta.TTLs[0].format == fmt

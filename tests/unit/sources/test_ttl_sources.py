@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from w2t_bkin.errors import IngestError
-from w2t_bkin.sources.ttl import load_ttl_channel, read_openephys_events
+from w2t_bkin.sources.ttl import load_ttl_channel, read_nwb_ttl, read_openephys_events
 
 OE044_EVENTS = (
     "openephys/ephy_testing_data_via_neuroconv/ephy_testing_data/openephysbinary/"
@@ -188,3 +188,154 @@ def test_real_ibl_camera_logs_are_not_ttl(real_data, name):
     assert "declare it with the camera's 'frame_counter' key" in str(info.value.hint)
     with pytest.raises(IngestError, match="not a SpikeGLX file"):
         load_ttl_channel("cam", path)
+
+
+# --- NWB TimeSeries --------------------------------------------------------------------------
+
+MOCK_TTL_NWB = "nwb/neuroconv/tests/test_minimal/test_testing/test_mocks/mock_ttl_examples.nwb"
+# The generator's parameters for each series (neuroconv tests/test_minimal/test_testing/
+# test_mocks/test_ttl_signals.py): pulse onsets and widths in seconds, sampling rate in Hz.
+MOCK_TTL_SERIES = {
+    "DefaultTTLSignal": ([1.0, 3.0, 5.0], 1.0, 25000.0),
+    "NonDefaultRegular": ([0.2, 1.2, 2.2], 0.3, 1000.0),
+    "NonDefaultRegularAdjustedMeans": ([0.2, 1.2, 2.2], 0.3, 1000.0),
+    "NonDefaultRegularFloats": ([0.2, 1.2, 2.2], 0.3, 1000.0),
+    "FloatsAdjustedMeansAndNoise": ([0.2, 1.2, 2.2], 0.3, 1000.0),
+    "NonDefaultRegularUInt16": ([0.2, 1.2, 2.2], 0.3, 1000.0),
+    "IrregularShortPulses": ([0.22, 1.37], 0.25, 1000.0),
+    "IrregularShortPulsesAdjustedNoise": ([0.22, 1.37], 0.25, 1000.0),
+    "IrregularShortPulsesDifferentSeed": ([0.22, 1.37], 0.25, 1000.0),
+}
+
+
+def write_nwb(path: Path, series: dict[str, dict], module: dict[str, dict] | None = None) -> Path:
+    """An NWB file with TimeSeries in acquisition (and a 'behavior' processing module)."""
+    from datetime import UTC, datetime
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    nwbfile = NWBFile("ttl test", "id-1", datetime(2024, 1, 1, tzinfo=UTC))
+    for name, kwargs in series.items():
+        nwbfile.add_acquisition(TimeSeries(name=name, unit="V", **kwargs))
+    if module:
+        behavior = nwbfile.create_processing_module("behavior", "test")
+        for name, kwargs in module.items():
+            behavior.add(TimeSeries(name=name, unit="V", **kwargs))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+def crossings(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices k of upward (x[k-1] < level <= x[k]) and downward crossings of a level."""
+    up = np.flatnonzero((values[:-1] < level) & (values[1:] >= level)) + 1
+    down = np.flatnonzero((values[:-1] >= level) & (values[1:] < level)) + 1
+    return up, down
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", sorted(MOCK_TTL_SERIES))
+def test_real_nwb_mock_ttl_series(real_data, name):
+    from pynwb import NWBHDF5IO
+
+    path = real_data / MOCK_TTL_NWB
+    with NWBHDF5IO(str(path), "r") as io:
+        ts = io.read().acquisition[name]
+        values = ts.data[:].astype(np.float64) * ts.conversion + ts.offset
+        start_s, rate_hz = ts.starting_time, ts.rate
+    assert ts.timestamps is None
+    # independent computation: one threshold half-way between the extreme values
+    up, down = crossings(values, (values.min() + values.max()) / 2)
+    rising = read_nwb_ttl(path, name)
+    falling = read_nwb_ttl(path, f"acquisition/{name}", "falling", chunk_samples=97)
+    np.testing.assert_array_equal(rising, start_s + up / rate_hz)
+    np.testing.assert_array_equal(falling, start_s + down / rate_hz)
+    np.testing.assert_array_equal(
+        load_ttl_channel(name, path, column=name, polarity="both").times_s,
+        np.sort(np.concatenate([rising, falling])),
+    )
+    # and the generator's ground truth: pulse onsets and ends, to the sample
+    onsets, width_s, generator_rate_hz = MOCK_TTL_SERIES[name]
+    assert rate_hz == generator_rate_hz
+    onset_idx = np.round(np.asarray(onsets) * rate_hz)
+    end_idx = np.round((np.asarray(onsets) + width_s) * rate_hz)
+    if name == "NonDefaultRegularUInt16":
+        # neuroconv's uint16 mock puts the pulse level (~32675) BELOW the baseline (~32804):
+        # the pulses are low-going, so their onsets are falling edges and rising edges end them
+        np.testing.assert_array_equal(falling, onset_idx / rate_hz)
+        np.testing.assert_array_equal(rising, end_idx / rate_hz)
+    else:
+        np.testing.assert_array_equal(rising, onset_idx / rate_hz)
+        np.testing.assert_array_equal(falling, end_idx / rate_hz)
+
+
+@pytest.mark.parametrize("chunk_samples", [1, 3, 7, 1000])
+def test_nwb_hysteresis_one_edge_per_noisy_transition(tmp_path, chunk_samples):
+    # a noisy edge dithers around the 0.5 midpoint before settling; one edge each way
+    low, high = np.zeros(200), np.ones(200)
+    rise = [0.45, 0.55, 0.45, 0.55, 0.7]  # crosses 0.5 upwards at offsets 1 and 3
+    fall = [0.55, 0.45, 0.55, 0.45, 0.3]  # crosses 0.5 downwards at offsets 1 and 3
+    values = np.concatenate([low, rise, high, fall, low])
+    timestamps = 10.0 + np.cumsum(np.full(values.size, 0.01))
+    path = write_nwb(tmp_path / "s.nwb", {"sync": {"data": values, "timestamps": timestamps}})
+    rise_idx, fall_idx = 200 + 3, 200 + 5 + 200 + 3  # last crossing before the level is reached
+    np.testing.assert_array_equal(
+        read_nwb_ttl(path, "sync", chunk_samples=chunk_samples), timestamps[[rise_idx]]
+    )
+    np.testing.assert_array_equal(
+        read_nwb_ttl(path, "sync", "both", chunk_samples=chunk_samples),
+        timestamps[[rise_idx, fall_idx]],
+    )
+    up, _ = crossings(values, 0.5)
+    assert up.tolist() == [201, 203, 407]  # a bare threshold: three rising edges, one pulse
+
+
+def test_nwb_threshold_rate_conversion_and_paths(tmp_path):
+    # a slow ramp between levels 0 and 100 raw counts; conversion 0.01 V/count, offset 1 V
+    values = np.concatenate([np.zeros(400), np.arange(0, 101, 10), np.full(400, 100)])
+    series = {"data": values.astype(np.int16), "rate": 100.0, "starting_time": 2.0}
+    series |= {"conversion": 0.01, "offset": 1.0}
+    path = write_nwb(tmp_path / "r.nwb", {"ttl": series}, module={"ttl2": series})
+    # default threshold: midpoint 1.5 V, reached at ramp sample 5 (index 405)
+    assert read_nwb_ttl(path, "acquisition/ttl").tolist() == [2.0 + 405 / 100.0]
+    # a threshold of 1.75 V in the series' unit: first sample >= 75 counts is ramp sample 8
+    assert read_nwb_ttl(path, "ttl", threshold=1.75).tolist() == [2.0 + 408 / 100.0]
+    assert read_nwb_ttl(path, "/processing/behavior/ttl2").tolist() == [2.0 + 405 / 100.0]
+    with pytest.raises(IngestError, match=r"threshold 2\.5 is not between .* levels 1 and 2"):
+        read_nwb_ttl(path, "ttl", threshold=2.5)
+
+
+def test_nwb_series_selection_errors(tmp_path):
+    pulse = {"data": np.repeat([0.0, 1.0, 0.0], 100), "rate": 10.0}
+    path = write_nwb(tmp_path / "a.nwb", {"camera_ttl": pulse, "x": pulse}, module={"x": pulse})
+    with pytest.raises(IngestError, match=r"an NWB TTL source needs the TimeSeries to read"):
+        load_ttl_channel("c", path)
+    with pytest.raises(IngestError, match=r"no TimeSeries 'camera_tt'; the file holds") as info:
+        read_nwb_ttl(path, "camera_tt")
+    assert "did you mean 'camera_ttl'?" in str(info.value.hint)
+    with pytest.raises(IngestError, match=r"several TimeSeries are named 'x'"):
+        read_nwb_ttl(path, "x")
+    assert read_nwb_ttl(path, "processing/behavior/x").tolist() == [10.0]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.zeros((50, 2)), r"data have shape \(50, 2\), expected one channel"),
+        (np.full(50, 3.0), r"the signal is constant \(about 3\); it has no pulses"),
+        (np.sin(np.linspace(0, 20, 2000)), r"not a two-level TTL signal: 2\d\.\d% of the values"),
+        (np.array([1.0]), r"1 sample\(s\), no edges"),
+        (np.array([0.0, np.nan, 1.0]), r"holds NaN or infinite values"),
+    ],
+)
+def test_nwb_series_without_meaningful_edges(tmp_path, data, message):
+    path = write_nwb(tmp_path / "bad.nwb", {"sig": {"data": data, "rate": 10.0}})
+    with pytest.raises(IngestError, match=rf"bad\.nwb: TimeSeries 'sig': {message}"):
+        read_nwb_ttl(path, "sig")
+
+
+def test_nwb_not_an_nwb_file(tmp_path):
+    path = tmp_path / "fake.nwb"
+    path.write_text("not hdf5")
+    with pytest.raises(IngestError, match=r"fake\.nwb: not a readable NWB file"):
+        load_ttl_channel("x", path, column="sig")
