@@ -38,6 +38,9 @@ Algorithm
    (OpenCV, Bonsai, SpinView) produce whatever was dropped: they carry no camera timing and
    are ignored (``pts_used`` is False, ``pts_note`` says why).
 
+   With the camera's embedded frame counter (``frame_counter``, see below) the counter gives
+   the slots instead; it takes precedence over pts.
+
    Without informative pts: equal counts mean one-to-one; with fewer pulses than frames, if
    the empty pulse slots are exactly as many as the missing pulses they are all lost pulses;
    with fewer frames than pulses nothing says which pulses lack a frame.
@@ -52,6 +55,26 @@ Algorithm
 6. A frame whose slot holds a pulse takes the pulse time. Other frames are interpolated
    between neighbouring pulses: in camera time when pts are used, otherwise in slots (never
    from the nominal rate alone), and flagged ``frame_has_pulse = False``.
+
+Frame counter
+-------------
+A FLIR/Basler camera can embed a counter of ACQUIRED frames in every frame; iblrig/Bonsai save
+it per saved frame (:func:`w2t_bkin.sources.camera_logs.read_frame_counter`). Frame slots are
+``counter - counter[0]``: a step of ``k`` is ``k - 1`` frames acquired but not saved (unsaved
+frames, with a pulse). Unlike pts it is exact, and it resolves "more pulses than frames" and
+lost pulses together; it takes precedence over pts, and informative pts that show other gaps
+than the counter raise a :class:`~w2t_bkin.errors.SyncError` naming the camera.
+
+Unsaved frames keep their pulse, so the counter's gaps leave no mark in the pulses and cannot
+register the frames on them the way pts gaps do (every shift of the counter puts as many frames
+on a pulse). What places the frames is the extent: the pulses (spurious ones removed) must span
+exactly as many trigger periods as the counter counts acquired frames from the first saved frame
+to the last. Then the first and last saved frames own the first and last pulse, no trigger was
+missed (a missed trigger, i.e. a camera drop, adds a period without pulse and without count) and
+every empty pulse slot is a lost pulse. Any other extent (pulses recorded before the video
+started or after it stopped, camera drops, a lost first or last pulse) raises under every policy,
+as does a counter that restarts between video chunks. A counter without a step above one only
+says that every acquired frame was saved: the counts then place the frames as without it.
 
 Frame times are continuous across video chunks because the DAQ records every pulse;
 ``chunk_starting_frame`` translates reported indices to ``(chunk, frame in chunk)``, and a slot
@@ -135,7 +158,8 @@ class FrameAlignment:
         Frame period on the reference clock used for the grid.
     policy_applied
         How frames were assigned to pulses: ``"one_to_one"`` (counts agree), ``"pts"``
-        (container timestamps), ``"gaps"`` (empty slots explain the missing pulses exactly),
+        (container timestamps), ``"frame_counter"`` (the camera's embedded frame counter),
+        ``"gaps"`` (empty slots explain the missing pulses exactly),
         ``"warn"`` or ``"repair"`` (ambiguous; resolved by the heuristic of that policy).
     status
         ``"exact"`` every frame has its own pulse; ``"repaired"`` some frames were
@@ -154,7 +178,10 @@ class FrameAlignment:
     pts_used
         Whether container timestamps placed the frames.
     pts_note
-        Why they were not used (``""`` when they were): absent, or evenly spaced.
+        Why they were not used (``""`` when they were): absent, evenly spaced, or the frame
+        counter placed the frames.
+    counter_used
+        Whether the camera's embedded frame counter placed the frames.
     """
 
     frame_times_s: np.ndarray
@@ -182,6 +209,7 @@ class FrameAlignment:
     ttl_id: str
     pts_used: bool
     pts_note: str
+    counter_used: bool = False
 
     @property
     def n_dropped(self) -> int:
@@ -240,6 +268,7 @@ def align_frames(
     gap_factor: float = 1.5,
     spurious_factor: float = 0.5,
     chunk_starting_frame: np.ndarray | None = None,
+    frame_counter: np.ndarray | None = None,
     camera_id: str = "camera",
     ttl_id: str = "?",
 ) -> FrameAlignment:
@@ -268,6 +297,14 @@ def align_frames(
         period to its neighbour is a spurious-pulse candidate.
     chunk_starting_frame
         ``(n_chunks,) int64`` first frame of each video chunk (see ``CameraVideos``).
+    frame_counter
+        ``(n_frames,) int64`` the camera's embedded frame counter of every saved frame, all
+        chunks concatenated (:func:`w2t_bkin.sources.camera_logs.read_frame_counter`). It
+        counts ACQUIRED frames, so it places the frames exactly: frame slot =
+        ``counter - counter[0]``, and a step of ``k`` is ``k - 1`` frames acquired but not
+        saved. It takes precedence over ``frame_pts_s``; informative pts that show other gaps
+        than the counter raise. The pulses must span exactly the counted frames: see "Frame
+        counter" in the module notes.
     camera_id, ttl_id
         Names of the camera and of its frame TTL channel, for messages and errors.
 
@@ -279,8 +316,10 @@ def align_frames(
     ------
     SyncError
         Fewer than two pulses, unsorted pulses, pts of the wrong length, more pulses than
-        frames without informative pts, pts that fit the pulses in several ways or badly, or
-        an ambiguous surplus of frames under ``policy="fail"``.
+        frames without informative pts, pts that fit the pulses in several ways or badly, a
+        frame counter of the wrong length, not increasing, disagreeing with informative pts,
+        restarting between chunks or not spanning the pulses exactly, or an ambiguous surplus
+        of frames under ``policy="fail"``.
     """
     who = _Who(camera_id, ttl_id)
     pulses = np.asarray(pulse_times_s, dtype=np.float64).ravel()
@@ -295,7 +334,18 @@ def align_frames(
     pulse_slot = _slots(kept, period, gap_factor)
 
     pts, pts_note = _informative_pts(frame_pts_s, chunks)
-    if pts is not None:
+    counter = _check_counter(frame_counter, n_frames, chunks, who)
+    if counter is not None:
+        if pts is not None:
+            _check_pts_agree(pts, counter, chunks, gap_factor, who)
+        # a counter without a gap says only that every acquired frame was saved: the counts
+        # then carry the same information and also handle camera drops
+        gapless = bool(np.all(np.diff(counter) == 1))
+        if gapless:
+            slots = _slots_from_counts(n_frames, pulse_slot)
+        else:
+            slots = _slots_from_counter(counter, chunks, pulse_slot)
+    elif pts is not None:
         slots = _slots_from_pts(pts, chunks, pulse_slot, gap_factor)
     else:
         slots = _slots_from_counts(n_frames, pulse_slot)
@@ -359,14 +409,21 @@ def align_frames(
         chunk_starting_frame=chunks,
         camera_id=camera_id,
         ttl_id=ttl_id,
-        pts_used=pts is not None,
-        pts_note=pts_note,
+        pts_used=pts is not None and counter is None,
+        pts_note=pts_note if counter is None else "the frame counter placed the frames",
+        counter_used=counter is not None,
     )
     pts_notes = (
         [f"{who}: container timestamps not used: {pts_note}"]
         if frame_pts_s is not None and pts_note
         else []
     )
+    if counter is not None:
+        pts_notes.append(
+            f"{who}: the camera's frame counter shows no unsaved frame; frames placed by the counts"
+            if slots.how != "frame_counter"
+            else f"{who}: frames placed by the camera's embedded frame counter"
+        )
     messages = tuple(notes + pts_notes) + _describe(result, problem, who)
     result = replace(result, messages=messages)
     for message in messages:
@@ -667,6 +724,98 @@ def _slots_from_pts(
     return _Slots(frame_slot.astype(np.int64), "pts", camera_time_s=camera_time)
 
 
+def _check_counter(
+    frame_counter: np.ndarray | None, n_frames: int, chunks: np.ndarray, who: _Who
+) -> np.ndarray | None:
+    """``(n_frames,) int64`` frame counter, strictly increasing within every chunk, or None."""
+    if frame_counter is None:
+        return None
+    counter = np.asarray(frame_counter).ravel()
+    if counter.size != n_frames:
+        raise SyncError(
+            f"{who}: the frame counter has {counter.size} values for {n_frames} frames",
+            hint="pass one counter value per saved frame, all chunks concatenated",
+        )
+    if not np.issubdtype(counter.dtype, np.integer):
+        raise SyncError(
+            f"{who}: the frame counter must hold integers, got {counter.dtype}",
+            hint="read it with w2t_bkin.sources.camera_logs.read_frame_counter",
+        )
+    counter = counter.astype(np.int64)
+    step = np.diff(counter)
+    bad = np.flatnonzero((step <= 0) & _within_chunk(chunks, n_frames))
+    if bad.size:
+        i = int(bad[0])
+        raise SyncError(
+            f"{who}: the frame counter does not increase within a video chunk: frame {i} has "
+            f"counter {int(counter[i])}, frame {i + 1} has {int(counter[i + 1])}",
+            hint="read it with w2t_bkin.sources.camera_logs.read_frame_counter, one counter "
+            "file per video file in the same order, or one file for the whole camera",
+        )
+    return counter
+
+
+def _check_pts_agree(
+    pts: np.ndarray, counter: np.ndarray, chunks: np.ndarray, gap_factor: float, who: _Who
+) -> None:
+    """Raise unless informative pts show the same gaps as the frame counter in every chunk."""
+    period_cam = float(np.median(np.diff(pts)[_within_chunk(chunks, pts.size)]))
+    for c, (a, b) in enumerate(_chunk_bounds(chunks, pts.size)):  # loop over chunks, not frames
+        by_pts = _slots(pts[a:b], period_cam, gap_factor)
+        by_counter = counter[a:b] - counter[a]
+        differ = np.flatnonzero(by_pts != by_counter)
+        if differ.size:
+            i = int(differ[0])
+            raise SyncError(
+                f"camera {who.camera_id!r}: its frame counter and its container timestamps "
+                f"disagree in video chunk {c}: frame {a + i} is {int(by_counter[i])} frames "
+                f"after the chunk's first frame by the counter but {int(by_pts[i])} trigger "
+                "periods after it by the timestamps",
+                hint="the counter counts acquired frames and the timestamps run on the camera "
+                "clock: a difference is frames the camera never acquired (missed triggers) or "
+                "a counter file that belongs to another video; check that the counter files "
+                "match the video files, in the same order",
+            )
+
+
+def _slots_from_counter(counter: np.ndarray, chunks: np.ndarray, pulse_slot: np.ndarray) -> _Slots:
+    """Frame slots from the frame counter, when the pulses span exactly the counted frames.
+
+    Frames acquired but not saved keep their pulse, so the counter's gaps leave no mark in the
+    pulses and cannot register the frames on them (every shift puts as many frames on a
+    pulse). What places them is the extent: the pulses must span exactly as many trigger
+    periods as the counter counts acquired frames. Then the first and last frame have their
+    pulse, no trigger was missed (a missed trigger, a camera drop, adds a period without a
+    pulse and without a count) and every empty pulse slot is a lost pulse.
+    """
+    for a, _ in _chunk_bounds(chunks, counter.size)[1:]:
+        if counter[a] <= counter[a - 1]:
+            return _Slots(
+                np.zeros(0, dtype=np.int64),
+                "frame_counter",
+                f"the frame counter restarts at frame {a}, the first of a video chunk ("
+                f"{int(counter[a])} after {int(counter[a - 1])}): the camera restarted between "
+                "the files, and the number of trigger periods between them is unknown",
+                fatal=True,
+            )
+    rel = counter - counter[0]
+    n_acquired = int(rel[-1]) + 1
+    n_periods = int(pulse_slot[-1] - pulse_slot[0]) + 1
+    if n_periods != n_acquired:
+        n_empty = n_periods - pulse_slot.size
+        return _Slots(
+            np.zeros(0, dtype=np.int64),
+            "frame_counter",
+            f"the frame counter counts {n_acquired} acquired frames from the first saved "
+            f"frame to the last ({n_acquired - counter.size} of them not saved) but the pulses "
+            f"span {n_periods} trigger periods ({n_empty} without a pulse): the counter does not "
+            "count triggers the camera missed (camera drops), nor pulses recorded before the "
+            "video started or after it stopped, so nothing places the frames on the pulses",
+            fatal=True,
+        )
+    return _Slots((rel + pulse_slot[0]).astype(np.int64), "frame_counter")
+
+
 def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[int], str]:
     """Start slot of every chunk: the ordered placement that puts the most frames on a pulse.
 
@@ -816,14 +965,25 @@ def _mismatch_error(
         f"after pulse {i} at {kept[i]:.6f} s ({int(step[i]) - 1} missing)" for i in gap_after[:10]
     )
     more = f" and {gap_after.size - 10} more" if gap_after.size > 10 else ""
-    pts_state = "used" if slots.how == "pts" else f"not used: {pts_note}"
+    if slots.how == "frame_counter":
+        pts_state = "not used: the frame counter placed the frames"
+    else:
+        pts_state = "used" if slots.how == "pts" else f"not used: {pts_note}"
     message = (
         f"camera {who.camera_id!r} has {n_frames} frames but its TTL channel {who.ttl_id!r} has "
         f"{pulses.size} pulses ({int(spurious.sum())} removed as spurious, {kept.size} kept): "
         f"{slots.problem}. Container timestamps {pts_state}. "
         f"Pulse gaps: {shown or 'none'}{more}"
     )
-    if slots.how == "pts":
+    if slots.how == "frame_counter":
+        hint = (
+            "the frame counter places frames only on a pulse train that spans exactly the "
+            "counted frames: use a TTL file holding only the pulses recorded while the video "
+            "was, check that the camera's ttl_id is its frame-trigger channel and that its "
+            "counter files belong to its videos, in order; or leave frame_counter out to let "
+            "the counts, the container timestamps and frame_pulse_policy decide"
+        )
+    elif slots.how == "pts":
         hint = (
             "the video's timestamps cannot place the frames on the pulses, and no "
             "frame_pulse_policy can: check that the camera's ttl_id is its frame-trigger "

@@ -551,3 +551,181 @@ def test_log_lines_name_the_camera(caplog: pytest.LogCaptureFixture) -> None:
     assert result.n_dropped == 10
     assert "camera 'cam0' dropped 10 frames in " in caplog.text
     assert "camera 'cam0' (TTL channel 'cam0_frame'): 10 spurious pulses removed" in caplog.text
+
+
+# -- frame counter -------------------------------------------------------------------------------
+
+#: the IBL body camera's counter starts here: the camera ran before the video was saved
+COUNTER_START = 16696704
+
+
+def _counter(truth) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Embedded frame counter of the saved frames (no camera drops: one per trigger period)."""
+    assert truth.dropped_frame_idx.size == 0
+    return (truth.frame_nominal_idx + COUNTER_START).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_goal_frame_counter_resolves_unsaved_frames_lost_and_spurious_pulses(seed: int) -> None:
+    truth = simulate_camera(
+        60.0,
+        150.0,
+        drift_ppm=50.0,
+        jitter_s=1e-4,
+        unsaved_frame_fraction=0.01,
+        missing_pulse_fraction=0.02,
+        spurious_pulse_fraction=0.01,
+        seed=seed,
+    )
+    assert truth.unsaved_frame_idx.size == 90 and truth.missing_pulse_frame_idx.size > 100
+    # without the counter, more pulses than frames cannot be placed
+    with pytest.raises(SyncError, match="cannot tell camera drops from lost pulses"):
+        align_frames(truth.n_frames, truth.pulse_times_s, nominal_rate_hz=150.0)
+
+    result = align_frames(
+        truth.n_frames,
+        truth.pulse_times_s,
+        nominal_rate_hz=150.0,
+        frame_counter=_counter(truth),
+        camera_id="body",
+    )
+    assert result.policy_applied == "frame_counter" and result.counter_used
+    assert not result.pts_used
+    np.testing.assert_array_equal(result.frame_slot, truth.frame_nominal_idx)
+    # every unsaved frame reported by its position, with the pulse it left behind
+    np.testing.assert_array_equal(result.dropped_frames, truth.unsaved_frame_idx)
+    np.testing.assert_array_equal(result.dropped_pulse_idx, truth.unsaved_pulse_idx)
+    np.testing.assert_array_equal(result.missing_pulse_frame_idx, truth.missing_pulse_frame_idx)
+    np.testing.assert_array_equal(result.spurious_pulse_idx, truth.spurious_pulse_idx)
+    has = result.frame_has_pulse
+    np.testing.assert_array_equal(
+        truth.pulse_frame_idx[result.frame_pulse_idx[has]], np.flatnonzero(has)
+    )
+    error_s = np.abs(result.frame_times_s - truth.frame_times_s)
+    assert np.max(error_s[has]) <= 1e-4 + 1e-12  # the jitter: each frame has its own pulse
+    assert np.max(error_s[~has]) < 0.5e-3
+    assert any("frames placed by the camera's embedded frame counter" in m for m in result.messages)
+
+
+def test_frame_counter_takes_precedence_over_agreeing_pts() -> None:
+    truth = simulate_camera(
+        20.0, 150.0, unsaved_frame_fraction=0.01, missing_pulse_fraction=0.01, seed=7
+    )
+    result = align_frames(
+        truth.n_frames,
+        truth.pulse_times_s,
+        nominal_rate_hz=150.0,
+        frame_pts_s=truth.frame_pts_s,
+        frame_counter=_counter(truth),
+    )
+    assert result.policy_applied == "frame_counter" and result.counter_used
+    assert not result.pts_used and result.pts_note == "the frame counter placed the frames"
+    np.testing.assert_array_equal(result.dropped_frames, truth.unsaved_frame_idx)
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 1e-9
+
+
+def test_frame_counter_disagreeing_with_pts_names_the_camera() -> None:
+    # camera drops: the pts (camera clock) show them, the counter of acquired frames does not
+    truth = simulate_camera(20.0, 150.0, dropped_frame_fraction=0.01, seed=2)
+    counter = np.arange(truth.n_frames, dtype=np.int64) + 5
+    counter[-10:] += 1  # one unsaved frame, so that the counter is used
+    first_drop = int(np.flatnonzero(np.diff(truth.frame_nominal_idx) > 1)[0]) + 1
+    assert first_drop < truth.n_frames - 10
+    with pytest.raises(SyncError) as exc:
+        align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            nominal_rate_hz=150.0,
+            frame_pts_s=truth.frame_pts_s,
+            frame_counter=counter,
+            camera_id="body",
+        )
+    assert exc.value.message == (
+        "camera 'body': its frame counter and its container timestamps disagree in video "
+        f"chunk 0: frame {first_drop} is {first_drop} frames after the chunk's first frame by "
+        f"the counter but {truth.frame_nominal_idx[first_drop]} trigger periods after it by the "
+        "timestamps"
+    )
+
+
+def test_frame_counter_cannot_tell_camera_drops_from_lost_pulses() -> None:
+    # triggers the camera missed leave empty pulse slots that the counter does not count
+    truth = simulate_camera(
+        20.0, 150.0, dropped_frame_fraction=0.01, missing_pulse_fraction=0.01, seed=4
+    )
+    counter = np.arange(truth.n_frames, dtype=np.int64)
+    counter[1000:] += 2  # two frames acquired but not saved (their pulses are not recorded)
+    n_periods = int(truth.frame_nominal_idx[-1]) + 1
+    with pytest.raises(SyncError) as exc:
+        align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            nominal_rate_hz=150.0,
+            frame_counter=counter,
+            policy="repair",
+            camera_id="body",
+            ttl_id="body_ttl",
+        )
+    message = exc.value.message
+    assert message.startswith(
+        f"camera 'body' has {truth.n_frames} frames but its TTL channel 'body_ttl' has "
+        f"{truth.n_pulses} pulses (0 removed as spurious, {truth.n_pulses} kept): the frame "
+        f"counter counts {truth.n_frames + 2} acquired frames from the first saved frame to the "
+        f"last (2 of them not saved) but the pulses span {n_periods} trigger periods "
+        f"({n_periods - truth.n_pulses} without a pulse): the counter does not count triggers "
+        "the camera missed (camera drops)"
+    )
+    assert "Container timestamps not used: the frame counter placed the frames" in message
+    assert "use a TTL file holding only the pulses recorded while the video was" in (
+        exc.value.hint or ""
+    )
+
+
+def test_frame_counter_cannot_place_a_video_inside_a_longer_pulse_train() -> None:
+    truth = simulate_camera(10.0, 150.0, unsaved_frame_fraction=0.01, seed=1)
+    # the pulse train went on before the video started and after it stopped
+    period = 1.0 / 150.0
+    before = truth.pulse_times_s[0] - period * np.arange(20, 0, -1)
+    after = truth.pulse_times_s[-1] + period * np.arange(1, 21)
+    pulses = np.concatenate([before, truth.pulse_times_s, after])
+    with pytest.raises(SyncError, match="but the pulses span 1540 trigger periods"):
+        align_frames(truth.n_frames, pulses, nominal_rate_hz=150.0, frame_counter=_counter(truth))
+
+
+def test_frame_counter_restarting_between_chunks_is_refused() -> None:
+    truth = simulate_camera(10.0, 150.0, unsaved_frame_fraction=0.01, seed=1)
+    counter = _counter(truth)
+    counter[700:] -= counter[700] - 3  # the camera restarted with the second file
+    with pytest.raises(SyncError, match=r"the frame counter restarts at frame 700, the first of"):
+        align_frames(
+            truth.n_frames,
+            truth.pulse_times_s,
+            frame_counter=counter,
+            chunk_starting_frame=np.array([0, 700]),
+        )
+
+
+def test_gapless_frame_counter_leaves_drops_to_the_counts() -> None:
+    truth = simulate_camera(20.0, 150.0, dropped_frame_fraction=0.01, jitter_s=1e-4, seed=3)
+    counter = np.arange(truth.n_frames, dtype=np.int64) + COUNTER_START
+    result = align_frames(
+        truth.n_frames, truth.pulse_times_s, nominal_rate_hz=150.0, frame_counter=counter
+    )
+    assert result.policy_applied == "one_to_one" and result.counter_used
+    np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
+    assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) <= 1e-4 + 1e-12
+    assert any("frame counter shows no unsaved frame" in m for m in result.messages)
+
+
+def test_frame_counter_input_errors() -> None:
+    pulses = np.arange(10) / 100.0
+    with pytest.raises(SyncError, match=r"the frame counter has 9 values for 10 frames"):
+        align_frames(10, pulses, frame_counter=np.arange(9))
+    with pytest.raises(SyncError, match="the frame counter must hold integers, got float64"):
+        align_frames(10, pulses, frame_counter=np.arange(10.0))
+    counter = np.array([0, 1, 2, 3, 3, 5, 6, 7, 8, 9])
+    with pytest.raises(
+        SyncError,
+        match="does not increase within a video chunk: frame 3 has counter 3, frame 4 has 3",
+    ):
+        align_frames(10, pulses, frame_counter=counter)
