@@ -880,17 +880,24 @@ def read_nwb_ttl(
 
     try:
         io = pynwb.NWBHDF5IO(str(path), mode="r")
-        nwbfile = io.read()
     except Exception as exc:  # h5py/hdmf raise many types for a file that is not NWB
-        raise IngestError(
-            f"{path}: not a readable NWB file: {exc}",
-            path=path,
-            hint="the file is damaged or not NWB (HDF5); set the channel's 'format' if it is "
-            "another kind of file",
-        ) from exc
-    with io:
+        raise _not_nwb(path, exc) from exc
+    with io:  # closes the file on every path, errors included
+        try:
+            nwbfile = io.read()
+        except Exception as exc:
+            raise _not_nwb(path, exc) from exc
         found = _nwb_series(nwbfile, series, path)
         return _nwb_edges(found, path, polarity, threshold, max(1, int(chunk_samples)))
+
+
+def _not_nwb(path: Path, exc: Exception) -> IngestError:
+    return IngestError(
+        f"{path}: not a readable NWB file: {exc}",
+        path=path,
+        hint="the file is damaged or not NWB (HDF5); set the channel's 'format' if it is "
+        "another kind of file",
+    )
 
 
 def _nwb_series_paths(nwbfile: object) -> dict[str, object]:
