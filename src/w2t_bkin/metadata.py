@@ -124,8 +124,16 @@ class CameraMeta(_Meta):
     order: FileOrder = "name_asc"
     optional: bool = False
     device: str | None = Field(None, description="Name of a [[devices]] entry.")
+    frame_counter: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Globs of the camera's embedded frame counter files (float64 per saved frame, e.g. "
+            "iblrig *frame_counter.bin): one per video chunk in order, or one for the camera. "
+            "Gives each frame its slot on the pulse train; needs frame_clock = 'ttl'."
+        ),
+    )
 
-    _normalise_paths = field_validator("paths", mode="before")(_as_list)
+    _normalise_paths = field_validator("paths", "frame_counter", mode="before")(_as_list)
 
     @model_validator(mode="after")
     def _check_clock(self) -> CameraMeta:

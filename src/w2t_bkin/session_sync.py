@@ -14,6 +14,7 @@ import json
 import logging
 import tomllib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +24,10 @@ import numpy as np
 
 from w2t_bkin import __version__
 from w2t_bkin.config import Config
-from w2t_bkin.errors import DataQualityWarning, MetadataError, SyncError
+from w2t_bkin.errors import DataQualityWarning, MetadataError, SyncError, VerificationError
 from w2t_bkin.metadata import BpodMeta, CameraMeta, SessionMetadata, metadata_files
 from w2t_bkin.sources.bpod import INFO_OFFSET_UNCERTAINTY_S, BpodSession
+from w2t_bkin.sources.camera_logs import read_frame_counter
 from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sources.video import CameraVideos, VideoProbe
 from w2t_bkin.sync.clock import ClockModel, fit_clock
@@ -87,7 +89,8 @@ def synchronize_session(
         if videos is None and pose is None:
             continue  # optional camera without files
         n_frames = videos.n_frames if videos is not None else pose.n_frames  # type: ignore[union-attr]
-        timing = _camera_timing(camera, n_frames, videos, verified.ttl, config)
+        counters = verified.files.frame_counters.get(camera.id, [])
+        timing = _camera_timing(camera, n_frames, videos, verified.ttl, config, counters)
         cameras[camera.id] = timing
         stats.append(_camera_stats(timing))
     trials = None
@@ -123,11 +126,25 @@ def _camera_timing(
     videos: CameraVideos | None,
     ttl: dict[str, TTLChannel],
     config: Config,
+    frame_counter_files: Sequence[Path] = (),
 ) -> CameraTiming:
+    """Frame times of one camera from its declared clock.
+
+    ``frame_counter_files`` are the camera's embedded frame counter files
+    (``[[cameras]].frame_counter``, resolved): one per video chunk in order, or one for the
+    camera; with a TTL clock their counter places the frames (see :func:`align_frames`).
+    """
     clock = camera.resolved_frame_clock
+    if frame_counter_files and clock != "ttl":
+        raise MetadataError(
+            f"camera {camera.id!r}: frame_counter places frames on the camera's TTL pulses, but "
+            f"its frame_clock is {clock!r}",
+            hint="give the camera a ttl_id (frame_clock = 'ttl'), or remove frame_counter",
+        )
     if clock == "ttl":
         assert camera.ttl_id is not None
         starting = videos.starting_frame if videos is not None else None
+        counter = _frame_counter(camera.id, n_frames, videos, frame_counter_files)
         alignment = align_frames(
             n_frames,
             ttl[camera.ttl_id].times_s,
@@ -137,6 +154,7 @@ def _camera_timing(
             gap_factor=config.synchronization.pulse_gap_factor,
             spurious_factor=config.synchronization.spurious_pulse_factor,
             chunk_starting_frame=starting,
+            frame_counter=counter,
             camera_id=camera.id,
             ttl_id=camera.ttl_id,
         )
@@ -155,6 +173,54 @@ def _camera_timing(
             camera.id, frame_times_from_rate(n_frames, camera.fps), "rate", None, n_frames
         )
     raise SyncError(f"camera {camera.id!r} has no frame clock")
+
+
+def _frame_counter(
+    camera_id: str, n_frames: int, videos: CameraVideos | None, paths: Sequence[Path]
+) -> np.ndarray | None:
+    """``(n_frames,) int64`` embedded frame counter of every saved frame, files concatenated.
+
+    ``None`` without files. One file per video chunk is matched to the chunks by position; one
+    file covers the whole camera.
+
+    Raises
+    ------
+    VerificationError
+        A file's count differs from its video's frames (both files named), or the number of
+        files is neither one nor the number of video files.
+    """
+    if not paths:
+        return None
+    chunks = videos.chunks if videos is not None else ()
+    video_names = ", ".join(str(chunk.path) for chunk in chunks) or "its pose file(s)"
+    hint = (
+        "give one frame counter file per video file (matched in the order of the video files) "
+        "or one file for the whole camera, each with one value per saved frame; check that the "
+        "frame_counter globs select this camera's files"
+    )
+    if len(paths) > 1 and len(paths) != len(chunks):
+        raise VerificationError(
+            f"camera {camera_id!r}: {len(paths)} frame counter files "
+            f"({', '.join(str(p) for p in paths)}) for {len(chunks)} video files ({video_names})",
+            hint=hint,
+        )
+    counters = [read_frame_counter(path) for path in paths]
+    if len(paths) == 1 and len(chunks) != 1:
+        pairs = [(paths[0], counters[0], video_names, n_frames)]
+    else:
+        pairs = [
+            (path, counter, str(chunk.path), chunk.n_frames)
+            for path, counter, chunk in zip(paths, counters, chunks, strict=True)
+        ]
+    for path, counter, video, expected in pairs:
+        if counter.size != expected:
+            raise VerificationError(
+                f"camera {camera_id!r}: frame counter file {path} has {counter.size} values but "
+                f"{video} has {expected} frames",
+                hint=hint,
+                path=path,
+            )
+    return np.concatenate(counters)
 
 
 def _camera_pts(camera_id: str, videos: CameraVideos | None) -> np.ndarray | None:

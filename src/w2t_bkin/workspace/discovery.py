@@ -66,9 +66,12 @@ class SessionFiles:
     bpod: list[Path] = field(default_factory=list)
     pose: dict[str, list[Path]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    #: embedded frame counter files per camera (``[[cameras]].frame_counter``)
+    frame_counters: dict[str, list[Path]] = field(default_factory=dict)
 
     def all_inputs(self) -> list[Path]:
         paths = [p for files in self.cameras.values() for p in files]
+        paths += [p for files in self.frame_counters.values() for p in files]
         paths += [p for files in self.ttls.values() for p in files]
         paths += self.bpod
         paths += [p for files in self.pose.values() for p in files]
@@ -109,6 +112,15 @@ def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionF
         if camera.paths and not files and not camera.optional:
             problems.append(f"{what}: paths {camera.paths} match no file in {session_dir}")
         cameras[camera.id] = files
+    frame_counters: dict[str, list[Path]] = {}
+    for camera in metadata.cameras:
+        if not camera.frame_counter:
+            continue
+        what = f"camera {camera.id!r} frame_counter"
+        files = _resolve_all(session_dir, what, camera.frame_counter, camera.order, problems)
+        if not files and not camera.optional:
+            problems.append(f"{what}: {camera.frame_counter} match no file in {session_dir}")
+        frame_counters[camera.id] = files
     ttls: dict[str, list[Path]] = {}
     for ttl in metadata.TTLs:
         what = f"TTL {ttl.id!r}"
@@ -134,7 +146,9 @@ def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionF
                 f"camera {camera.id!r} has neither video paths nor pose outputs "
                 "(declare paths, or [pose.cameras.<id>] with paths)"
             )
-    return SessionFiles(session_dir, cameras, ttls, bpod, pose, tuple(problems))
+    return SessionFiles(
+        session_dir, cameras, ttls, bpod, pose, tuple(problems), frame_counters=frame_counters
+    )
 
 
 def require_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionFiles:
