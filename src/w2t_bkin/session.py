@@ -693,27 +693,107 @@ def set_aside_earlier_outputs(folder: Path, nwb_name: str) -> list[str]:
     if not folder.is_dir():
         return []
     nwb = folder / nwb_name
-    earlier = [p for p in (nwb, invalid_nwb_path(nwb)) if p.is_file()]
-    earlier += [folder / name for name in OUTPUT_NAMES if (folder / name).is_file()]
+    # Only our own outputs, reached without following a symlinked folder (e.g. qc/ -> elsewhere)
+    candidates = [*(folder / name for name in OUTPUT_NAMES), invalid_nwb_path(nwb), nwb]
+    earlier = [p for p in candidates if p.is_file() and not _under_symlink(p, folder)]
     partial = sorted(folder.glob(staged_name_pattern(nwb)))
     previous = folder / PREVIOUS_DIR
     names = ", ".join(str(p.relative_to(folder)) for p in earlier)
     try:
         for path in partial:
             path.unlink()
-        if not nwb.is_file():
+        if nwb not in earlier:
             for path in earlier:
                 path.unlink()
             return [f"removed the outputs of an earlier failed run: {names}"] if earlier else []
+        if previous.is_symlink() or previous.is_file():
+            raise OSError(errno.EEXIST, "not a folder this run may replace", str(previous))
         if previous.is_dir():
             shutil.rmtree(previous)
+        # the NWB file last: a crash midway leaves it in place, so the next run sets aside again
         for path in earlier:
             target = previous / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
     except OSError as exc:
-        return [f"could not set aside the earlier outputs in {folder}: {exc}"]
+        raise OutputError(
+            f"could not set aside the earlier outputs in {folder}: {exc}",
+            path=folder,
+            hint="move or delete the earlier outputs (and any file named 'previous') yourself, "
+            "then run again; nothing was processed",
+        ) from exc
     return [f"moved the outputs of the earlier run to {previous}: {names}"]
+
+
+def _under_symlink(path: Path, folder: Path) -> bool:
+    """Whether a folder between ``folder`` and ``path`` is a symlink."""
+    parent = path.parent
+    while parent != folder:
+        if parent.is_symlink():
+            return True
+        parent = parent.parent
+    return False
+
+
+def checked_output_folder(root: Path, subject: str, session: str) -> Path:
+    """``data/processed/<subject>/<session>`` after checking it is safe to write and clean.
+
+    The workspace must exist and the IDs be valid. ``data/processed`` may be a symlink (outputs
+    on another disk), but the subject and session folders must be real folders that lie
+    outside the raw data: a run moves and removes its earlier outputs there.
+    """
+    workspace = open_workspace(root)
+    folder = workspace.processed_dir(subject, session)
+    for level in (folder.parent, folder):
+        if level.is_symlink():
+            raise OutputError(
+                f"output folder {level} is a symlink (to {os.path.realpath(level)})",
+                path=level,
+                hint="a run replaces and removes its earlier outputs there; make it a real "
+                "folder, or link data/processed as a whole instead",
+            )
+    raw = workspace.raw.resolve()
+    real = Path(os.path.realpath(folder))
+    if real == raw or raw in real.parents or real in raw.parents:
+        raise OutputError(
+            f"output folder {folder} resolves to {real}, which overlaps the raw data in {raw}",
+            path=folder,
+            hint="data/processed must not point into data/raw: raw data are never modified",
+        )
+    return folder
+
+
+@contextlib.contextmanager
+def session_lock(root: Path, subject: str, session: str) -> Iterator[None]:
+    """Hold the session's lock for one run; another run of it is refused, not queued.
+
+    An advisory ``flock`` on ``.w2t/locks/<subject>__<session>.lock``: the kernel releases it
+    when the process ends, so a crash never leaves a stale lock.
+    """
+    import fcntl
+
+    locks = Workspace(root).state / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"{subject}__{session}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OutputError(
+                f"session {subject}/{session} is being processed by another run ({holder})",
+                path=path,
+                hint="wait for that run to finish; its lock is released when it exits",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def settle_previous_outputs(folder: Path, result: SessionResult, session_log: SessionLog) -> None:
@@ -772,9 +852,32 @@ def process_session(
     session. QC report, provenance and ``status.json`` are written either way.
     """
     result = SessionResult(subject, session)
-    processed = Workspace(root).processed_dir(subject, session)
+    try:
+        # Nothing is created or moved before the workspace, IDs, folder and lock are checked.
+        processed = checked_output_folder(root, subject, session)
+        with session_lock(root, subject, session):
+            set_aside = set_aside_earlier_outputs(processed, nwb_file_name(subject, session))
+            _run_phases(root, subject, session, config_path, result, processed, set_aside)
+    except W2TError as exc:
+        result.status = "failed"
+        result.failed_phase = "configuration"
+        result.error = str(exc)
+        result.exit_code = exc.exit_code
+        log.error("%s/%s: %s", subject, session, exc)
+    return result
+
+
+def _run_phases(
+    root: Path,
+    subject: str,
+    session: str,
+    config_path: Path | None,
+    result: SessionResult,
+    processed: Path,
+    set_aside: list[str],
+) -> None:
+    """The phases of :func:`process_session`, with the session log and sidecars."""
     run = SessionRun(started_at=datetime.now(UTC), folder=processed)
-    set_aside = set_aside_earlier_outputs(processed, nwb_file_name(subject, session))
     with _session_log(processed) as session_log, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         for message in set_aside:
@@ -820,7 +923,6 @@ def process_session(
             session_log.write(logging.INFO, "session %s/%s %s", subject, session, result.status)
     if session_log.path is not None and session_log.path.is_file():
         result.outputs["pipeline_log"] = session_log.path
-    return result
 
 
 def _phase(result: SessionResult, session_log: SessionLog, name: str, step: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -392,3 +393,83 @@ def test_bonsai_frame_log_as_a_ttl_channel_is_refused(root: Path, real_data: Pat
     assert "not pulses recorded on the acquisition clock" in error
     assert "frame_clock = 'video'" in error
     assert not (root / NWB).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the output folder: one run at a time, never outside data/processed, nothing created for a
+# wrong root
+
+
+def test_a_second_run_of_the_same_session_is_refused_while_the_first_holds_the_lock(
+    root: Path,
+) -> None:
+    from w2t_bkin.session import session_lock
+
+    assert process_session(root, "mouse01", "ses01").ok
+    before = sorted(p.name for p in (root / OUT).iterdir())
+    with session_lock(root, "mouse01", "ses01"):
+        result = process_session(root, "mouse01", "ses01")
+    assert (result.status, result.failed_phase) == ("failed", "configuration")
+    assert "session mouse01/ses01 is being processed by another run (pid " in (result.error or "")
+    # the refused run touched nothing: the first run's outputs are exactly where they were
+    assert sorted(p.name for p in (root / OUT).iterdir()) == before
+    assert _status(root)["status"] == "succeeded"
+    assert process_session(root, "mouse01", "ses01").ok  # released
+
+
+def test_output_folder_linked_into_the_raw_data_is_refused(root: Path) -> None:
+    raw_session = root / RAW
+    (root / OUT).parent.mkdir(parents=True, exist_ok=True)
+    (root / OUT).symlink_to(raw_session, target_is_directory=True)
+    user_file = raw_session / "status.json"
+    user_file.write_text("the experimenter's own notes")
+
+    result = process_session(root, "mouse01", "ses01")
+
+    assert result.failed_phase == "configuration"
+    assert f"output folder {root / OUT} is a symlink" in (result.error or "")
+    assert user_file.read_text() == "the experimenter's own notes"
+    assert not list(raw_session.glob("*.nwb"))
+
+
+def test_set_aside_failure_stops_the_run_before_any_work(root: Path) -> None:
+    assert process_session(root, "mouse01", "ses01").ok
+    (root / OUT / "previous").write_text("a file where the previous/ folder would go")
+    nwb_mtime = (root / NWB).stat().st_mtime_ns
+
+    result = process_session(root, "mouse01", "ses01")
+
+    assert result.failed_phase == "configuration"
+    assert f"could not set aside the earlier outputs in {root / OUT}" in (result.error or "")
+    assert "nothing was processed" in (result.error or "")
+    assert (root / NWB).stat().st_mtime_ns == nwb_mtime
+    assert _status(root)["status"] == "succeeded"  # still the earlier run's
+
+
+def test_outputs_behind_a_symlinked_folder_are_not_moved(root: Path, tmp_path: Path) -> None:
+    assert process_session(root, "mouse01", "ses01").ok
+    elsewhere = tmp_path / "shared_reports"
+    elsewhere.mkdir()
+    (elsewhere / "report.html").write_text("someone else's report")
+    qc = root / OUT / "qc"
+    shutil.rmtree(qc)
+    qc.symlink_to(elsewhere, target_is_directory=True)
+
+    process_session(root, "mouse01", "ses01")
+
+    assert not (root / OUT / "previous" / "qc").exists()
+    assert (elsewhere / "report.html").exists()
+
+
+def test_wrong_root_or_id_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-experiment"
+    result = process_session(missing, "mouse01", "ses01")
+    assert result.failed_phase == "configuration"
+    assert f"experiment root does not exist: {missing}" in (result.error or "")
+    assert not missing.exists()
+
+    root = tmp_path / "exp"
+    write_experiment(root, SPEC)
+    result = process_session(root, "mouse01\n", "ses01")
+    assert "invalid subject ID 'mouse01\\n'" in (result.error or "")
+    assert not (root / "data/processed").exists() or not any((root / "data/processed").iterdir())

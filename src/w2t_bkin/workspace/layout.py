@@ -70,7 +70,7 @@ class Workspace:
 
 def check_id(value: str, kind: str) -> str:
     """Validate a subject/session ID (``^[A-Za-z0-9_-]+$``); it becomes a folder name."""
-    if not ID_RE.match(value):
+    if not ID_RE.fullmatch(value):  # fullmatch: "$" would accept a trailing newline
         example = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "S1"
         raise MetadataError(
             f"invalid {kind} ID {value!r}: only letters, digits, '_' and '-' are allowed",
