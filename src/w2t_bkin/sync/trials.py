@@ -36,8 +36,11 @@ Algorithm (no greedy pointer: one missing or extra pulse cannot shift later tria
    that much, the drift is not constant: 'auto' uses it, 'linear' raises.
 
 Every Bpod time (trial start/stop, states, events) maps through the same :class:`ClockModel`,
-so no trial is ever left on the Bpod clock. Fewer than ``_LOW_MATCHED_FRACTION`` of the sync
-onsets matched raises under the 'fail' policy and warns (``DataQualityWarning``) otherwise.
+so no trial is ever left on the Bpod clock. Fewer than ``_LOW_MATCHED_FRACTION`` (80%) of the
+sync onsets matched raises under the 'fail' policy and warns (``DataQualityWarning``) otherwise;
+fewer than ``_UNTRUSTED_FRACTION`` (50%) raises under every policy, because a wrong offset can
+match a few onsets by coincidence. Offsets are proposed from the first onsets and pulses, and
+also from the last ones when the first onsets have no pulse (the DAQ started late).
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ _AMBIGUITY_MARGIN = 1.5 * _UNMATCHED_COST
 _RESIDUAL_FLOOR_S = 1e-6
 #: A lower fraction of sync onsets with a pulse is reported (raised under the 'fail' policy).
 _LOW_MATCHED_FRACTION = 0.8
+#: Fewer matched onsets than this fraction fail under every policy (a wrong offset can match a few).
+_UNTRUSTED_FRACTION = 0.5
 #: Linear and piecewise models that differ by more than this on matched onsets: drift not constant.
 _DRIFT_CHANGE_LIMIT_S = 0.5e-3
 #: Most matched pairs the drift check fits (spread over the session).
@@ -278,6 +283,15 @@ def align_trials(
     result = _result(
         sync, trial_idx, starts, matches, pulse_times_s, pulse_order, clock, tolerance_s
     )
+    if n_matched < _UNTRUSTED_FRACTION * n_visited:
+        # so few matches can be a coincidence of a wrong offset: no policy accepts them
+        raise SyncError(
+            f"only {n_matched} of {n_visited} Bpod sync onsets matched a TTL pulse "
+            f"(under {100 * _UNTRUSTED_FRACTION:.0f}%): the alignment cannot be trusted",
+            hint="check that the TTL channel recorded the Bpod session (at least half of it), "
+            "that sync_signal in [[bpod.sync.trial_types]] is the state that emits the pulse, "
+            "and synchronization.trial_match_tolerance_s",
+        )
     low = _low_matched_fraction(n_matched, n_visited)
     if low and unaligned_policy == "fail":
         raise SyncError(low, hint=_LOW_MATCHED_HINT)
@@ -587,18 +601,16 @@ def _candidates(
     boot_src = src[order[:_BOOT_SYNCS]]
     score_src = src[order[:_SCORE_SYNCS]]
     if seed is None:
-        offsets, anchors, scores = [], [], []
-        # pulse blocks from the start: many pulses may precede the first trial
-        for first in range(0, min(pulses.size, _BOOT_PULSES * _BOOT_BLOCKS), _BOOT_PULSES):
-            block = pulses[first : first + _BOOT_PULSES]
-            offsets.append((block[None, :] - boot_src[:, None]).ravel())
-            anchors.append(np.repeat(boot_src, block.size))
-            scores.append(_scores(offsets[-1], score_src, pulses, tol))
-            if scores[-1].max() >= 0.5 * score_src.size:
-                break
-        offset = np.concatenate(offsets)
-        anchor = np.concatenate(anchors)
-        score = np.concatenate(scores)
+        offset, anchor, score = _block_offsets(boot_src, score_src, pulses, tol, from_end=False)
+        if score.max() < 0.5 * score_src.size:
+            # No pulse for the first onsets (the DAQ or the sync cable started late): the last
+            # onsets against the last pulses propose the offset instead.
+            end_boot = src[order[-_BOOT_SYNCS:]]
+            end_score = src[order[-_SCORE_SYNCS:]]
+            end = _block_offsets(end_boot, end_score, pulses, tol, from_end=True)
+            offset, anchor, score = (
+                np.concatenate(pair) for pair in zip((offset, anchor, score), end, strict=True)
+            )
     else:
         # restarted run: pulses within the placement uncertainty of the seed's prediction
         clock, window = seed
@@ -619,6 +631,29 @@ def _candidates(
         if all(abs(offset[i] - c.offset_s) > same_s for c in picked):
             picked.append(_Candidate(float(offset[i]), float(anchor[i]), float(score[i])))
     return picked
+
+
+def _block_offsets(
+    boot_src: np.ndarray, score_src: np.ndarray, pulses: np.ndarray, tol: float, *, from_end: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets pairing ``boot_src`` onsets with blocks of pulses from one end of the recording.
+
+    Blocks of ``_BOOT_PULSES`` pulses, from the first (or last) pulse inwards, until one block
+    proposes an offset that matches half of ``score_src``: many pulses may precede the first
+    trial (or follow the last). Returns ``(offset_s, anchor_s, score)``, each ``(n,) float64``.
+    """
+    offsets, anchors, scores = [], [], []
+    for first in range(0, min(pulses.size, _BOOT_PULSES * _BOOT_BLOCKS), _BOOT_PULSES):
+        if from_end:
+            block = pulses[max(pulses.size - first - _BOOT_PULSES, 0) : pulses.size - first]
+        else:
+            block = pulses[first : first + _BOOT_PULSES]
+        offsets.append((block[None, :] - boot_src[:, None]).ravel())
+        anchors.append(np.repeat(boot_src, block.size))
+        scores.append(_scores(offsets[-1], score_src, pulses, tol))
+        if scores[-1].max() >= 0.5 * score_src.size:
+            break
+    return np.concatenate(offsets), np.concatenate(anchors), np.concatenate(scores)
 
 
 def _scores(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -359,3 +360,39 @@ def test_one_million_pulses_match_quickly() -> None:
     assert np.max(np.abs(result.sync_times_s - truth.sync_reference_s)) < 1e-3
     # the goal is < 1 s on an idle core; allow for a shared test machine
     assert elapsed < 5.0
+
+
+@pytest.mark.parametrize("n_late", [20, 100])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_daq_that_started_late_still_aligns_exactly(n_late: int, seed: int) -> None:
+    # No pulse for the first trials: the offset cannot come from the first onsets.
+    truth = simulate_trials(300, bpod_offset_s=100.0, seed=seed, **GOALS)
+    late = truth.pulse_trial_idx >= n_late
+
+    # a third of the trials without a pulse is worth a warning, not a wrong offset
+    expect = (
+        pytest.warns(DataQualityWarning, match="onsets matched a TTL pulse")
+        if n_late == 100
+        else contextlib.nullcontext()
+    )
+    with expect:
+        result = align_trials(
+            truth.sync_bpod_s, truth.pulse_times_s[late], trial_start_s=truth.trial_start_bpod_s
+        )
+
+    assert _errors_s(truth, result).max() < 1e-3
+    assert result.n_matched >= 0.9 * (300 - n_late)
+
+
+@pytest.mark.parametrize("policy", ["flag", "fail"])
+def test_fewer_than_half_matched_fails_under_every_policy(policy: str) -> None:
+    truth = simulate_trials(300, bpod_offset_s=100.0, seed=0, **GOALS)
+    late = truth.pulse_trial_idx >= 160
+
+    with pytest.raises(SyncError, match=r"only 1\d\d of 300 Bpod sync onsets matched .*under 50%"):
+        align_trials(
+            truth.sync_bpod_s,
+            truth.pulse_times_s[late],
+            trial_start_s=truth.trial_start_bpod_s,
+            unaligned_policy=policy,  # type: ignore[arg-type]
+        )
