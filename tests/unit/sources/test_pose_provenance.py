@@ -217,6 +217,34 @@ def test_dlc_meta_pickle_of_another_scorer_or_damaged_is_ignored(tmp_path: Path)
     assert read_pose(path).model_description == "network hrnet_w32"
 
 
+def _hash_bomb(depth: int) -> bytes:
+    """A dict whose key is a tuple nested ``depth`` deep with shared halves: hashing it costs
+    2**depth steps, in a few hundred bytes."""
+    key: tuple = ()
+    for _ in range(depth):
+        key = (key, key)
+    body = pickle.dumps(key, 2)
+    return b"\x80\x02}" + body[2:-1] + b"K\x01s."  # EMPTY_DICT, key, BININT1 1, SETITEM
+
+
+@pytest.mark.parametrize("opcodes", ["setitem", "dict", "set"])
+def test_dlc_meta_pickle_with_expensive_keys_is_ignored_at_once(
+    tmp_path: Path, opcodes: str
+) -> None:
+    path = _dlc_output(tmp_path)
+    meta = tmp_path / f"cam0{SCORER}_meta.pickle"
+    if opcodes == "setitem":
+        meta.write_bytes(_hash_bomb(64))
+    elif opcodes == "dict":  # MARK, key, value, DICT
+        meta.write_bytes(b"\x80\x02(" + _hash_bomb(64)[3:-2] + b"d.")
+    else:
+        meta.write_bytes(pickle.dumps({"data": {"Scorer": SCORER}, "x": {1, 2}}, 4))
+    assert len(meta.read_bytes()) < 1000
+
+    # unguarded, the first two never return (2**64 hash steps)
+    assert read_pose(path).model_description is None
+
+
 # --- HDF5 files that are not 2-D pose -------------------------------------------------------
 
 

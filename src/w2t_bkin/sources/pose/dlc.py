@@ -25,9 +25,10 @@ import logging
 import pickle
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
@@ -300,11 +301,57 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Builds dicts, lists, strings and numbers; any class or function becomes ``_Opaque``."""
+_CHEAP_KEYS = (str, int, float, bool, bytes, type(None))
+
+
+def _cheap_key(key: Any) -> Any:
+    """Dict keys whose hash costs O(1): a nested tuple sharing references can take 2**depth."""
+    if not isinstance(key, _CHEAP_KEYS):
+        raise pickle.UnpicklingError(f"dict key of type {type(key).__name__} refused")
+    return key
+
+
+class _PlainUnpickler(pickle._Unpickler):
+    """Builds dicts, lists, strings and numbers; any class or function becomes ``_Opaque``.
+
+    The pure-Python unpickler, so that every way of filling a dict checks its keys first and
+    sets (whose items are hashed) are refused: a 300-byte file must not hang the reader.
+    """
+
+    # internals of the pure-Python unpickler (CPython's pickle._Unpickler), untyped in typeshed
+    stack: list[Any]
+    pop_mark: Callable[[], list[Any]]
+    append: Callable[[Any], None]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(
+        pickle._Unpickler.dispatch  # type: ignore[attr-defined]
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         return _Opaque
+
+    def _load_dict(self) -> None:
+        items = self.pop_mark()
+        self.append({_cheap_key(k): v for k, v in zip(items[::2], items[1::2], strict=True)})
+
+    def _load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = _cheap_key(self.stack.pop())
+        self.stack[-1][key] = value
+
+    def _load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for k, v in zip(items[::2], items[1::2], strict=True):
+            target[_cheap_key(k)] = v
+
+    def _refuse(self) -> None:
+        raise pickle.UnpicklingError("sets are not part of a DeepLabCut meta file")
+
+    dispatch[pickle.DICT[0]] = _load_dict
+    dispatch[pickle.SETITEM[0]] = _load_setitem
+    dispatch[pickle.SETITEMS[0]] = _load_setitems
+    dispatch[pickle.ADDITEMS[0]] = _refuse
+    dispatch[pickle.FROZENSET[0]] = _refuse
 
 
 def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
