@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 _CONTAINER_BOXES = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"})
 # A sample table larger than this is not a camera video we can trust (~16 bytes per frame).
 _MAX_MOOV_BYTES = 1 << 30
+# Counts are checked against this before any array is sized from them: a 20-byte box could
+# otherwise ask for tens of GiB. 2**28 frames is 20 days at 150 Hz.
+_MAX_SAMPLES = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -185,15 +188,11 @@ def _sample_table(boxes: dict[bytes, memoryview]) -> Mp4SampleTable:
     timescale = _timescale(boxes[b"mdhd"])
     sizes = _sample_sizes(boxes)
     n_samples = sizes.shape[0]
-    decode = _expand_runs(boxes[b"stts"], signed=False)
-    if decode.shape[0] != n_samples:
-        raise _Unsupported(f"stts lists {decode.shape[0]} samples, stsz {n_samples}")
+    decode = _expand_runs(boxes[b"stts"], signed=False, n_samples=n_samples, name="stts")
     decode_ticks = np.concatenate([[0], np.cumsum(decode[:-1])]).astype(np.int64)
     presentation_ticks = decode_ticks
     if b"ctts" in boxes:
-        offsets = _expand_runs(boxes[b"ctts"], signed=True)
-        if offsets.shape[0] != n_samples:
-            raise _Unsupported(f"ctts lists {offsets.shape[0]} samples, stsz {n_samples}")
+        offsets = _expand_runs(boxes[b"ctts"], signed=True, n_samples=n_samples, name="ctts")
         presentation_ticks = decode_ticks + offsets
     _check_edit_list(boxes, presentation_ticks, timescale)
     return Mp4SampleTable(
@@ -227,8 +226,11 @@ def _table(body: memoryview, offset: int, count: int, dtype: str) -> np.ndarray:
     return np.frombuffer(body, dtype=item, count=count, offset=offset)
 
 
-def _expand_runs(box: memoryview, *, signed: bool) -> np.ndarray:
-    """``stts``/``ctts``: ``(count, value)`` runs expanded to one value per sample."""
+def _expand_runs(box: memoryview, *, signed: bool, n_samples: int, name: str) -> np.ndarray:
+    """``stts``/``ctts``: ``(count, value)`` runs expanded to ``(n_samples,)`` values.
+
+    The runs must cover exactly ``n_samples`` samples (checked before expanding).
+    """
     version, body = _full_box(box)
     (n_runs,) = struct.unpack_from(">I", body, 0)
     # ctts version 0 declares unsigned offsets, but writers store negative ones there too;
@@ -236,6 +238,8 @@ def _expand_runs(box: memoryview, *, signed: bool) -> np.ndarray:
     value_type = ">i4" if signed or version == 1 else ">u4"
     runs = _table(body, 4, n_runs, f">u4,{value_type}")
     counts = runs["f0"].astype(np.int64)
+    if int(counts.sum()) != n_samples:
+        raise _Unsupported(f"{name} lists {int(counts.sum())} samples, stsz {n_samples}")
     return np.repeat(runs["f1"].astype(np.int64), counts)
 
 
@@ -243,6 +247,7 @@ def _sample_sizes(boxes: dict[bytes, memoryview]) -> np.ndarray:
     if b"stsz" in boxes:
         _, body = _full_box(boxes[b"stsz"])
         constant_size, n_samples = struct.unpack_from(">II", body, 0)
+        _check_count(n_samples)
         if constant_size:
             return np.full(n_samples, constant_size, dtype=np.int64)
         return _table(body, 8, n_samples, ">u4").astype(np.int64)
@@ -250,12 +255,18 @@ def _sample_sizes(boxes: dict[bytes, memoryview]) -> np.ndarray:
         _, body = _full_box(boxes[b"stz2"])
         field_bits = body[3]
         (n_samples,) = struct.unpack_from(">I", body, 4)
+        _check_count(n_samples)
         if field_bits == 16:
             return _table(body, 8, n_samples, ">u2").astype(np.int64)
         if field_bits == 8:
             return _table(body, 8, n_samples, ">u1").astype(np.int64)
         raise _Unsupported(f"stz2 with {field_bits}-bit sizes")
     raise _Unsupported("the track has no stsz or stz2 box")
+
+
+def _check_count(n_samples: int) -> None:
+    if n_samples > _MAX_SAMPLES:
+        raise _Unsupported(f"{n_samples} samples declared (more than {_MAX_SAMPLES})")
 
 
 def _sample_offsets(boxes: dict[bytes, memoryview], sizes: np.ndarray) -> np.ndarray:
