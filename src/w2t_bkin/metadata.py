@@ -163,6 +163,11 @@ class TTLMeta(_Meta):
     line: int | None = Field(
         None, ge=0, description="Digital line (SpikeGLX bit or Open Ephys line number)."
     )
+    threshold: float | None = Field(
+        None,
+        description="NWB TimeSeries channels only: the level separating low from high, in the "
+        "series' units (default: midway between its low and high levels).",
+    )
     optional: bool = False
 
     _normalise_paths = field_validator("paths", mode="before")(_as_list)

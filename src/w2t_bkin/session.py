@@ -258,6 +258,7 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
             column=meta.column,
             line=meta.line,
             polarity=meta.polarity,
+            threshold=meta.threshold,
             description=meta.description or "",
         )
     for camera in ctx.metadata.cameras:

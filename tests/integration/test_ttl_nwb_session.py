@@ -58,3 +58,18 @@ def test_nwb_timeseries_frame_ttl_matches_text_ttl(tmp_path: Path) -> None:
     expected = _cam0_frame_times(text_root)
     np.testing.assert_array_equal(_cam0_frame_times(nwb_root), expected)
     assert expected.size > 0
+
+
+def test_ttl_threshold_key_reaches_the_reader(tmp_path: Path) -> None:
+    root = tmp_path / "exp"
+    write_experiment(root, SPEC)
+    metadata = root / "data/raw/metadata.toml"
+    old = 'paths = [\n    "TTLs/cam0_frame.txt",\n]\n'
+    metadata.write_text(metadata.read_text().replace(old, old + "threshold = 2.5\n", 1))
+
+    result = process_session(root, "mouse01", "ses01")
+
+    assert result.failed_phase == "verification"
+    assert "a threshold applies only to NWB TimeSeries channels, not to text files" in (
+        result.error or ""
+    )

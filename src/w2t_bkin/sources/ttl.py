@@ -1141,6 +1141,12 @@ def _read_one(
         fmt = _detect_format(_check_path(path))
     if fmt == "nwb":
         return read_nwb_ttl(path, column, polarity, threshold)
+    if threshold is not None:  # the other formats hold edges or digital words, not levels
+        raise IngestError(
+            f"{path}: a threshold applies only to NWB TimeSeries channels, not to {fmt} files",
+            path=path,
+            hint="remove 'threshold' from this [[TTLs]] entry",
+        )
     if fmt == "text":
         return read_ttl_text(path)
     if fmt == "bonsai":
