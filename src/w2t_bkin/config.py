@@ -35,8 +35,8 @@ class VerificationConfig(_Section):
             "When a camera has more frames than its TTL channel has pulses and the pulse gaps "
             "cannot say which frames lost their pulse: 'fail' stops the session, 'warn' and "
             "'repair' fill the earliest empty pulse slots and warn (camera status 'mismatch' "
-            "or 'repaired'; every frame the guess placed is flagged as having no pulse of its "
-            "own). Localisable lost "
+            "or 'repaired'; every frame is flagged as having no pulse of its own, since the "
+            "guess vouches for none). Localisable lost "
             "pulses are always repaired and flagged; more pulses than frames that the video's "
             "timestamps cannot place stop the session under every policy."
         ),

@@ -296,9 +296,9 @@ def test_frame_pulse_policy(
         stats = run.stats[camera_id]
         assert stats["status"] == expected_status
         assert stats["n_items"] == cam["n_frames"]
-        # frames inside the stretch the policy had to guess are not claimed to have a pulse
-        assert 0 < stats["n_matched"] < cam["n_pulses"]
-        assert "are not matched to a pulse (frame_has_pulse = False)" in stats["notes"]
+        # the policy had to guess: no frame is claimed to have its pulse
+        assert stats["n_matched"] == 0
+        assert "no frame is matched to a pulse (frame_has_pulse = False" in stats["notes"]
     mismatch_warnings = [w for w in run.result.warnings if "frame/pulse mismatch" in w]
     assert len(mismatch_warnings) == 2  # a guess is never silent, whichever policy made it
 

@@ -49,9 +49,17 @@ Algorithm
    every policy: no policy hands out pulses that cannot be placed. More frames than pulses with
    too many empty slots is left to ``policy``: 'fail' raises, 'warn' and 'repair' fill the
    earliest empty slots with the extra frames (status 'mismatch' or 'repaired', and a
-   ``DataQualityWarning``). Only frames before the first and after the last empty slot are
-   anchored, so every frame in between is flagged ``frame_has_pulse = False``: no frame is
-   claimed to carry a pulse the guess gave it.
+   ``DataQualityWarning``), and every frame is flagged ``frame_has_pulse = False``: the guess
+   (which gaps hold a saved frame, and that the video started and stopped with its pulses)
+   vouches for no frame's pulse.
+
+Assumptions. Without informative pts or a frame counter, the pulses are taken to span exactly
+the recording (first pulse = first frame, last pulse = last frame), and equal counts mean
+one-to-one (every gap in the pulses a camera drop). A pulse recorded before the video that is
+offset by a lost pulse, or a lost pulse offset by an unsaved frame, leaves the counts equal and
+cannot be seen: give the camera a TTL file holding only the pulses recorded while the video
+was, and informative timestamps or a frame counter where the rig provides them. A frame counter
+is placed under the same span assumption.
 6. A frame whose slot holds a pulse takes the pulse time. Other frames are interpolated
    between neighbouring pulses: in camera time when pts are used, otherwise in slots (never
    from the nominal rate alone), and flagged ``frame_has_pulse = False``.
@@ -361,9 +369,9 @@ def align_frames(
         frame_slot, pulse_slot, kept, kept_idx, slots.camera_time_s, who
     )
     problem = slots.problem
+    paired = has  # the pairs the camera clock is fitted on, guessed ones included
     if problem:
-        # The earliest-empty-slot guess: only frames before the first and after the last empty
-        # pulse slot are anchored; between them a pulse may belong to a neighbouring frame.
+        # the earliest-empty-slot guess vouches for no frame's pulse
         has, frame_pulse, problem = _unverify_guessed_frames(
             frame_slot, pulse_slot, has, frame_pulse, problem
         )
@@ -377,7 +385,7 @@ def align_frames(
         clock_src = slots.camera_time_s
     else:
         clock_src = frame_slot * (1.0 / nominal_rate_hz if nominal_rate_hz else period)
-    clock = fit_clock(clock_src[has], times[has])
+    clock = fit_clock(clock_src[paired], times[paired])
 
     if slots.problem:
         status: Literal["exact", "repaired", "mismatch"] = (
@@ -440,25 +448,22 @@ def _unverify_guessed_frames(
     frame_pulse: np.ndarray,
     problem: str,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Flag the frames whose pulse the 'warn'/'repair' guess cannot vouch for.
+    """Flag every frame: the 'warn'/'repair' guess vouches for no frame's pulse.
 
-    ``frame_slot`` ``(n_frames,)`` and ``pulse_slot`` ``(n_kept,)`` are int64 slots; ``has`` and
-    ``frame_pulse`` ``(n_frames,)`` are the assignment, returned with the frames between the
-    first and last empty pulse slot set to no pulse (``False``, -1). Their times stay those of
-    the guess; the returned problem text says how far off they may be.
+    Which empty pulse slots hold a saved frame is guessed (the earliest ones), and so is the
+    anchor at both ends (the video started and stopped with its pulses): a pulse recorded
+    before the video would shift even the frames before the first empty slot. ``frame_slot``
+    ``(n_frames,)`` and ``pulse_slot`` ``(n_kept,)`` are int64 slots; ``has`` and
+    ``frame_pulse`` ``(n_frames,)`` come back as no pulse (``False``, -1) for every frame. The
+    times stay those of the guess; the returned problem text says how far off they may be.
     """
     empty = np.setdiff1d(np.arange(int(pulse_slot[-1]) + 1), pulse_slot)
-    guessed = (frame_slot >= empty[0]) & (frame_slot <= empty[-1])
     n_camera_drops = int(empty.size - np.count_nonzero(~np.isin(frame_slot, pulse_slot)))
-    has = has & ~guessed
-    frame_pulse = np.where(guessed, -1, frame_pulse)
-    first, last = np.flatnonzero(guessed)[[0, -1]]
     problem += (
-        f"; frames {first}..{last} ({int(guessed.sum())}) are not matched to a pulse "
-        f"(frame_has_pulse = False) and their times may be off by up to {n_camera_drops} "
-        "frame periods"
+        f"; no frame is matched to a pulse (frame_has_pulse = False for all {has.size}): their "
+        f"times follow the guess and may be off by {n_camera_drops} or more frame periods"
     )
-    return has, frame_pulse, problem
+    return np.zeros_like(has), np.full_like(frame_pulse, -1), problem
 
 
 def frame_times_from_rate(n_frames: int, rate_hz: float, t_start_s: float = 0.0) -> np.ndarray:
@@ -844,6 +849,7 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
     occupied = np.zeros(n_slots + 2 * pad)
     occupied[pulse_slot + pad] = 1.0
     tables: list[np.ndarray] = []
+    overlaps: list[np.ndarray] = []
     ways = np.ones(0, dtype=np.int64)
     for c, r in enumerate(rel):
         frames = np.zeros(int(lengths[c]))
@@ -851,6 +857,7 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
         window = occupied[lower[c] + pad : upper[c] + lengths[c] + pad]
         # frames on a pulse for each start slot lower[c] .. upper[c] (integers; FFT error ~1e-9)
         overlap = np.rint(sp_signal.correlate(window, frames, mode="valid", method="fft"))
+        overlaps.append(overlap.astype(np.int64))
         total = overlap.astype(np.int64)
         if c == 0:
             ways = np.ones(total.size, dtype=np.int64)
@@ -890,7 +897,50 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
         table = tables[c]
         j = int(np.argmax(table[: min(j, table.size - 1) + 1]))
         starts.insert(0, j + int(lower[c]))
-    return starts, ""
+    return starts, _placement_margin_problem(starts, overlaps, rel, lengths, lower, upper)
+
+
+def _placement_margin_problem(
+    starts: list[int],
+    overlaps: list[np.ndarray],
+    rel: list[np.ndarray],
+    lengths: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> str:
+    """Why the best placement does not stand out clearly enough from a shifted one ("" if it does).
+
+    A chunk shifted by whole slots keeps most frames on pulses; what tells the true start is
+    the few frames that land on empty pulse slots (lost pulses) or on a gap of the video
+    (camera drops, unsaved frames). When the chunk itself leaves ``n_off`` frames off a pulse,
+    how many frames other starts leave off varies by about ``sqrt(n_off)`` by chance, so the
+    best start must beat every other start the neighbouring chunks allow by
+    ``max(1, 2 * sqrt(n_off))`` frames; otherwise a coincidence could have chosen it. (With a
+    perfect fit, ``n_off = 0``, a lead of one frame is the video's first or last frame falling
+    off the pulse train: the recording started and stopped with its pulses.)
+    """
+    for c, start in enumerate(starts):
+        lo = starts[c - 1] + int(lengths[c - 1]) if c > 0 else int(lower[c])
+        hi = starts[c + 1] - int(lengths[c]) if c + 1 < len(starts) else int(upper[c])
+        overlap = overlaps[c]
+        idx = np.arange(max(lo, int(lower[c])), min(hi, int(upper[c])) + 1) - int(lower[c])
+        chosen = start - int(lower[c])
+        others = overlap[idx[idx != chosen]]
+        if others.size == 0:
+            continue
+        n_off = int(rel[c].size - overlap[chosen])
+        margin = int(overlap[chosen] - others.max())
+        needed = max(1, int(np.ceil(2.0 * np.sqrt(n_off))))
+        if margin < needed:
+            runner_up = int(idx[idx != chosen][int(np.argmax(others))] + lower[c])
+            return (
+                f"the container timestamps of chunk {c} place it on the pulses almost as well "
+                f"starting at pulse slot {runner_up} as at {start} ({int(others.max())} vs "
+                f"{int(overlap[chosen])} of its {rel[c].size} frames on a pulse; a clear "
+                f"placement needs a lead of {needed}): too many lost pulses or too few gaps "
+                "in the video to tell"
+            )
+    return ""
 
 
 def _prefix_best(total: np.ndarray, ways: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -115,8 +115,8 @@ def test_repair_policy_interpolates_and_flags_frames_without_pulse() -> None:
     with pytest.warns(DataQualityWarning, match="cannot tell camera drops from lost pulses"):
         result = align_frames(truth.n_frames, truth.pulse_times_s, policy="repair")
     assert result.status == "repaired" and result.policy_applied == "repair"
-    # 10 frames on empty pulse slots, and the stretch where the guess placed them
-    assert np.count_nonzero(~result.frame_has_pulse) > 10
+    # the guess placed every frame: all flagged
+    assert np.count_nonzero(~result.frame_has_pulse) == truth.n_frames
     assert np.all(np.isfinite(result.frame_times_s))
     assert np.all(np.diff(result.frame_times_s) > 0)
     # interpolated frames lie between their neighbours' pulses
@@ -156,14 +156,11 @@ def test_guessed_frames_are_not_claimed_to_have_their_pulse(
         )
 
     assert result.status == status
-    has = result.frame_has_pulse
-    error_s = np.abs(result.frame_times_s - truth.frame_times_s)
-    assert error_s[has].max() < 0.5e-3
-    # frames before the first pulse gap are anchored; the guessed stretch is flagged
-    first_gap_frame = int(np.flatnonzero(~has)[0])
-    assert has[:first_gap_frame].all() and first_gap_frame > 0
-    assert np.array_equal(result.frame_pulse_idx[~has], np.full(int((~has).sum()), -1))
-    assert "are not matched to a pulse (frame_has_pulse = False)" in result.messages[0]
+    # the guess vouches for no frame's pulse: every frame is flagged, none claims a pulse
+    assert not result.frame_has_pulse.any()
+    np.testing.assert_array_equal(result.frame_pulse_idx, np.full(truth.n_frames, -1))
+    assert "no frame is matched to a pulse (frame_has_pulse = False for all" in result.messages[0]
+    assert np.all(np.diff(result.frame_times_s) > 0)
 
 
 def test_extra_trailing_pulses_are_unassigned_with_pts() -> None:
