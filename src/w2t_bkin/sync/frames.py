@@ -915,7 +915,7 @@ def _placement_margin_problem(
     (camera drops, unsaved frames). When the chunk itself leaves ``n_off`` frames off a pulse,
     how many frames other starts leave off varies by about ``sqrt(n_off)`` by chance, so the
     best start must beat every other start the neighbouring chunks allow by
-    ``max(1, 2 * sqrt(n_off))`` frames; otherwise a coincidence could have chosen it. (With a
+    ``max(1, sqrt(n_off))`` frames; otherwise a coincidence could have chosen it. (With a
     perfect fit, ``n_off = 0``, a lead of one frame is the video's first or last frame falling
     off the pulse train: the recording started and stopped with its pulses.)
     """
@@ -930,7 +930,7 @@ def _placement_margin_problem(
             continue
         n_off = int(rel[c].size - overlap[chosen])
         margin = int(overlap[chosen] - others.max())
-        needed = max(1, int(np.ceil(2.0 * np.sqrt(n_off))))
+        needed = max(1, int(np.ceil(np.sqrt(n_off))))
         if margin < needed:
             runner_up = int(idx[idx != chosen][int(np.argmax(others))] + lower[c])
             return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -726,3 +727,38 @@ def test_frame_counter_input_errors() -> None:
         match="does not increase within a video chunk: frame 3 has counter 3, frame 4 has 3",
     ):
         align_frames(10, pulses, frame_counter=counter)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pts_placement_that_barely_wins_is_an_error_not_a_guess(seed: int) -> None:
+    # Heavy faults (5% lost pulses, 5% unsaved frames) and 15 pulses after the video: a shifted
+    # placement can put almost as many frames on pulses as the true one. No frame may then be
+    # claimed to carry its pulse with a wrong time: either every such frame is right, or the
+    # alignment refuses.
+    truth = simulate_camera(
+        20.0,
+        150.0,
+        dropped_frame_fraction=0.005,
+        missing_pulse_fraction=0.05,
+        spurious_pulse_fraction=0.02,
+        unsaved_frame_fraction=0.05,
+        seed=seed,
+    )
+    after = truth.pulse_times_s[-1] + np.arange(1, 16) / 150.0
+    pulses = np.concatenate([truth.pulse_times_s, after])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataQualityWarning)
+            result = align_frames(
+                truth.n_frames,
+                pulses,
+                nominal_rate_hz=150.0,
+                frame_pts_s=truth.frame_pts_s,
+                policy="warn",
+                **NAMES,
+            )
+    except SyncError as error:
+        assert "almost as well" in error.message or "equally well" in error.message
+        return
+    error_s = np.abs(result.frame_times_s - truth.frame_times_s)[result.frame_has_pulse]
+    assert error_s.max() < 0.5e-3
