@@ -108,16 +108,14 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
     individual_names = track_names or tuple(f"individual_{i}" for i in range(n_tracks))
     if len(individual_names) != n_tracks:
         raise IngestError(f"{len(individual_names)} track_names for {n_tracks} tracks", path=path)
-    check_nan(path, positions, individual_names, node_names, per_individual=False)
-    return PoseData(
-        positions=positions,
-        confidence=confidence,
-        keypoint_names=node_names,
-        individual_names=individual_names,
-        source_software=SOURCE_SOFTWARE,
-        source_file=path,
-        skeleton_edges=_edges(edge_inds, n_nodes),
-        **_provenance_fields(provenance),
+    return _sleap_pose(
+        path,
+        positions,
+        confidence,
+        node_names,
+        individual_names,
+        _edges(edge_inds, n_nodes),
+        provenance,
     )
 
 
@@ -261,17 +259,14 @@ def read_sleap_slp(
     confidence = np.full((n_frames, len(individual_names), n_nodes), np.nan, np.float32)
     positions[inst_frame_idx, slot] = xy
     confidence[inst_frame_idx, slot] = score
-    keypoint_names = tuple(skeleton.node_names)
-    check_nan(path, positions, individual_names, keypoint_names, per_individual=False)
-    return PoseData(
-        positions=positions,
-        confidence=confidence,
-        keypoint_names=keypoint_names,
-        individual_names=individual_names,
-        source_software=SOURCE_SOFTWARE,
-        source_file=path,
-        skeleton_edges=tuple((int(a), int(b)) for a, b in skeleton.edge_inds),
-        **_provenance_fields(dict(labels.provenance)),
+    return _sleap_pose(
+        path,
+        positions,
+        confidence,
+        tuple(skeleton.node_names),
+        individual_names,
+        tuple((int(a), int(b)) for a, b in skeleton.edge_inds),
+        dict(labels.provenance),
     )
 
 
@@ -398,6 +393,33 @@ def _n_frames(
     return n_video_frames
 
 
+def _sleap_pose(
+    path: Path,
+    positions: np.ndarray,
+    confidence: np.ndarray,
+    keypoint_names: tuple[str, ...],
+    individual_names: tuple[str, ...],
+    skeleton_edges: tuple[tuple[int, int], ...] = (),
+    provenance: dict[str, Any] | None = None,
+) -> PoseData:
+    """The :class:`PoseData` of every SLEAP format, after the all-NaN keypoint check.
+
+    ``positions`` ``(n_frames, n_individuals, n_keypoints, 2) float32``, ``confidence``
+    ``(n_frames, n_individuals, n_keypoints) float32``.
+    """
+    check_nan(path, positions, individual_names, keypoint_names, per_individual=False)
+    return PoseData(
+        positions=positions,
+        confidence=confidence,
+        keypoint_names=keypoint_names,
+        individual_names=individual_names,
+        source_software=SOURCE_SOFTWARE,
+        source_file=path,
+        skeleton_edges=skeleton_edges,
+        **_provenance_fields(provenance or {}),
+    )
+
+
 def _provenance_fields(provenance: dict[str, Any]) -> dict[str, str | None]:
     """``source_software_version``, ``scorer`` and ``model_description`` of a provenance dict.
 
@@ -506,15 +528,7 @@ def read_sleap_analysis_csv(path: str | Path, *, n_video_frames: int | None = No
         positions[frame_idx, slot, k, 1] = values[y_col]
         if score_col:
             confidence[frame_idx, slot, k] = values[score_col]
-    check_nan(path, positions, individual_names, node_names, per_individual=False)
-    return PoseData(
-        positions=positions,
-        confidence=confidence,
-        keypoint_names=node_names,
-        individual_names=individual_names,
-        source_software=SOURCE_SOFTWARE,
-        source_file=path,
-    )
+    return _sleap_pose(path, positions, confidence, node_names, individual_names)
 
 
 def _csv_node_columns(path: Path, columns: list[str]) -> dict[str, tuple[str, str, str | None]]:
