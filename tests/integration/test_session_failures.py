@@ -376,6 +376,7 @@ def test_video_clock_camera_in_a_ttl_session_is_flagged(root: Path) -> None:
     assert issubclass(DataQualityWarning, UserWarning)
 
 
+@pytest.mark.real_data
 def test_bonsai_frame_log_as_a_ttl_channel_is_refused(root: Path, real_data: Path) -> None:
     # A Bonsai .ssv log holds the PC's wall-clock times (~1.6e9 s), not DAQ pulses: read as a
     # camera's frame channel it would put every frame decades after session_start_time.

