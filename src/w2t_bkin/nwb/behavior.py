@@ -245,7 +245,7 @@ def _events_table(
             VectorData(
                 name="value",
                 description="Name of the event.",
-                data=[bpod.event_names[k] for k in name_idx],
+                data=np.asarray(bpod.event_names, dtype=np.str_)[name_idx],
             ),
         ],
         id=row_ids(name_idx.size),

@@ -45,15 +45,6 @@ BLOCKING_IMPORTANCES = frozenset({"ERROR", "PYNWB_VALIDATION", "CRITICAL"})
 
 PYNWB_CHECK_NAME = "pynwb_validation"
 READ_ERROR_CHECK_NAME = "nwbinspector_read_error"
-FINDING_KEYS = (
-    "importance",
-    "severity",
-    "check_name",
-    "message",
-    "object_type",
-    "object_name",
-    "location",
-)
 
 __all__ = [
     "BLOCKING_IMPORTANCES",
@@ -273,8 +264,6 @@ def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
                 f"schema validation could not run: {type(exc).__name__}: {exc}",
             )
         ]
-    if isinstance(errors, tuple):  # older pynwb returned (errors, status)
-        errors = errors[0]
     findings = [
         _finding(
             "CRITICAL",

@@ -42,7 +42,7 @@ def discover_sessions(
     if not workspace.raw.is_dir():
         return found
     for subject_dir in sorted(p for p in workspace.raw.iterdir() if p.is_dir()):
-        if not ID_RE.match(subject_dir.name) or not fnmatch.fnmatchcase(
+        if not ID_RE.fullmatch(subject_dir.name) or not fnmatch.fnmatchcase(
             subject_dir.name, subject_glob
         ):
             continue

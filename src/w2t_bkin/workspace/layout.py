@@ -8,8 +8,9 @@ from pathlib import Path
 
 from w2t_bkin.config import CONFIG_FILENAME
 from w2t_bkin.errors import DiscoveryError, MetadataError, WorkspaceError
+from w2t_bkin.metadata import ID_PATTERN
 
-ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+ID_RE = re.compile(ID_PATTERN)  # used with fullmatch: "$" alone would accept a final "\n"
 SESSION_SUBDIRS = ("Video", "TTLs", "Bpod", "Pose")
 
 
@@ -70,7 +71,7 @@ class Workspace:
 
 def check_id(value: str, kind: str) -> str:
     """Validate a subject/session ID (``^[A-Za-z0-9_-]+$``); it becomes a folder name."""
-    if not ID_RE.fullmatch(value):  # fullmatch: "$" would accept a trailing newline
+    if not ID_RE.fullmatch(value):
         example = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "S1"
         raise MetadataError(
             f"invalid {kind} ID {value!r}: only letters, digits, '_' and '-' are allowed",
