@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import filecmp
 import os
 import re
@@ -38,13 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import tomli_w
 
 from w2t_bkin.errors import MetadataError, WorkspaceError
 from w2t_bkin.io_utils import atomic_write_text, fsync_dir
 from w2t_bkin.metadata import check_metadata_file
-from w2t_bkin.sources.pose.lightning import is_lightning_scorer
+from w2t_bkin.sources.pose.io import detect_pose_source
+from w2t_bkin.sources.pose.ops import pose_video_stem
 from w2t_bkin.tomlerrors import read_toml
 from w2t_bkin.workspace.layout import natural_key, open_workspace
 
@@ -54,8 +53,6 @@ TTL_WORDS = ("ttl", "pulse", "sync", "trigger", "frame", "nidq", "xa_", "xd_")
 # Words that make a TTL file that names no camera a candidate frame clock.
 FRAME_WORDS = ("frame", "camera", "strobe", "exposure")
 POSE_SOURCES = ("dlc", "sleap", "lightning_pose")
-DLC_SCORER = re.compile(r"(DLC|DeepCut)_", re.IGNORECASE)
-SLEAP_SUFFIX = re.compile(r"(\.predictions)?(\.analysis\.h5|\.slp)$", re.IGNORECASE)
 VIDEO_SUFFIX = re.compile(r"\.(avi|mp4|mkv|mov)$", re.IGNORECASE)
 # One chunk suffix at the end of a stem: _chunk00, _000, -1, _part2.
 CHUNK_SUFFIX = re.compile(r"[_-](?:chunk|part|seg|segment)?[_-]?\d+$", re.IGNORECASE)
@@ -125,15 +122,10 @@ def ttl_id_from_stem(stem: str) -> str:
     return name if name.lower().startswith("ttl") else f"ttl_{name}"
 
 
-def _pose_stem(name: str, source: str) -> str:
-    """File name without the pose tool's suffix (the video stem the tool started from)."""
-    if source == "dlc" and (match := DLC_SCORER.search(name)):
-        base = name[: match.start()]
-    elif source == "sleap":
-        base = SLEAP_SUFFIX.sub("", name)
-    else:
-        base = Path(name).stem
-    return VIDEO_SUFFIX.sub("", base).rstrip("._-") or Path(name).stem
+def _pose_stem(name: str) -> str:
+    """The video stem a pose file was computed from, without a video extension."""
+    base = VIDEO_SUFFIX.sub("", pose_video_stem(name)).rstrip("._-")
+    return base or Path(name).stem
 
 
 def _names_camera(stem: str, camera_id: str) -> bool:
@@ -150,43 +142,9 @@ def _has_frame_word(stem: str) -> bool:
 # categories
 
 
-def _csv_scorer(path: Path) -> str | None:
-    """Scorer of a DeepLabCut-layout CSV (first row ``scorer,<name>,...``), else None."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            first = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    if len(first) < 2 or first[0].strip().lower() != "scorer":
-        return None
-    return next((cell.strip() for cell in first[1:] if cell.strip()), "")
-
-
-def _is_sleap_analysis(path: Path) -> bool:
-    try:
-        with h5py.File(path, "r") as h5:
-            tracks = h5.get("tracks")
-            return isinstance(tracks, h5py.Dataset) and "node_names" in h5
-    except OSError:
-        return False
-
-
 def pose_source_of(path: Path) -> str | None:
     """``dlc``, ``sleap`` or ``lightning_pose`` when ``path`` is a pose output, else None."""
-    name = path.name
-    suffix = path.suffix.lower()
-    if suffix == ".slp" or name.lower().endswith(".analysis.h5"):
-        return "sleap"
-    if suffix in {".h5", ".hdf5"}:
-        if DLC_SCORER.search(name):
-            return "dlc"
-        return "sleap" if _is_sleap_analysis(path) else None
-    if suffix == ".csv":
-        scorer = _csv_scorer(path)
-        if scorer is None:
-            return None
-        return "lightning_pose" if is_lightning_scorer(scorer) else "dlc"
-    return None
+    return detect_pose_source(path)
 
 
 def _category(path: Path, relative: Path) -> tuple[str, str | None] | None:
@@ -279,7 +237,7 @@ def plan_import(
 def _pose_item(path: Path, source: str, video_camera: Mapping[str, str]) -> ImportItem:
     camera = _video_camera_of(path.name, video_camera)
     if camera is None:
-        camera = camera_id_from_stem(_pose_stem(path.name, source))
+        camera = camera_id_from_stem(_pose_stem(path.name))
     return ImportItem(path, Path("Pose", camera, path.name), "pose", camera, source)
 
 

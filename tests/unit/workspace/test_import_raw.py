@@ -108,6 +108,11 @@ def _pose_files(folder: Path) -> Path:
     (folder / "top_001.csv").write_text(header.format("heatmap_tracker"))
     (folder / "front_filtered.csv").write_text(header.format("DLC_resnet50_x"))
     (folder / "frame_times.csv").write_text("0.1\n0.2\n")
+    # Lightning Pose labelled data: DLC layout, but not named after its scorer
+    (folder / "CollectedData.csv").write_text(header.format("rick"))
+    (folder / "side.analysis.csv").write_text(
+        "track,frame_idx,instance.score,a.x,a.y,a.score\n,0,0.9,1,2,0.8\n"
+    )
     return folder
 
 
@@ -121,6 +126,8 @@ def test_pose_source_from_name_or_content(tmp_path: Path) -> None:
         "top_001.csv": "lightning_pose",  # scorer row names a Lightning Pose model
         "front_filtered.csv": "dlc",
         "frame_times.csv": None,
+        "CollectedData.csv": "lightning_pose",  # as read_pose reads it
+        "side.analysis.csv": "sleap",  # SLEAP analysis CSV columns
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from pathlib import Path
 
 import h5py
@@ -23,6 +24,9 @@ from w2t_bkin.sources.pose.sleap import (
 log = logging.getLogger(__name__)
 
 #: Accepted spellings of ``source`` and the software each one means.
+# A DeepLabCut output names its scorer: <video>DLC_<network>... (DeepCut_ in old versions)
+_DLC_SCORER = re.compile(r"(DLC|DeepCut)_", re.IGNORECASE)
+
 SOURCES = {
     "dlc": "DeepLabCut",
     "deeplabcut": "DeepLabCut",
@@ -112,11 +116,48 @@ def read_pose(
             "track, frame_idx, instance.score, <node>.x, <node>.y, <node>.score",
         )
     if software is None:
-        scorer = next((cell for cell in header[1:] if cell.strip()), None)
-        software = LIGHTNING if is_lightning_labels(path, scorer) else "DeepLabCut"
+        software = LIGHTNING if _csv_is_lightning(path, header) else "DeepLabCut"
     if software == LIGHTNING:
         return read_lightning_pose(path)
     return read_dlc_table(path)
+
+
+def detect_pose_source(path: str | Path) -> str | None:
+    """``"dlc"``, ``"sleap"`` or ``"lightning_pose"`` when ``path`` is a 2-D pose output, else None.
+
+    The same rules :func:`read_pose` applies without a declared source: SLEAP by ``.slp``,
+    ``.analysis.h5``/HDF5 layout or analysis-CSV columns; DeepLabCut ``.h5`` by its scorer in the
+    name; a DLC-layout CSV (``scorer`` first row) is Lightning Pose's or DeepLabCut's by
+    :func:`~w2t_bkin.sources.pose.lightning.is_lightning_labels`. Unreadable files are None.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".slp" or path.name.lower().endswith(".analysis.h5"):
+        return "sleap"
+    try:
+        if suffix in (".h5", ".hdf5"):
+            if not h5py.is_hdf5(path):
+                return None
+            kind = _hdf5_kind(path)
+            if kind == "sleap_analysis":
+                return "sleap"
+            return "dlc" if kind == "other" and _DLC_SCORER.search(path.name) else None
+        if suffix == ".csv":
+            header = _csv_header(path)
+            if is_sleap_analysis_csv(header):
+                return "sleap"
+            if not header or header[0].strip().lower() != "scorer":
+                return None
+            return "lightning_pose" if _csv_is_lightning(path, header) else "dlc"
+    except (IngestError, OSError):
+        return None
+    return None
+
+
+def _csv_is_lightning(path: Path, header: list[str]) -> bool:
+    """A DLC-layout CSV (header = its scorer row) written by Lightning Pose."""
+    scorer = next((cell for cell in header[1:] if cell.strip()), None)
+    return is_lightning_labels(path, scorer)
 
 
 def _software(path: Path, source: str | None) -> str | None:
