@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -180,9 +181,10 @@ class Config(BaseModel):
     finalization: FinalizationConfig = FinalizationConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
-    def config_hash(self) -> str:
-        """SHA-256 (hex) of the canonical JSON of this configuration."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+    def config_hash(self, sections: Iterable[str] | None = None) -> str:
+        """SHA-256 (hex) of the canonical JSON of this configuration (or of ``sections`` only)."""
+        include = None if sections is None else set(sections)
+        canonical = json.dumps(self.model_dump(mode="json", include=include), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -74,7 +74,7 @@ from w2t_bkin.session_sync import (
 )
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_session
 from w2t_bkin.sources.pose import PoseData
-from w2t_bkin.sources.ttl import TTLChannel, load_ttl_channel
+from w2t_bkin.sources.ttl import TTLChannel, TTLFormat, load_ttl_channel, ttl_format_of
 from w2t_bkin.sources.video import CameraVideos, probe_camera
 from w2t_bkin.workspace.discovery import SessionFiles, require_session_files
 from w2t_bkin.workspace.layout import Workspace, open_workspace
@@ -446,13 +446,13 @@ def generate_pose(ctx: SessionContext) -> None:
         log.info("pose %s; using existing outputs (generation not run)", model.describe())
 
 
-def _refuse_host_clock_log(channel_id: str, fmt: str, paths: Sequence[Path]) -> None:
+def _refuse_host_clock_log(channel_id: str, fmt: TTLFormat, paths: Sequence[Path]) -> None:
     """A Bonsai frame log is not a TTL channel: its times are the recording PC's wall clock.
 
     Read as pulses, its POSIX seconds (~1.7e9 s) would land on the DAQ reference clock as if
     recorded there; nothing in the session maps the PC clock onto the DAQ, so it is refused.
     """
-    logs = [p for p in paths if fmt == "bonsai" or (fmt == "auto" and p.suffix.lower() == ".ssv")]
+    logs = [p for p in paths if ttl_format_of(p, fmt) == "bonsai"]
     if logs:
         raise VerificationError(
             f"TTL channel {channel_id!r}: {logs[0]} is a Bonsai frame log; its times are the "

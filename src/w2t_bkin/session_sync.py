@@ -9,8 +9,6 @@ clock model fitted on sync-state onsets matched to TTL pulses (:func:`w2t_bkin.s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import tomllib
 import warnings
@@ -501,9 +499,7 @@ def session_identifier(ctx: SessionContext) -> str:
     while different synchronization or assembly settings (another file) give another one.
     """
     base = ctx.metadata.identifier or f"{ctx.subject}-{ctx.session}"
-    config = ctx.config.model_dump(mode="json")
-    content = json.dumps({key: config[key] for key in CONTENT_CONFIG_SECTIONS}, sort_keys=True)
-    return f"{base}-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+    return f"{base}-{ctx.config.config_hash(CONTENT_CONFIG_SECTIONS)[:12]}"
 
 
 def metadata_file_defining(ctx: SessionContext, *keys: str) -> Path:

@@ -1106,6 +1106,11 @@ def _nwb_sample_times(
 # --- one channel from its files --------------------------------------------------------------
 
 
+def ttl_format_of(path: Path, fmt: TTLFormat = "auto") -> TTLFormat:
+    """The reader ``load_ttl_channel`` uses for ``path``: ``fmt``, or the one its name implies."""
+    return _detect_format(path) if fmt == "auto" else fmt
+
+
 def _detect_format(path: Path) -> TTLFormat:
     if path.is_dir():
         return "openephys"
