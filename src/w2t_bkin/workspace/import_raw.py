@@ -45,7 +45,7 @@ from w2t_bkin.metadata import check_metadata_file
 from w2t_bkin.sources.pose.io import detect_pose_source
 from w2t_bkin.sources.pose.ops import pose_video_stem
 from w2t_bkin.tomlerrors import read_toml
-from w2t_bkin.workspace.layout import natural_key, open_workspace
+from w2t_bkin.workspace.layout import natural_key, open_workspace, sort_paths
 
 VIDEO_EXT = {".avi", ".mp4", ".mkv", ".mov"}
 TTL_EXT = {".txt", ".csv", ".npy"}
@@ -558,8 +558,8 @@ def _declare(plan: ImportPlan, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _natural(paths: list[str]) -> list[str]:
-    # the order run reads chunks in (name_asc is natural order: x_2 before x_10)
-    return sorted(set(paths), key=lambda p: (natural_key(Path(p).name), natural_key(p)))
+    """The order run reads chunks in (``name_asc``: natural order, x_2 before x_10)."""
+    return [path.as_posix() for path in sort_paths([Path(p) for p in set(paths)])]
 
 
 def _make_parents(folder: Path) -> list[Path]:

@@ -59,9 +59,6 @@ class Workspace:
     def session_dir(self, subject: str, session: str) -> Path:
         return self.subject_dir(subject) / check_id(session, "session")
 
-    def interim_dir(self, subject: str, session: str) -> Path:
-        return self.interim / check_id(subject, "subject") / check_id(session, "session")
-
     def processed_dir(self, subject: str, session: str) -> Path:
         return self.processed / check_id(subject, "subject") / check_id(session, "session")
 
