@@ -7,7 +7,6 @@ schema (:func:`render_config_template`), so it always validates.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import textwrap
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from w2t_bkin.errors import ConfigError
+from w2t_bkin.runtime.fingerprint import json_digest
 from w2t_bkin.tomlerrors import format_validation_error, read_toml
 
 CONFIG_SCHEMA_VERSION: Final = 1
@@ -166,6 +166,15 @@ class ExecutionConfig(_Section):
     )
 
 
+CONTENT_SECTIONS = ("schema_version", "verification", "synchronization", "assembly")
+"""Configuration sections that change what a session's NWB file holds.
+
+They alone enter the file's identifier (and, for batches, the cache key): ``ingestion`` (decode
+time limit, probe cache), ``finalization`` (validation, QC, provenance) and ``execution`` (log
+level, batch policy) change how a run goes, never the file's content.
+"""
+
+
 class Config(BaseModel):
     """The whole ``configuration.toml``."""
 
@@ -184,8 +193,7 @@ class Config(BaseModel):
     def config_hash(self, sections: Iterable[str] | None = None) -> str:
         """SHA-256 (hex) of the canonical JSON of this configuration (or of ``sections`` only)."""
         include = None if sections is None else set(sections)
-        canonical = json.dumps(self.model_dump(mode="json", include=include), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return json_digest(self.model_dump(mode="json", include=include))
 
 
 def parse_config(

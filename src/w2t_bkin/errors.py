@@ -13,10 +13,17 @@ Exit codes
 5  data do not agree with each other (``VerificationError``, ``SyncError``)
 6  output could not be written or validated (``OutputError``, ``NWBValidationError``)
 7  a required optional dependency is missing (``MissingExtraError``)
+70 an error w2t-bkin did not raise on purpose: a bug or an unforeseen input
+   (``UnexpectedError``; the CLI's ``internal error`` exit uses the same code)
+
+A :class:`PhaseError` (a session phase failed) takes the exit code of the error it wraps.
 """
 
 from __future__ import annotations
 
+import contextvars
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -131,5 +138,57 @@ class MissingExtraError(W2TError, ImportError):  # type: ignore[misc]
         self.extra = extra
 
 
+class UnexpectedError(W2TError):
+    """An exception w2t-bkin did not raise on purpose (a bug, or an unforeseen input)."""
+
+    exit_code = 70
+
+
+class PhaseError(W2TError):
+    """A phase of a session run failed; wraps the original error and names the phase.
+
+    The exit code, hint and path are those of the wrapped error (``cause``).
+    """
+
+    def __init__(self, phase: str, cause: W2TError) -> None:
+        self.phase = phase
+        self.cause = cause
+        self.exit_code = cause.exit_code
+        super().__init__(f"{phase} failed: {cause.message}", hint=cause.hint, path=cause.path)
+
+
 class DataQualityWarning(UserWarning):
     """A finding about the data (dropped frames, unmatched pulses) that does not stop a run."""
+
+
+_quality_sink: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "w2t_data_quality_sink", default=None
+)
+
+
+def warn_data_quality(message: str, *, stacklevel: int = 1) -> None:
+    """Report a finding about the data that does not stop the run.
+
+    Inside a session run (:func:`w2t_bkin.runtime.capture.capture_run`) the finding goes
+    straight to that run: the process-wide warning filters, which another thread may be changing
+    at that moment (``warnings.catch_warnings`` is not thread-safe), cannot drop it or hand it to
+    another session. Outside a run it is an ordinary :class:`DataQualityWarning`
+    (``stacklevel`` as for :func:`warnings.warn`, counted from the caller).
+    """
+    sink = _quality_sink.get()
+    if sink is not None:
+        sink(message)
+        return
+    warnings.warn(message, DataQualityWarning, stacklevel=stacklevel + 1)
+
+
+def set_data_quality_sink(sink: Callable[[str], None] | None) -> contextvars.Token:
+    """Send this context's :func:`warn_data_quality` findings to ``sink`` (``None``: warn).
+
+    Returns the token that :func:`reset_data_quality_sink` takes to restore the previous sink.
+    """
+    return _quality_sink.set(sink)
+
+
+def reset_data_quality_sink(token: contextvars.Token) -> None:
+    _quality_sink.reset(token)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from w2t_bkin.errors import MetadataError
-from w2t_bkin.sources.ttl import TTLFormat
+from w2t_bkin.model.ttl import TTLFormat
 from w2t_bkin.tomlerrors import (
     find_key_line,
     format_loc,
@@ -510,6 +511,32 @@ def _duplicate_ids(path: Path, data: dict[str, Any], text: str) -> list[str]:
 
 def load_session_metadata(raw_root: Path, subject: str, session: str) -> SessionMetadata:
     """Merge and validate the metadata of one session; every problem is reported at once."""
+    return load_session_metadata_sources(raw_root, subject, session)[0]
+
+
+def defining_file(sources: Sequence[MetadataSource], keys: Sequence[str]) -> Path | None:
+    """The file whose value of ``keys`` (a TOML key path) the merged metadata holds.
+
+    Files merge with later ones winning, so this is the last of ``sources`` (lowest precedence
+    first) that sets the key; ``None`` when none does.
+    """
+    for source in reversed(sources):
+        node: Any = source.data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return source.path
+    return None
+
+
+def load_session_metadata_sources(
+    raw_root: Path, subject: str, session: str
+) -> tuple[SessionMetadata, tuple[MetadataSource, ...]]:
+    """:func:`load_session_metadata`, and each file it merged (parsed, lowest precedence first).
+
+    Error messages name the file that defines a key (:func:`defining_file`) from the files as
+    they were read here, without reading them again.
+    """
     files = metadata_files(raw_root, subject, session)
     session_dir = raw_root / subject / session
     if not (session_dir / "session.toml").is_file():
@@ -519,9 +546,11 @@ def load_session_metadata(raw_root: Path, subject: str, session: str) -> Session
         )
     problems: list[str] = []
     merged: dict[str, Any] = {}
+    sources: list[MetadataSource] = []
     for path in files:
         source, file_problems = check_metadata_file(path)
         problems += file_problems
+        sources.append(source)
         merged = merge_metadata(merged, source.data)
     merged.setdefault("session_id", session)
     merged.setdefault("subject", {})
@@ -533,7 +562,7 @@ def load_session_metadata(raw_root: Path, subject: str, session: str) -> Session
             hint="fix or remove the keys above; `w2t-bkin data validate ROOT` checks everything",
         )
     try:
-        return SessionMetadata.model_validate(merged)
+        return SessionMetadata.model_validate(merged), tuple(sources)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

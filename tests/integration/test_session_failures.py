@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from hdmf.backends.hdf5 import HDF5IO
 
-from w2t_bkin import session as session_module
 from w2t_bkin.cli import main
 from w2t_bkin.errors import DataQualityWarning
 from w2t_bkin.nwb.inspection import read_nwb
 from w2t_bkin.nwb.names import RESERVED_CAMERA_IDS
 from w2t_bkin.session import as_w2t_error, process_session
+from w2t_bkin.session import verify as session_module
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
 SPEC = ExperimentSpec(duration_s=2.0, rate_hz=20.0, n_keypoints=2)

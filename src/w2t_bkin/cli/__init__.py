@@ -27,7 +27,13 @@ app = typer.Typer(
 stderr = Console(stderr=True, soft_wrap=True)
 stdout = Console(soft_wrap=True)
 
-_state: dict[str, Any] = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "argv": None}
+
+
+def invocation() -> list[str]:
+    """The command line the user typed (provenance records it, not a worker's ``sys.argv``)."""
+    argv = _state["argv"]
+    return ["w2t-bkin", *argv] if argv is not None else list(sys.argv)
 
 
 def _version(value: bool) -> None:
@@ -60,6 +66,7 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     _register()
+    _state["argv"] = list(argv) if argv is not None else None
     try:
         result = app(args=argv, standalone_mode=False)
     except W2TError as exc:

@@ -22,7 +22,6 @@ from w2t_bkin.workspace.create import (
     split_names,
 )
 from w2t_bkin.workspace.discovery import discover_sessions
-from w2t_bkin.workspace.import_raw import apply_import, check_import, plan_import
 from w2t_bkin.workspace.layout import open_workspace
 from w2t_bkin.workspace.validate import validate_workspace
 
@@ -164,6 +163,9 @@ def data_import_raw(
     Camera ids come from video file stems (chunk suffixes such as _chunk00, _000, -1 grouped);
     each TTL file is its own channel, the frame clock of the camera its name contains.
     """
+    # Imported here: the pose readers it asks load h5py and pandas, which --help need not wait for
+    from w2t_bkin.workspace.import_raw import apply_import, check_import, plan_import
+
     plan = plan_import(source, experiment, subject, session, _pose_choices(pose_source))
     table = Table(title=f"import into {plan.session_dir}")
     for column in ("category", "id", "source", "target"):

@@ -3,74 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from w2t_bkin.cli import app, stderr, stdout
-from w2t_bkin.config import load_workspace_config
+from w2t_bkin.cli import app, invocation, stderr, stdout
 from w2t_bkin.errors import W2TError
-from w2t_bkin.session import SessionResult, process_session
-from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
-from w2t_bkin.workspace.layout import open_workspace
+from w2t_bkin.model.results import SessionResult
+
+if TYPE_CHECKING:
+    from w2t_bkin.batch import BatchEvent
 
 
 def run_sessions(
     root: Path, subject: str, session: str, config: Path | None
 ) -> list[SessionResult]:
-    """Process the selected sessions one after another, printing each outcome.
+    """Process the selected sessions (:func:`w2t_bkin.batch.run_batch`), printing each outcome."""
+    # Imported here: the session pipeline loads SciPy and PyAV, which --help need not wait for.
+    from w2t_bkin.batch import run_batch
 
-    When a session fails and the effective configuration (``config`` or
-    ROOT/configuration.toml) sets ``execution.continue_on_error = false``, the remaining
-    sessions are not processed; their results have status ``"skipped"``.
-
-    Raises
-    ------
-    ConfigError
-        The effective configuration is missing (``--config``) or invalid; nothing is processed.
-    W2TError
-        No session matches the selection.
-    """
-    workspace = open_workspace(root)
-    # The same loader process_session uses, read once up front: a batch needs the policy
-    # before its first session, and an invalid file fails every session alike.
-    continue_on_error = load_workspace_config(root, config).execution.continue_on_error
-    refs = discover_sessions(workspace, subject, session)
-    if not refs:
-        raise W2TError(
-            f"no session matches --subject {subject!r} --session {session!r} in {root}",
-            hint="list the sessions with: w2t-bkin discover ROOT --format plain",
-        )
-    results: list[SessionResult] = []
-    for k, ref in enumerate(refs):
-        stdout.print(f"processing {ref.subject}/{ref.session} ...", highlight=False)
-        result = process_session(root, ref.subject, ref.session, config_path=config)
-        results.append(result)
-        _print_result(result)
-        if not result.ok and not continue_on_error:
-            results += _skip(refs[k + 1 :], result, config or workspace.config_path)
-            break
-    return results
-
-
-def _skip(refs: list[SessionRef], failed: SessionResult, config: Path) -> list[SessionResult]:
-    """Results for the sessions left unprocessed after ``failed`` stopped the batch."""
-    reason = (
-        f"not processed: {failed.subject}/{failed.session} failed and "
-        f"execution.continue_on_error is false in {config}"
+    batch = run_batch(
+        root,
+        subject=subject,
+        session=session,
+        config_path=config,
+        invocation=invocation(),
+        on_event=_print_event,
     )
-    if refs:
+    return batch.results
+
+
+def _print_event(event: BatchEvent) -> None:
+    from w2t_bkin.batch import SessionFinished, SessionStarted
+
+    if isinstance(event, SessionStarted):
+        stdout.print(f"processing {event.ref.subject}/{event.ref.session} ...", highlight=False)
+    elif isinstance(event, SessionFinished):
+        _print_result(event.result)
+    elif event.skipped:
+        failed = event.failed
         stderr.print(
             f"stopping after {failed.subject}/{failed.session} failed: "
-            f"execution.continue_on_error is false in {escape(str(config))}; "
-            f"{len(refs)} remaining session(s) skipped",
+            f"execution.continue_on_error is false in {escape(str(event.config_path))}; "
+            f"{len(event.skipped)} remaining session(s) skipped",
             highlight=False,
         )
-    skipped = [SessionResult(r.subject, r.session, status="skipped", error=reason) for r in refs]
-    for result in skipped:
-        stderr.print(f"  [yellow]skipped[/] {result.subject}/{result.session}", highlight=False)
-    return skipped
+        for result in event.skipped:
+            stderr.print(f"  [yellow]skipped[/] {result.subject}/{result.session}", highlight=False)
 
 
 def _print_result(result: SessionResult) -> None:

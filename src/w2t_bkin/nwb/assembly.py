@@ -25,6 +25,11 @@ from w2t_bkin._version import __version__
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import MetadataError, VerificationError
 from w2t_bkin.metadata import SessionMetadata
+from w2t_bkin.model.bpod import BpodSession
+from w2t_bkin.model.pose import PoseData
+from w2t_bkin.model.stats import StreamStats
+from w2t_bkin.model.ttl import TTLChannel
+from w2t_bkin.model.video import CameraVideos
 from w2t_bkin.nwb.behavior import TrialColumns, add_bpod
 from w2t_bkin.nwb.devices import (
     BPOD_DEVICE,
@@ -38,10 +43,6 @@ from w2t_bkin.nwb.names import SYNC_MODULE
 from w2t_bkin.nwb.pose import add_camera_pose
 from w2t_bkin.nwb.ttl import add_ttl_events
 from w2t_bkin.nwb.video import add_camera_video, frame_clock_text
-from w2t_bkin.sources.bpod import BpodSession
-from w2t_bkin.sources.pose import PoseData
-from w2t_bkin.sources.ttl import TTLChannel
-from w2t_bkin.sources.video import CameraVideos
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,8 @@ class SessionAssembly:
     trials
         Bpod trials, or None when the session has no Bpod data.
     alignment_stats
-        ``StreamStats.to_dict()`` rows, written to ``processing/sync/alignment_statistics``.
+        One :class:`~w2t_bkin.model.stats.StreamStats` per stream, written to
+        ``processing/sync/alignment_statistics`` (the columns of its ``to_dict()`` rows).
     """
 
     metadata: SessionMetadata
@@ -142,7 +144,7 @@ class SessionAssembly:
     ttl_channels: tuple[TTLChannel, ...]
     cameras: tuple[CameraAssembly, ...]
     trials: TrialsAssembly | None
-    alignment_stats: tuple[dict, ...]
+    alignment_stats: tuple[StreamStats, ...]
 
 
 def build_nwbfile(
@@ -436,9 +438,10 @@ def _sync_module(nwbfile: NWBFile) -> Any:
     )
 
 
-def _add_alignment_statistics(nwbfile: NWBFile, rows: tuple[dict, ...]) -> None:
-    if not rows:
+def _add_alignment_statistics(nwbfile: NWBFile, stats: tuple[StreamStats, ...]) -> None:
+    if not stats:
         return
+    rows = [row.to_dict() for row in stats]
     keys = [k for k in ALIGNMENT_COLUMNS if any(k in row for row in rows)]
     keys += sorted({k for row in rows for k in row} - set(keys))
     table = DynamicTable(

@@ -32,8 +32,8 @@ from pynwb import NWBFile
 from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.errors import SyncError
+from w2t_bkin.model.bpod import BpodSession, flatten_settings
 from w2t_bkin.nwb.io import row_ids
-from w2t_bkin.sources.bpod import BpodSession, flatten_settings
 
 log = logging.getLogger(__name__)
 

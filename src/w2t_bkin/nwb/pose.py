@@ -24,9 +24,9 @@ from pynwb.image import ImageSeries
 
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import VerificationError
+from w2t_bkin.model.pose import PoseData
 from w2t_bkin.nwb.io import wrap_dataset
 from w2t_bkin.nwb.video import regular_timing
-from w2t_bkin.sources.pose import PoseData
 
 log = logging.getLogger(__name__)
 

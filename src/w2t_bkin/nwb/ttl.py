@@ -16,9 +16,9 @@ from pynwb import NWBFile
 from pynwb.event import EventsTable, TimestampVectorData
 
 from w2t_bkin.config import AssemblyConfig
+from w2t_bkin.model.ttl import TTLChannel
 from w2t_bkin.nwb.io import row_ids, wrap_dataset
 from w2t_bkin.nwb.names import TTL_TABLE_NAME
-from w2t_bkin.sources.ttl import TTLChannel
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pynwb.device import Device
 from pynwb.image import ImageSeries
 
 from w2t_bkin.config import AssemblyConfig
+from w2t_bkin.model.video import CameraVideos
 from w2t_bkin.nwb.io import wrap_dataset
-from w2t_bkin.sources.video import CameraVideos
 
 log = logging.getLogger(__name__)
 

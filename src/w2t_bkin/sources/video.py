@@ -33,80 +33,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import av
 import numpy as np
 
 from w2t_bkin.errors import IngestError, OutputError
 from w2t_bkin.io_utils import atomic_write_bytes
+from w2t_bkin.model.video import CameraVideos, ProbeMethod, VideoProbe
+from w2t_bkin.runtime.fingerprint import FileStat
 from w2t_bkin.sources.mp4_sample_table import Mp4SampleTable, read_mp4_sample_table
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1
-
-ProbeMethod = Literal["index", "demux", "decode"]
+_CACHE_VERSION = 2  # 2: keyed by runtime.fingerprint.FileStat (adds device and inode)
 
 # Demuxers that load a complete per-frame sample table when the file is opened.
 _INDEXED_FORMATS = frozenset({"mov", "mp4", "avi"})
 # Of those, the ISO base media family whose sample table NumPy reads directly.
 _MP4_FORMATS = frozenset({"mov", "mp4"})
-
-
-@dataclass(frozen=True)
-class VideoProbe:
-    """What one video file contains.
-
-    Attributes
-    ----------
-    path
-        The probed file.
-    n_frames
-        Exact number of video frames (packets of the first video stream, or decoded frames).
-    rate_hz
-        Average frame rate stated by the container (frames per second).
-    width, height
-        Frame size in pixels.
-    codec
-        Codec name as reported by FFmpeg (e.g. ``"h264"``).
-    duration_s
-        Duration of the video stream in seconds.
-    method
-        ``"index"`` when frames were read from the container's sample index, ``"demux"`` when
-        counted from packets, ``"decode"`` when every frame was decoded.
-    frame_pts_s
-        ``(n_frames,) float64`` presentation times in seconds relative to the first frame, sorted,
-        on the camera/container clock; ``None`` when the container has no usable timestamps.
-    """
-
-    path: Path
-    n_frames: int
-    rate_hz: float
-    width: int
-    height: int
-    codec: str
-    duration_s: float
-    method: ProbeMethod
-    frame_pts_s: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class CameraVideos:
-    """The ordered video chunks of one camera (several files when recording was split)."""
-
-    camera_id: str
-    chunks: tuple[VideoProbe, ...]
-
-    @property
-    def n_frames(self) -> int:
-        return sum(chunk.n_frames for chunk in self.chunks)
-
-    @property
-    def starting_frame(self) -> np.ndarray:
-        """``(n_chunks,) int64``: index of the first frame of each chunk in the camera's frames."""
-        counts = np.array([chunk.n_frames for chunk in self.chunks], dtype=np.int64)
-        return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -480,7 +425,14 @@ def _duration_s(info: _StreamInfo, frame_pts_s: np.ndarray | None, n_frames: int
 
 
 def _cache_paths(cache_dir: Path, path: Path, stat: os.stat_result) -> tuple[Path, Path, str]:
-    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    """Entry files of ``path``'s probe, keyed by its stat identity (path, size, mtime, inode).
+
+    ``stat`` was taken when the probe started: a file changed since gets another key.
+    """
+    resolved = path.resolve()
+    identity = FileStat(
+        str(resolved), stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino
+    ).key()
     key = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return (
         cache_dir / f"video-probe-{key}.json",

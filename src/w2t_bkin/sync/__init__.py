@@ -5,7 +5,8 @@
   camera drops, lost pulses and spurious pulses told apart and localised.
 * :func:`align_trials` / :class:`TrialAlignment`: Bpod trials onto the reference clock through
   per-trial sync pulses, without greedy pulse consumption.
-* :class:`StreamStats`: per-stream figures for ``alignment_stats.json`` and the QC report.
+* :class:`StreamStats` (from :mod:`w2t_bkin.model.stats`) and the ``stats_*`` builders: per-stream
+  figures for ``alignment_stats.json`` and the QC report.
 """
 
 from w2t_bkin.sync.clock import ClockModel, fit_clock
@@ -15,7 +16,13 @@ from w2t_bkin.sync.frames import (
     frame_times_from_rate,
     frame_times_from_video,
 )
-from w2t_bkin.sync.stats import StreamStats, stats_from_frames, stats_from_trials
+from w2t_bkin.sync.stats import (
+    StreamStats,
+    stats_for_camera,
+    stats_for_untimed_camera,
+    stats_from_frames,
+    stats_from_trials,
+)
 from w2t_bkin.sync.trials import TrialAlignment, align_trials
 
 __all__ = [
@@ -28,6 +35,8 @@ __all__ = [
     "fit_clock",
     "frame_times_from_rate",
     "frame_times_from_video",
+    "stats_for_camera",
+    "stats_for_untimed_camera",
     "stats_from_frames",
     "stats_from_trials",
 ]

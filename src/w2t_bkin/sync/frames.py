@@ -88,38 +88,47 @@ Frame times are continuous across video chunks because the DAQ records every pul
 ``chunk_starting_frame`` translates reported indices to ``(chunk, frame in chunk)``, and a slot
 gap exactly at a chunk boundary is reported as a gap between chunks (the camera paused or
 restarted between files), not as dropped frames.
+
+Modules
+-------
+This module holds the result, the driver and its findings. The steps:
+:mod:`~w2t_bkin.sync.frame_grid` (input checks, chunks, slots), :mod:`~w2t_bkin.sync.frame_pulses`
+(period, spurious pulses, placement by counts, frame times and gaps),
+:mod:`~w2t_bkin.sync.frame_pts` (placement by container timestamps),
+:mod:`~w2t_bkin.sync.frame_counter` (placement by the frame counter),
+:mod:`~w2t_bkin.sync.frame_messages` (the frame/pulse mismatch error) and
+:mod:`~w2t_bkin.sync.frame_clock` (cameras without TTL).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-import warnings
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy import signal as sp_signal
 
-from w2t_bkin.errors import DataQualityWarning, SyncError
+from w2t_bkin.errors import warn_data_quality
 from w2t_bkin.sync.clock import ClockModel, fit_clock
+from w2t_bkin.sync.frame_clock import frame_times_from_rate, frame_times_from_video
+from w2t_bkin.sync.frame_counter import _check_counter, _check_pts_agree, _slots_from_counter
+from w2t_bkin.sync.frame_grid import _check_inputs, _chunk_starts, _slots, _Who
+from w2t_bkin.sync.frame_messages import _mismatch_error
+from w2t_bkin.sync.frame_pts import _informative_pts, _slots_from_pts
+from w2t_bkin.sync.frame_pulses import _assign, _drops, _find_spurious, _period, _slots_from_counts
+
+__all__ = [
+    "FrameAlignment",
+    "FramePolicy",
+    "align_frames",
+    "frame_times_from_rate",
+    "frame_times_from_video",
+]
 
 log = logging.getLogger(__name__)
 
 FramePolicy = Literal["fail", "warn", "repair"]
-
-#: A pulse this far (in periods) from the grid of its neighbours is off-grid.
-_OFF_GRID = 0.2
-_MAX_SPURIOUS_PASSES = 20
-#: Pulses on each side that define the local grid phase.
-_PHASE_HALF_WINDOW = 8
-#: Pulse intervals longer than this many periods may restart the grid phase.
-_PAUSE_PERIODS = 4.0
-#: Pulses used at each end to extrapolate frames beyond the first/last pulse.
-_EXTRAPOLATION_POINTS = 10
-#: Relative tolerance of evenly spaced pts when the container's tick is finer than this.
-_EVEN_PTS_RTOL = 1e-6
-#: Pts placements that put fewer than this fraction of frames on a pulse do not match.
-_MIN_PTS_OVERLAP = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,30 +249,6 @@ class FrameAlignment:
         idx = np.asarray(frame_idx, dtype=np.int64)
         chunk = np.searchsorted(self.chunk_starting_frame, idx, side="right") - 1
         return chunk, idx - self.chunk_starting_frame[chunk]
-
-
-@dataclass(frozen=True)
-class _Who:
-    """The camera and its TTL channel, for messages."""
-
-    camera_id: str
-    ttl_id: str
-
-    def __str__(self) -> str:
-        return f"camera {self.camera_id!r} (TTL channel {self.ttl_id!r})"
-
-
-@dataclass(frozen=True, eq=False)
-class _Slots:
-    """Frame slots and how they were decided."""
-
-    frame_slot: np.ndarray
-    how: str
-    problem: str = ""
-    #: an ambiguity no policy may resolve
-    fatal: bool = False
-    #: ``(n_frames,) float64`` continuous camera time when pts placed the frames
-    camera_time_s: np.ndarray | None = None
 
 
 def align_frames(
@@ -437,7 +422,7 @@ def align_frames(
     for message in messages:
         log.info("%s", message)
     if problem:  # a policy guessed (status 'mismatch' or 'repaired'): never silently
-        warnings.warn("; ".join(messages), DataQualityWarning, stacklevel=2)
+        warn_data_quality("; ".join(messages), stacklevel=2)
     return result
 
 
@@ -464,602 +449,6 @@ def _unverify_guessed_frames(
         f"times follow the guess and may be off by {n_camera_drops} or more frame periods"
     )
     return np.zeros_like(has), np.full_like(frame_pulse, -1), problem
-
-
-def frame_times_from_rate(n_frames: int, rate_hz: float, t_start_s: float = 0.0) -> np.ndarray:
-    """``(n_frames,) float64`` times of a camera with a declared constant rate and start time.
-
-    Only for cameras explicitly declared without TTL pulses: no drop can be detected.
-    """
-    if rate_hz <= 0:
-        raise SyncError(
-            f"frame rate must be positive, got {rate_hz} Hz", hint="set the camera's rate_hz"
-        )
-    return t_start_s + np.arange(n_frames, dtype=np.float64) / rate_hz
-
-
-def frame_times_from_video(frame_pts_s: np.ndarray, clock: ClockModel | None = None) -> np.ndarray:
-    """``(n_frames,) float64`` frame times from container timestamps through a clock model.
-
-    For cameras explicitly declared to run on another clock: ``clock`` maps that clock onto the
-    reference clock; ``None`` means the pts already are reference times.
-    """
-    pts = np.asarray(frame_pts_s, dtype=np.float64)
-    return pts.copy() if clock is None else np.asarray(clock(pts), dtype=np.float64)
-
-
-# -- steps --------------------------------------------------------------------------------------
-
-
-def _check_inputs(
-    n_frames: int, pulses: np.ndarray, pts: np.ndarray | None, policy: str, who: _Who
-) -> None:
-    if policy not in ("fail", "warn", "repair"):
-        raise SyncError(
-            f"{who}: unknown frame/pulse policy {policy!r}",
-            hint="verification.frame_pulse_policy is 'fail', 'warn' or 'repair'",
-        )
-    if n_frames < 2:
-        raise SyncError(
-            f"{who}: cannot time a video of {n_frames} frame(s) from pulses",
-            hint="check the video probe; at least two frames are needed",
-        )
-    if pulses.size < 2:
-        raise SyncError(
-            f"{who}: the TTL channel has {pulses.size} pulse(s) for {n_frames} frames",
-            hint="check the camera's ttl_id and that the TTL file holds this camera's pulses",
-        )
-    if not np.all(np.isfinite(pulses)) or np.any(np.diff(pulses) < 0):
-        raise SyncError(
-            f"{who}: pulse times must be finite and sorted",
-            hint="read pulses with w2t_bkin.sources.ttl, which sorts and de-duplicates them",
-        )
-    if pts is not None and np.asarray(pts).size != n_frames:
-        raise SyncError(
-            f"{who}: frame_pts_s has {np.asarray(pts).size} timestamps for {n_frames} frames",
-            hint="pass one container timestamp per frame, all chunks concatenated",
-        )
-
-
-def _chunk_starts(chunk_starting_frame: np.ndarray | None, n_frames: int, who: _Who) -> np.ndarray:
-    if chunk_starting_frame is None:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.asarray(chunk_starting_frame, dtype=np.int64).ravel()
-    if starts.size == 0 or starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > n_frames:
-        raise SyncError(
-            f"{who}: chunk_starting_frame {starts.tolist()[:10]} is not increasing from 0 "
-            f"within {n_frames} frames",
-            hint="use CameraVideos.starting_frame",
-        )
-    return starts
-
-
-def _period(measured: float, nominal_rate_hz: float | None, who: _Who) -> tuple[float, list[str]]:
-    """The grid period: nominal unless the median pulse interval ``measured`` is 5% off it."""
-    if nominal_rate_hz is None:
-        return measured, []
-    nominal = 1.0 / nominal_rate_hz
-    if abs(measured / nominal - 1.0) > 0.05:
-        note = (
-            f"{who}: median pulse interval {measured * 1e3:.4g} ms differs from the nominal rate "
-            f"{nominal_rate_hz:g} Hz ({nominal * 1e3:.4g} ms) by more than 5%; using the "
-            "measured interval"
-        )
-        warnings.warn(note, DataQualityWarning, stacklevel=3)
-        return measured, [note]
-    return nominal, []
-
-
-def _phase_dev(times_s: np.ndarray, period_s: float) -> np.ndarray:
-    """Distance (in periods, 0..0.5) of each pulse from the local frame grid.
-
-    The grid phase at each pulse is the circular mean of the phases of the pulses around it
-    (``_PHASE_HALF_WINDOW`` on each side), so slow drift and a few glitches do not move it.
-    Windows do not cross long pauses, where a restarted camera may take a new phase.
-    """
-    cycles = (times_s - times_s[0]) / period_s
-    z = np.exp(2j * np.pi * cycles)
-    n = times_s.size
-    pause = np.flatnonzero(np.diff(times_s) > _PAUSE_PERIODS * period_s) + 1
-    seg_start = np.zeros(n, dtype=np.int64)
-    seg_start[pause] = pause
-    seg_start = np.maximum.accumulate(seg_start)
-    seg_end = np.full(n, n, dtype=np.int64)
-    seg_end[pause - 1] = pause
-    seg_end = np.minimum.accumulate(seg_end[::-1])[::-1]
-    i = np.arange(n)
-    lo = np.maximum(i - _PHASE_HALF_WINDOW, seg_start)
-    hi = np.minimum(i + _PHASE_HALF_WINDOW + 1, seg_end)
-    csum = np.concatenate([[0j], np.cumsum(z)])
-    local = csum[hi] - csum[lo]
-    diff = np.angle(z * np.conj(local)) / (2 * np.pi)
-    return np.abs(diff)
-
-
-def _find_spurious(t: np.ndarray, period: float, factor: float) -> np.ndarray:
-    """``(n,) bool``: pulses that do not belong to the frame grid.
-
-    First pulses off the local grid by more than ``_OFF_GRID`` periods; then, of two pulses
-    closer than ``factor`` periods, the one further from the grid.
-    """
-    removed = np.zeros(t.size, dtype=bool)
-    for _ in range(3):  # the grid estimate gets cleaner once gross glitches are gone
-        idx = np.flatnonzero(~removed)
-        off = _phase_dev(t[idx], period) > _OFF_GRID
-        if not off.any():
-            break
-        removed[idx[off]] = True
-    for _ in range(_MAX_SPURIOUS_PASSES):
-        idx = np.flatnonzero(~removed)
-        tk = t[idx]
-        short = np.flatnonzero(np.diff(tk) < factor * period)
-        if short.size == 0:
-            break
-        lead = np.ones(short.size, dtype=bool)
-        lead[1:] = np.diff(short) > 1  # one pair per run of adjacent short intervals per pass
-        a = short[lead]
-        dev = _phase_dev(tk, period)
-        drop = np.where(dev[a] > dev[a + 1], a, a + 1)
-        removed[idx[drop]] = True
-    return removed
-
-
-def _slots(times_s: np.ndarray, period_s: float, gap_factor: float) -> np.ndarray:
-    """``(n,) int64`` position of each event on a nominal train of period ``period_s``."""
-    ipi = np.diff(times_s)
-    step = np.where(ipi > gap_factor * period_s, np.maximum(np.rint(ipi / period_s), 2), 1)
-    return np.concatenate([[0], np.cumsum(step)]).astype(np.int64)
-
-
-def _interpolate(x: np.ndarray, has: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Times of frames without a pulse from neighbouring pulses (linear in ``x``)."""
-    xs, ts = x[has], times[has]
-    xq = x[~has]
-    out = np.interp(xq, xs, ts)
-    n = min(_EXTRAPOLATION_POINTS, xs.size)
-    for end, sel in ((slice(0, n), xq < xs[0]), (slice(xs.size - n, xs.size), xq > xs[-1])):
-        if sel.any():
-            # local line through the pulses nearest that end of the recording
-            pivot = xs[end][0]
-            slope, icpt = np.polyfit(xs[end] - pivot, ts[end], 1)
-            out[sel] = icpt + slope * (xq[sel] - pivot)
-    return out
-
-
-def _chunk_bounds(chunks: np.ndarray, n_frames: int) -> list[tuple[int, int]]:
-    """``(first, end)`` frame of every non-empty chunk."""
-    ends = np.append(chunks[1:], n_frames)
-    return [(int(a), int(b)) for a, b in zip(chunks, ends, strict=True) if b > a]
-
-
-def _within_chunk(chunks: np.ndarray, n_frames: int) -> np.ndarray:
-    """``(n_frames - 1,) bool``: frame intervals that do not cross a chunk boundary."""
-    within = np.ones(n_frames - 1, dtype=bool)
-    starts = chunks[(chunks > 0) & (chunks < n_frames)]
-    within[starts - 1] = False
-    return within
-
-
-def _informative_pts(
-    frame_pts_s: np.ndarray | None, chunks: np.ndarray
-) -> tuple[np.ndarray | None, str]:
-    """The pts when they can show missing frames, else ``None`` and why not."""
-    if frame_pts_s is None:
-        return None, "the video has no container timestamps"
-    pts = np.asarray(frame_pts_s, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(pts)):
-        return None, "some container timestamps are not finite"
-    step = np.diff(pts)[_within_chunk(chunks, pts.size)]
-    if step.size == 0:
-        return None, "no chunk has two frames"
-    if np.any(step <= 0):
-        return None, "container timestamps do not increase within a chunk"
-    bounds = _chunk_bounds(chunks, pts.size)
-    if all(_evenly_spaced(pts[a:b]) for a, b in bounds):
-        return None, (
-            f"evenly spaced ({float(np.median(step)) * 1e3:.6g} ms apart within a tick in every "
-            "chunk): a constant-frame-rate container, whose timestamps cannot show dropped frames"
-        )
-    return pts, ""
-
-
-def _evenly_spaced(pts: np.ndarray) -> bool:
-    """Whether every pts is within a tick of the line through the first and last one.
-
-    The tick is the container's time base as seen in the data (the smallest difference between
-    distinct intervals); integer ticks make a constant-rate writer's intervals differ by one
-    tick (e.g. 6 and 7 ms at 150 Hz in milliseconds), so the test is on positions, not
-    intervals. Without visible ticks the tolerance is ``_EVEN_PTS_RTOL`` of the interval, and
-    never more than a quarter of it.
-    """
-    n = pts.size
-    if n < 3:
-        return True
-    period = (pts[-1] - pts[0]) / (n - 1)
-    line = pts[0] + np.arange(n) * period
-    intervals_ns = np.unique(np.rint(np.diff(pts) * 1e9))
-    tick = float(np.min(np.diff(intervals_ns))) * 1e-9 if intervals_ns.size > 1 else 0.0
-    tolerance = min(max(tick, _EVEN_PTS_RTOL * period), 0.25 * period)
-    return bool(np.max(np.abs(pts - line)) <= tolerance)
-
-
-def _slots_from_counts(n_frames: int, pulse_slot: np.ndarray) -> _Slots:
-    """Frame slots from the counts alone (no informative pts)."""
-    n_kept = pulse_slot.size
-    if n_kept == n_frames:
-        return _Slots(pulse_slot.copy(), "one_to_one")
-    if n_kept > n_frames:
-        return _Slots(
-            pulse_slot[:n_frames].copy(),
-            "",
-            f"{n_kept - n_frames} more pulses than frames after removing spurious pulses, and "
-            "nothing says which pulses have no saved frame",
-            fatal=True,
-        )
-    holes = np.setdiff1d(np.arange(pulse_slot[-1] + 1), pulse_slot)
-    n_lost = n_frames - n_kept
-    if holes.size == n_lost:
-        return _Slots(np.arange(pulse_slot[-1] + 1, dtype=np.int64), "gaps")
-    extra = max(n_lost - holes.size, 0)
-    tail = pulse_slot[-1] + 1 + np.arange(extra)
-    frame_slot = np.union1d(np.union1d(pulse_slot, holes[:n_lost]), tail)
-    return _Slots(
-        frame_slot.astype(np.int64),
-        "",
-        f"{n_lost} more frames than pulses but {holes.size} empty pulse slots: cannot tell "
-        "camera drops from lost pulses",
-    )
-
-
-def _slots_from_pts(
-    pts: np.ndarray, chunks: np.ndarray, pulse_slot: np.ndarray, gap_factor: float
-) -> _Slots:
-    """Frame slots from each chunk's pts pattern, placed on the pulse slots."""
-    bounds = _chunk_bounds(chunks, pts.size)
-    period_cam = float(np.median(np.diff(pts)[_within_chunk(chunks, pts.size)]))
-    rel = [_slots(pts[a:b], period_cam, gap_factor) for a, b in bounds]
-    starts, problem = _place_chunks(rel, pulse_slot)
-    if problem:
-        return _Slots(np.zeros(0, dtype=np.int64), "pts", problem, fatal=True)
-    frame_slot = np.concatenate([r + x for r, x in zip(rel, starts, strict=True)])
-    # camera time continuous across chunks: each chunk's pts from where its first frame sits
-    camera_time = np.concatenate(
-        [pts[a:b] - pts[a] + x * period_cam for (a, b), x in zip(bounds, starts, strict=True)]
-    )
-    return _Slots(frame_slot.astype(np.int64), "pts", camera_time_s=camera_time)
-
-
-def _check_counter(
-    frame_counter: np.ndarray | None, n_frames: int, chunks: np.ndarray, who: _Who
-) -> np.ndarray | None:
-    """``(n_frames,) int64`` frame counter, strictly increasing within every chunk, or None."""
-    if frame_counter is None:
-        return None
-    counter = np.asarray(frame_counter).ravel()
-    if counter.size != n_frames:
-        raise SyncError(
-            f"{who}: the frame counter has {counter.size} values for {n_frames} frames",
-            hint="pass one counter value per saved frame, all chunks concatenated",
-        )
-    if not np.issubdtype(counter.dtype, np.integer):
-        raise SyncError(
-            f"{who}: the frame counter must hold integers, got {counter.dtype}",
-            hint="read it with w2t_bkin.sources.camera_logs.read_frame_counter",
-        )
-    counter = counter.astype(np.int64)
-    step = np.diff(counter)
-    bad = np.flatnonzero((step <= 0) & _within_chunk(chunks, n_frames))
-    if bad.size:
-        i = int(bad[0])
-        raise SyncError(
-            f"{who}: the frame counter does not increase within a video chunk: frame {i} has "
-            f"counter {int(counter[i])}, frame {i + 1} has {int(counter[i + 1])}",
-            hint="read it with w2t_bkin.sources.camera_logs.read_frame_counter, one counter "
-            "file per video file in the same order, or one file for the whole camera",
-        )
-    return counter
-
-
-def _check_pts_agree(
-    pts: np.ndarray, counter: np.ndarray, chunks: np.ndarray, gap_factor: float, who: _Who
-) -> None:
-    """Raise unless informative pts show the same gaps as the frame counter in every chunk."""
-    period_cam = float(np.median(np.diff(pts)[_within_chunk(chunks, pts.size)]))
-    for c, (a, b) in enumerate(_chunk_bounds(chunks, pts.size)):  # loop over chunks, not frames
-        by_pts = _slots(pts[a:b], period_cam, gap_factor)
-        by_counter = counter[a:b] - counter[a]
-        differ = np.flatnonzero(by_pts != by_counter)
-        if differ.size:
-            i = int(differ[0])
-            raise SyncError(
-                f"camera {who.camera_id!r}: its frame counter and its container timestamps "
-                f"disagree in video chunk {c}: frame {a + i} is {int(by_counter[i])} frames "
-                f"after the chunk's first frame by the counter but {int(by_pts[i])} trigger "
-                "periods after it by the timestamps",
-                hint="the counter counts acquired frames and the timestamps run on the camera "
-                "clock: a difference is frames the camera never acquired (missed triggers) or "
-                "a counter file that belongs to another video; check that the counter files "
-                "match the video files, in the same order",
-            )
-
-
-def _slots_from_counter(counter: np.ndarray, chunks: np.ndarray, pulse_slot: np.ndarray) -> _Slots:
-    """Frame slots from the frame counter, when the pulses span exactly the counted frames.
-
-    Frames acquired but not saved keep their pulse, so the counter's gaps leave no mark in the
-    pulses and cannot register the frames on them (every shift puts as many frames on a
-    pulse). What places them is the extent: the pulses must span exactly as many trigger
-    periods as the counter counts acquired frames. Then the first and last frame have their
-    pulse, no trigger was missed (a missed trigger, a camera drop, adds a period without a
-    pulse and without a count) and every empty pulse slot is a lost pulse.
-    """
-    for a, _ in _chunk_bounds(chunks, counter.size)[1:]:
-        if counter[a] <= counter[a - 1]:
-            return _Slots(
-                np.zeros(0, dtype=np.int64),
-                "frame_counter",
-                f"the frame counter restarts at frame {a}, the first of a video chunk ("
-                f"{int(counter[a])} after {int(counter[a - 1])}): the camera restarted between "
-                "the files, and the number of trigger periods between them is unknown",
-                fatal=True,
-            )
-    rel = counter - counter[0]
-    n_acquired = int(rel[-1]) + 1
-    n_periods = int(pulse_slot[-1] - pulse_slot[0]) + 1
-    if n_periods != n_acquired:
-        n_empty = n_periods - pulse_slot.size
-        return _Slots(
-            np.zeros(0, dtype=np.int64),
-            "frame_counter",
-            f"the frame counter counts {n_acquired} acquired frames from the first saved "
-            f"frame to the last ({n_acquired - counter.size} of them not saved) but the pulses "
-            f"span {n_periods} trigger periods ({n_empty} without a pulse): the counter does not "
-            "count triggers the camera missed (camera drops), nor pulses recorded before the "
-            "video started or after it stopped, so nothing places the frames on the pulses",
-            fatal=True,
-        )
-    return _Slots((rel + pulse_slot[0]).astype(np.int64), "frame_counter")
-
-
-def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[int], str]:
-    """Start slot of every chunk: the ordered placement that puts the most frames on a pulse.
-
-    ``rel[c]`` are chunk ``c``'s frame slots from its first frame (0). Chunks stay in recording
-    order (a chunk starts after the previous one ends), so chunk ``c`` can only start within a
-    window: after every earlier chunk fits, before every later one must. For every start in its
-    window, the number of the chunk's frames on a pulse comes from one FFT correlation; a
-    dynamic programme over the chunks finds the best total and counts the placements that
-    reach it (capped at 2) to detect ties.
-
-    Returns the start slots, or ``[]`` and the problem when the best placement is not unique
-    or puts too few frames on a pulse.
-    """
-    n_slots = int(pulse_slot[-1]) + 1
-    lengths = np.array([int(r[-1]) + 1 for r in rel], dtype=np.int64)
-    n_frames = sum(r.size for r in rel)
-    # the first chunk may start before the first pulse and the last end after the last one
-    lower = -(lengths[0] - 1) + np.concatenate([[0], np.cumsum(lengths[:-1])])
-    upper = n_slots - 1 - np.concatenate([np.cumsum(lengths[:-1][::-1])[::-1], [0]])
-    if lower[0] > upper[0]:
-        return [], (
-            f"the {len(rel)} chunks' timestamps span more frame positions than the pulses: they "
-            "do not match the pulses"
-        )
-    pad = int(lengths.max())
-    occupied = np.zeros(n_slots + 2 * pad)
-    occupied[pulse_slot + pad] = 1.0
-    tables: list[np.ndarray] = []
-    overlaps: list[np.ndarray] = []
-    ways = np.ones(0, dtype=np.int64)
-    for c, r in enumerate(rel):
-        frames = np.zeros(int(lengths[c]))
-        frames[r] = 1.0
-        window = occupied[lower[c] + pad : upper[c] + lengths[c] + pad]
-        # frames on a pulse for each start slot lower[c] .. upper[c] (integers; FFT error ~1e-9)
-        overlap = np.rint(sp_signal.correlate(window, frames, mode="valid", method="fft"))
-        overlaps.append(overlap.astype(np.int64))
-        total = overlap.astype(np.int64)
-        if c == 0:
-            ways = np.ones(total.size, dtype=np.int64)
-        else:
-            # the previous chunk ends before start x when its own start is at most x - its
-            # length: index j of this window is index j of the previous one (clipped)
-            best_before, ways_before = _prefix_best(tables[-1], ways)
-            idx = np.minimum(np.arange(total.size), best_before.size - 1)
-            total += best_before[idx]
-            ways = ways_before[idx]
-        tables.append(total)
-
-    total = tables[-1]
-    best = int(total.max())
-    if best < _MIN_PTS_OVERLAP * n_frames:
-        return [], (
-            f"the container timestamps do not match the pulses: their best placement puts "
-            f"only {best} of {n_frames} frames on a pulse"
-        )
-    if int(ways[total == best].sum()) > 1:
-        if len(rel) == 1:
-            tied = np.flatnonzero(total == best) + lower[0]
-            where = ", ".join(str(int(t)) for t in tied[:5]) + (", ..." if tied.size > 5 else "")
-            return [], (
-                "container timestamps match the pulses equally well at several frame shifts "
-                f"(first frame on pulse slot {where}; {best} frames on a pulse each)"
-            )
-        return [], (
-            f"container timestamps of the {len(rel)} chunks match the pulses equally well with "
-            f"several placements of the chunks ({best} frames on a pulse each; the time between "
-            "chunks is unknown, so a chunk whose timestamps show no gap can slide over extra "
-            "pulses)"
-        )
-    j = int(np.argmax(total))
-    starts = [j + int(lower[-1])]
-    for c in range(len(rel) - 2, -1, -1):
-        table = tables[c]
-        j = int(np.argmax(table[: min(j, table.size - 1) + 1]))
-        starts.insert(0, j + int(lower[c]))
-    return starts, _placement_margin_problem(starts, overlaps, rel, lengths, lower, upper)
-
-
-def _placement_margin_problem(
-    starts: list[int],
-    overlaps: list[np.ndarray],
-    rel: list[np.ndarray],
-    lengths: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-) -> str:
-    """Why the best placement does not stand out clearly enough from a shifted one ("" if it does).
-
-    A chunk shifted by whole slots keeps most frames on pulses; what tells the true start is
-    the few frames that land on empty pulse slots (lost pulses) or on a gap of the video
-    (camera drops, unsaved frames). When the chunk itself leaves ``n_off`` frames off a pulse,
-    how many frames other starts leave off varies by about ``sqrt(n_off)`` by chance, so the
-    best start must beat every other start the neighbouring chunks allow by
-    ``max(1, sqrt(n_off))`` frames; otherwise a coincidence could have chosen it. (With a
-    perfect fit, ``n_off = 0``, a lead of one frame is the video's first or last frame falling
-    off the pulse train: the recording started and stopped with its pulses.)
-    """
-    for c, start in enumerate(starts):
-        lo = starts[c - 1] + int(lengths[c - 1]) if c > 0 else int(lower[c])
-        hi = starts[c + 1] - int(lengths[c]) if c + 1 < len(starts) else int(upper[c])
-        overlap = overlaps[c]
-        idx = np.arange(max(lo, int(lower[c])), min(hi, int(upper[c])) + 1) - int(lower[c])
-        chosen = start - int(lower[c])
-        others = overlap[idx[idx != chosen]]
-        if others.size == 0:
-            continue
-        n_off = int(rel[c].size - overlap[chosen])
-        margin = int(overlap[chosen] - others.max())
-        needed = max(1, int(np.ceil(np.sqrt(n_off))))
-        if margin < needed:
-            runner_up = int(idx[idx != chosen][int(np.argmax(others))] + lower[c])
-            return (
-                f"the container timestamps of chunk {c} place it on the pulses almost as well "
-                f"starting at pulse slot {runner_up} as at {start} ({int(others.max())} vs "
-                f"{int(overlap[chosen])} of its {rel[c].size} frames on a pulse; a clear "
-                f"placement needs a lead of {needed}): too many lost pulses or too few gaps "
-                "in the video to tell"
-            )
-    return ""
-
-
-def _prefix_best(total: np.ndarray, ways: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Running maximum of ``total`` and how many placements reach it (capped at 2)."""
-    best = np.maximum.accumulate(total)
-    count = np.cumsum(np.where(total == best, ways, 0))
-    # restart the count where the running maximum rises
-    rises = np.ones(total.size, dtype=bool)
-    rises[1:] = best[1:] != best[:-1]
-    run_start = np.maximum.accumulate(np.where(rises, np.arange(total.size), 0))
-    base = np.where(run_start > 0, count[run_start - 1], 0)
-    return best, np.minimum(count - base, 2)
-
-
-def _assign(
-    frame_slot: np.ndarray,
-    pulse_slot: np.ndarray,
-    kept: np.ndarray,
-    kept_idx: np.ndarray,
-    camera_time_s: np.ndarray | None,
-    who: _Who,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = np.clip(np.searchsorted(pulse_slot, frame_slot), 0, pulse_slot.size - 1)
-    has = pulse_slot[pos] == frame_slot
-    if np.count_nonzero(has) < 2:
-        raise SyncError(
-            f"{who}: only {np.count_nonzero(has)} of {frame_slot.size} frames could be matched "
-            "to a pulse",
-            hint="check that the TTL channel belongs to this camera (camera ttl_id)",
-        )
-    times = np.full(frame_slot.size, np.nan)
-    times[has] = kept[pos[has]]
-    frame_pulse = np.where(has, kept_idx[pos], -1).astype(np.int64)
-    if not has.all():
-        x = camera_time_s if camera_time_s is not None else frame_slot.astype(np.float64)
-        times[~has] = _interpolate(x, has, times)
-    return times, has, frame_pulse
-
-
-def _drops(
-    frame_slot: np.ndarray, chunks: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Dropped positions, the gaps inside chunks, and the gaps between chunks."""
-    step = np.diff(frame_slot)
-    gap = step > 1
-    within = _within_chunk(chunks, frame_slot.size)
-    after = np.flatnonzero(gap & within).astype(np.int64)
-    per_gap = (step[after] - 1).astype(np.int64)
-    chunk_after = np.flatnonzero(gap & ~within).astype(np.int64)
-    chunk_periods = (step[chunk_after] - 1).astype(np.int64)
-    total = int(per_gap.sum())
-    # the would-be positions inside each gap, without a Python loop
-    starts = frame_slot[after] + 1
-    offsets = np.arange(total) - np.repeat(np.cumsum(per_gap) - per_gap, per_gap)
-    dropped = (np.repeat(starts, per_gap) + offsets).astype(np.int64)
-    return dropped, after, per_gap, chunk_after, chunk_periods
-
-
-def _mismatch_error(
-    who: _Who,
-    n_frames: int,
-    pulses: np.ndarray,
-    kept: np.ndarray,
-    spurious: np.ndarray,
-    pulse_slot: np.ndarray,
-    slots: _Slots,
-    pts_note: str,
-) -> SyncError:
-    step = np.diff(pulse_slot)
-    gap_after = np.flatnonzero(step > 1)
-    shown = ", ".join(
-        f"after pulse {i} at {kept[i]:.6f} s ({int(step[i]) - 1} missing)" for i in gap_after[:10]
-    )
-    more = f" and {gap_after.size - 10} more" if gap_after.size > 10 else ""
-    if slots.how == "frame_counter":
-        pts_state = "not used: the frame counter placed the frames"
-    else:
-        pts_state = "used" if slots.how == "pts" else f"not used: {pts_note}"
-    message = (
-        f"camera {who.camera_id!r} has {n_frames} frames but its TTL channel {who.ttl_id!r} has "
-        f"{pulses.size} pulses ({int(spurious.sum())} removed as spurious, {kept.size} kept): "
-        f"{slots.problem}. Container timestamps {pts_state}. "
-        f"Pulse gaps: {shown or 'none'}{more}"
-    )
-    if slots.how == "frame_counter":
-        hint = (
-            "the frame counter places frames only on a pulse train that spans exactly the "
-            "counted frames: use a TTL file holding only the pulses recorded while the video "
-            "was, check that the camera's ttl_id is its frame-trigger channel and that its "
-            "counter files belong to its videos, in order; or leave frame_counter out to let "
-            "the counts, the container timestamps and frame_pulse_policy decide"
-        )
-    elif slots.how == "pts":
-        hint = (
-            "the video's timestamps cannot place the frames on the pulses, and no "
-            "frame_pulse_policy can: check that the camera's ttl_id is its frame-trigger "
-            "channel and that its video files are listed in recording order; pulses recorded "
-            "before the video started or after it stopped let a stretch of video without "
-            "dropped frames slide over them, so use a TTL file holding only the pulses recorded "
-            "while the video was"
-        )
-    elif slots.fatal:
-        hint = (
-            "the extra pulses are frames acquired but never saved, or pulses recorded before "
-            "the video started or after it stopped, and no frame_pulse_policy can tell which: "
-            "use a video whose timestamps show the missing frames (camera hardware timestamps, "
-            "or a variable-frame-rate container), or a TTL file holding only the pulses "
-            "recorded while the video was; also check that the camera's ttl_id is its "
-            "frame-trigger channel"
-        )
-    else:
-        hint = (
-            "set verification.frame_pulse_policy = 'repair' (or 'warn') to interpolate frames "
-            "without a pulse (flagged), use a video whose timestamps show dropped frames (camera "
-            "hardware timestamps, or a variable-frame-rate container) so that camera drops can "
-            "be told from lost pulses, or check that the camera's ttl_id is its frame-trigger "
-            "channel"
-        )
-    return SyncError(message, hint=hint)
 
 
 def _describe(result: FrameAlignment, problem: str, who: _Who) -> tuple[str, ...]:
@@ -1115,3 +504,32 @@ def _describe(result: FrameAlignment, problem: str, who: _Who) -> tuple[str, ...
     if result.unassigned_pulse_idx.size:
         out.append(f"{who}: {result.unassigned_pulse_idx.size} pulses have no saved frame")
     return tuple(out)
+
+
+#: Helpers that moved to the ``frame_*`` modules: tests and callers still import them from here.
+_MOVED = {
+    "_Slots": "w2t_bkin.sync.frame_grid",
+    "_chunk_bounds": "w2t_bkin.sync.frame_grid",
+    "_within_chunk": "w2t_bkin.sync.frame_grid",
+    "_OFF_GRID": "w2t_bkin.sync.frame_pulses",
+    "_MAX_SPURIOUS_PASSES": "w2t_bkin.sync.frame_pulses",
+    "_PHASE_HALF_WINDOW": "w2t_bkin.sync.frame_pulses",
+    "_PAUSE_PERIODS": "w2t_bkin.sync.frame_pulses",
+    "_EXTRAPOLATION_POINTS": "w2t_bkin.sync.frame_pulses",
+    "_phase_dev": "w2t_bkin.sync.frame_pulses",
+    "_interpolate": "w2t_bkin.sync.frame_pulses",
+    "_EVEN_PTS_RTOL": "w2t_bkin.sync.frame_pts",
+    "_MIN_PTS_OVERLAP": "w2t_bkin.sync.frame_pts",
+    "_evenly_spaced": "w2t_bkin.sync.frame_pts",
+    "_place_chunks": "w2t_bkin.sync.frame_pts",
+    "_placement_margin_problem": "w2t_bkin.sync.frame_pts",
+    "_prefix_best": "w2t_bkin.sync.frame_pts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a helper that moved to a submodule (see ``_MOVED``)."""
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,80 +1,27 @@
-"""Per-stream alignment statistics for ``alignment_stats.json`` and the QC report."""
+"""Per-stream alignment statistics for ``alignment_stats.json`` and the QC report.
+
+:class:`~w2t_bkin.model.stats.StreamStats` lives in :mod:`w2t_bkin.model.stats` (re-exported
+here); this module builds it from the alignments.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from w2t_bkin.model.stats import StreamStats
 from w2t_bkin.sync.frames import FrameAlignment
 from w2t_bkin.sync.trials import TrialAlignment
 
-
-@dataclass(frozen=True, eq=False)
-class StreamStats:
-    """How well one stream (a camera, or the trials of one TTL channel) was aligned.
-
-    Attributes
-    ----------
-    stream_id
-        Camera id or TTL channel id.
-    kind
-        ``"camera"`` or ``"trials"``.
-    n_pulses
-        Pulses on the stream's TTL channel.
-    n_items
-        Frames (camera) or trials (trials).
-    n_matched
-        Items with their own pulse.
-    residual_rms_ms, residual_max_ms
-        Residuals of the stream's clock model on matched items, in milliseconds (cameras:
-        pulses against the fitted camera clock, i.e. pulse jitter; trials: mapped sync onset
-        minus its pulse). NaN when nothing matched.
-    drift_ppm, offset_s
-        Drift and offset of the stream's clock against the reference clock.
-    dropped_idx
-        ``(n,) int64``: dropped frame positions (cameras); empty for trials.
-    spurious_idx
-        ``(n,) int64``: pulse indices removed as spurious / matched to no trial.
-    missing_idx
-        ``(n,) int64``: frames or trials whose pulse was lost.
-    unassigned_idx
-        ``(n,) int64``: on-grid pulses with no saved frame (cameras, e.g. triggers after the
-        recording stopped); empty for trials (their unused pulses are in ``spurious_idx``).
-    status
-        Camera: the frame alignment status. Trials: ``"exact"`` when every trial with a sync
-        onset matched a pulse, else ``"repaired"``.
-    """
-
-    stream_id: str
-    kind: Literal["camera", "trials"]
-    n_pulses: int
-    n_items: int
-    n_matched: int
-    residual_rms_ms: float
-    residual_max_ms: float
-    drift_ppm: float
-    offset_s: float
-    dropped_idx: np.ndarray
-    spurious_idx: np.ndarray
-    missing_idx: np.ndarray
-    status: str
-    unassigned_idx: np.ndarray
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict: index arrays as full lists, NaN as ``None``."""
-        out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, np.ndarray):
-                out[name] = [int(v) for v in value]
-            elif isinstance(value, float):
-                out[name] = None if math.isnan(value) else value
-            else:
-                out[name] = value
-        return out
+__all__ = [
+    "StreamStats",
+    "stats_for_camera",
+    "stats_for_untimed_camera",
+    "stats_from_frames",
+    "stats_from_trials",
+]
 
 
 def stats_from_frames(stream_id: str, alignment: FrameAlignment) -> StreamStats:
@@ -119,4 +66,45 @@ def stats_from_trials(stream_id: str, alignment: TrialAlignment) -> StreamStats:
         missing_idx=alignment.missing_pulse_trial_idx.copy(),
         status="exact" if alignment.missing_pulse_trial_idx.size == 0 else "repaired",
         unassigned_idx=np.zeros(0, dtype=np.int64),
+    )
+
+
+def stats_for_camera(camera_id: str, alignment: FrameAlignment) -> StreamStats:
+    """A TTL camera's ``alignment_stats.json`` row, with how its frames were timed.
+
+    :func:`stats_from_frames` plus ``frame_pts`` (whether container timestamps placed the
+    frames, and why not) and ``notes`` (the alignment's findings joined by ``"; "``).
+    """
+    return replace(
+        stats_from_frames(camera_id, alignment),
+        frame_pts="used" if alignment.pts_used else f"not used: {alignment.pts_note}",
+        notes="; ".join(alignment.messages),
+    )
+
+
+def stats_for_untimed_camera(
+    camera_id: str, n_frames: int, frame_clock: str, notes: Sequence[str]
+) -> StreamStats:
+    """The row of a camera declared without TTL: no pulses, no clock model, no index lists.
+
+    Parameters
+    ----------
+    camera_id
+        The camera.
+    n_frames
+        Frames in its video (all chunks).
+    frame_clock
+        The camera's ``frame_clock``: ``"video"`` (container timestamps used) or ``"rate"``.
+    notes
+        Findings of its timing, joined by ``"; "`` in the row.
+    """
+    return StreamStats(
+        stream_id=camera_id,
+        kind="camera",
+        n_pulses=0,
+        n_items=n_frames,
+        n_matched=0,
+        status=f"no TTL: frame_clock = {frame_clock}",
+        frame_pts="used" if frame_clock == "video" else "not used: frame_clock = rate",
+        notes="; ".join(notes),
     )

@@ -10,6 +10,9 @@ how far apart the files are). :func:`write_bpod_mat` writes a spec as MATLAB v5 
 Every time is a multiple of :data:`TIME_QUANTUM_S` (a power of two) and every clock offset is a
 whole second, so sums and differences of times are exact in float64: readers can be tested with
 exact equality.
+
+The module is a little over 600 lines on purpose: simulation, file splitting and both writers
+share that exact-time invariant and the spec's layout, and are read together when either changes.
 """
 
 from __future__ import annotations

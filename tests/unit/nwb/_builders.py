@@ -10,11 +10,12 @@ import av
 import numpy as np
 
 from w2t_bkin.metadata import SessionMetadata
+from w2t_bkin.model.bpod import BpodSession
+from w2t_bkin.model.pose import PoseData
+from w2t_bkin.model.stats import StreamStats
+from w2t_bkin.model.ttl import TTLChannel
+from w2t_bkin.model.video import CameraVideos, VideoProbe
 from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, TrialsAssembly
-from w2t_bkin.sources.bpod import BpodSession
-from w2t_bkin.sources.pose import PoseData
-from w2t_bkin.sources.ttl import TTLChannel
-from w2t_bkin.sources.video import CameraVideos, VideoProbe
 
 START = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 CLOCK = "NI-DAQ clock of TTL channel 'ttl_cam'; t=0 is session_start_time."
@@ -241,35 +242,39 @@ def session(tmp_path: Path, *, videos: bool = True, trials: bool = True) -> Sess
         cameras=(top, side),
         trials=trial_assembly if trials else None,
         alignment_stats=(
-            {
-                "stream_id": "cam_top",
-                "kind": "camera",
-                "n_items": 20,
-                "n_pulses": 19,
-                "n_matched": 19,
-                "residual_rms_ms": 0.05,
-                "residual_max_ms": 0.1,
-                "drift_ppm": None,
-                "offset_s": 0.0,
-                "n_dropped": 0,
-                "n_spurious": 0,
-                "n_missing": 1,
-                "status": "repaired",
-            },
-            {
-                "stream_id": "bpod",
-                "kind": "bpod",
-                "n_items": 3,
-                "n_pulses": 3,
-                "n_matched": 3,
-                "residual_rms_ms": 0.01,
-                "residual_max_ms": 0.02,
-                "drift_ppm": 20.0,
-                "offset_s": OFFSET_S,
-                "n_dropped": 0,
-                "n_spurious": 0,
-                "n_missing": 0,
-                "status": "ok",
-            },
+            StreamStats(
+                stream_id="cam_top",
+                kind="camera",
+                n_items=20,
+                n_pulses=19,
+                n_matched=19,
+                residual_rms_ms=0.05,
+                residual_max_ms=0.1,
+                drift_ppm=float("nan"),
+                offset_s=0.0,
+                dropped_idx=np.array([], dtype=np.int64),
+                spurious_idx=np.array([], dtype=np.int64),
+                missing_idx=np.array([7], dtype=np.int64),
+                unassigned_idx=np.array([], dtype=np.int64),
+                status="repaired",
+                frame_pts="used",
+                notes="1 lost pulse interpolated",
+            ),
+            StreamStats(
+                stream_id="bpod:ttl_cue",
+                kind="trials",
+                n_items=3,
+                n_pulses=3,
+                n_matched=3,
+                residual_rms_ms=0.01,
+                residual_max_ms=0.02,
+                drift_ppm=20.0,
+                offset_s=OFFSET_S,
+                dropped_idx=np.array([], dtype=np.int64),
+                spurious_idx=np.array([], dtype=np.int64),
+                missing_idx=np.array([], dtype=np.int64),
+                unassigned_idx=np.array([], dtype=np.int64),
+                status="exact",
+            ),
         ),
     )

@@ -424,16 +424,21 @@ def test_alignment_statistics_table(written) -> None:
             "residual_max_ms",
             "drift_ppm",
             "offset_s",
-            "n_dropped",
-            "n_spurious",
-            "n_missing",
             "status",
+            "dropped_idx",
+            "frame_pts",
+            "missing_idx",
+            "notes",
+            "spurious_idx",
+            "unassigned_idx",
         ]
-        assert list(table["stream_id"].data[:]) == ["cam_top", "bpod"]
+        assert list(table["stream_id"].data[:]) == ["cam_top", "bpod:ttl_cue"]
         assert list(table["n_matched"].data[:]) == [19, 3]
         drift = table["drift_ppm"].data[:]
         assert np.isnan(drift[0]) and drift[1] == 20.0
-        assert list(table["status"].data[:]) == ["repaired", "ok"]
+        assert list(table["status"].data[:]) == ["repaired", "exact"]
+        assert list(table["missing_idx"].data[:]) == ["[7]", "[]"]
+        assert list(table["frame_pts"].data[:]) == ["used", ""]
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from w2t_bkin.errors import DataQualityWarning, IngestError
 from w2t_bkin.metadata import PoseCameraMeta, PoseMeta, PoseModelMeta
-from w2t_bkin.session_pose import load_camera_pose, resolve_pose_model
+from w2t_bkin.session.pose import load_camera_pose, resolve_pose_model
 from w2t_bkin.sources.pose import (
     check_pose_frames,
     match_pose_to_videos,

@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from w2t_bkin.sync import align_frames, align_trials, stats_from_frames, stats_from_trials
+from w2t_bkin.sync import (
+    align_frames,
+    align_trials,
+    stats_for_camera,
+    stats_for_untimed_camera,
+    stats_from_frames,
+    stats_from_trials,
+)
 from w2t_bkin.testing.simulate import simulate_camera, simulate_trials
 
 
@@ -28,3 +36,38 @@ def test_trial_stats_have_an_empty_unassigned_list() -> None:
     assert row["unassigned_idx"] == []
     assert row["spurious_idx"] == truth.spurious_pulse_idx.tolist()
     np.testing.assert_array_equal(row["missing_idx"], truth.missing_pulse_trial_idx)
+
+
+def test_camera_stats_add_frame_pts_and_notes_after_the_stats_keys() -> None:
+    truth = simulate_camera(5.0, 100.0, dropped_frame_fraction=0.01, seed=1)
+    alignment = align_frames(truth.n_frames, truth.pulse_times_s, nominal_rate_hz=100.0)
+    # the row the session wrote before the camera rows were typed
+    expected = stats_from_frames("cam0", alignment).to_dict()
+    expected["frame_pts"] = "not used: the video has no container timestamps"
+    expected["notes"] = "; ".join(alignment.messages)
+    row = stats_for_camera("cam0", alignment).to_dict()
+    assert list(row.items()) == list(expected.items())
+    assert "camera 'camera' dropped 5 frames" in row["notes"]
+
+
+@pytest.mark.parametrize(
+    ("frame_clock", "frame_pts"),
+    [("video", "used"), ("rate", "not used: frame_clock = rate")],
+)
+def test_untimed_camera_stats_are_the_row_without_clock_figures(
+    frame_clock: str, frame_pts: str
+) -> None:
+    notes = ("first note", "second note")
+    stats = stats_for_untimed_camera("side", 300, frame_clock, notes)
+    assert not stats.has_clock
+    assert list(stats.to_dict().items()) == [
+        ("stream_id", "side"),
+        ("kind", "camera"),
+        ("n_items", 300),
+        ("n_pulses", 0),
+        ("n_matched", 0),
+        ("status", f"no TTL: frame_clock = {frame_clock}"),
+        ("frame_pts", frame_pts),
+        ("notes", "first note; second note"),
+    ]
+    assert stats_for_untimed_camera("side", 300, frame_clock, ()).to_dict()["notes"] == ""

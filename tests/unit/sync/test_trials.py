@@ -34,7 +34,7 @@ def test_no_faults_is_exact_at_floating_point_level() -> None:
     truth = simulate_trials(400, bpod_drift_ppm=50.0, bpod_offset_s=1234.5, seed=0)
     result = align_trials(truth.sync_bpod_s, truth.pulse_times_s)
     assert np.max(np.abs(result.sync_times_s - truth.sync_reference_s)) < 1e-9
-    assert np.all(result.label == "matched")
+    assert np.all(result.alignment_label == "matched")
     np.testing.assert_array_equal(result.matched_pulse_idx, np.arange(400))
     assert result.clock.offset_s == pytest.approx(1234.5, abs=1e-9)
     assert result.clock.drift_ppm == pytest.approx(50.0, abs=1e-6)
@@ -59,8 +59,11 @@ def test_goal_errors_below_one_millisecond_for_every_label(seed: int) -> None:
     np.testing.assert_array_equal(
         truth.pulse_trial_idx[result.matched_pulse_idx[has]], np.flatnonzero(has)
     )
-    assert set(result.label[truth.unvisited_trial_idx]) == {"unaligned"}
-    assert set(result.label[truth.missing_pulse_trial_idx]) <= {"interpolated", "extrapolated"}
+    assert set(result.alignment_label[truth.unvisited_trial_idx]) == {"unaligned"}
+    assert set(result.alignment_label[truth.missing_pulse_trial_idx]) <= {
+        "interpolated",
+        "extrapolated",
+    }
     # real residuals: the pulse jitter shows, they are not identically zero
     assert 1e-5 < result.residual_rms_s < 1e-4
     assert result.residual_max_s <= 1e-4 + 1e-5
@@ -79,7 +82,7 @@ def test_missing_first_pulses_are_extrapolated() -> None:
     truth = simulate_trials(100, bpod_offset_s=-30.0, jitter_s=1e-4, seed=2)
     pulses = truth.pulse_times_s[2:]  # the first two trials' pulses were never recorded
     result = align_trials(truth.sync_bpod_s, pulses)
-    assert result.label[:2].tolist() == ["extrapolated", "extrapolated"]
+    assert result.alignment_label[:2].tolist() == ["extrapolated", "extrapolated"]
     assert result.matched_pulse_idx[2] == 0
     assert np.max(np.abs(result.sync_times_s - truth.sync_reference_s)) < 1e-3
 
@@ -91,7 +94,7 @@ def test_unvisited_sync_states_are_mapped_through_the_model() -> None:
     )
     unvisited = truth.unvisited_trial_idx
     assert unvisited.size == 12
-    assert np.all(result.label[unvisited] == "unaligned")
+    assert np.all(result.alignment_label[unvisited] == "unaligned")
     assert np.all(np.isnan(result.sync_times_s[unvisited]))
     assert result.trial_start_times_s is not None
     err = np.abs(result.trial_start_times_s - truth.trial_start_reference_s)
@@ -125,7 +128,7 @@ def test_greedy_pointer_failure_case_is_handled() -> None:
     truth = simulate_trials(100, jitter_s=1e-4, seed=9)
     extra = np.sort(np.concatenate([truth.pulse_times_s, [truth.sync_reference_s[3] + 1.0]]))
     result = align_trials(truth.sync_bpod_s, extra)
-    assert np.all(result.label == "matched")
+    assert np.all(result.alignment_label == "matched")
     assert result.spurious_pulse_idx.tolist() == [4]
     assert np.max(np.abs(result.sync_times_s - truth.sync_reference_s)) < 1e-3
 

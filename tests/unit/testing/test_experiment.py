@@ -97,7 +97,7 @@ def test_pipeline_finds_exactly_the_lost_and_spurious_frame_pulses(
     config.write_text(render_config_template(fast))
     result = process_session(root, "mouse01", "ses01", config_path=config)
     assert result.ok, result.error
-    stats = {s["stream_id"]: s for s in result.stats}
+    stats = {s.stream_id: s.to_dict() for s in result.stats}
     for camera_id in CAMERA_IDS:
         cam = truth["cameras"][camera_id]
         assert stats[camera_id]["missing_idx"] == cam["missing_pulse_frames"]

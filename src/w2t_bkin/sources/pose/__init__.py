@@ -1,106 +1,30 @@
 """Pose-estimation outputs (DeepLabCut, SLEAP, Lightning Pose) as one array data model.
 
-Every reader returns :class:`PoseData`. :func:`read_pose` picks the reader from the file;
-:func:`rename_keypoints`, :func:`apply_skeleton`, :func:`match_pose_to_videos` and
-:func:`check_pose_frames` prepare the tracks for assembly.
+Every reader returns :class:`PoseData` (defined in :mod:`w2t_bkin.model.pose`, re-exported
+here) and registers itself with :func:`register_pose_reader`; :func:`read_pose` asks the
+registry which reader reads a file. :func:`rename_keypoints`, :func:`apply_skeleton`,
+:func:`match_pose_to_videos` and :func:`check_pose_frames` prepare the tracks for assembly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-
-
-@dataclass(frozen=True)
-class PoseData:
-    """Pose tracks of one video (or one camera chunk).
-
-    Attributes
-    ----------
-    positions
-        ``(n_frames, n_individuals, n_keypoints, n_space) float32`` in pixels, ``n_space`` 2 or 3;
-        NaN where a keypoint was not detected.
-    confidence
-        ``(n_frames, n_individuals, n_keypoints) float32``; NaN where the source has no score
-        (e.g. DeepLabCut labelled-data files).
-    keypoint_names
-        ``n_keypoints`` names, in the order of the keypoint axis.
-    individual_names
-        ``n_individuals`` names (``("individual_0",)`` style for single-animal data without one).
-    skeleton_edges
-        Pairs of indices into ``keypoint_names``.
-    source_software
-        ``"DeepLabCut"``, ``"SLEAP"`` or ``"Lightning Pose"``.
-    source_software_version
-        Version string when the file (or the metadata model) records one; never guessed.
-    scorer
-        DLC/Lightning Pose scorer (the DLC one names network, project and snapshot), SLEAP model
-        paths from the file's provenance; ``None`` when the file names none.
-    source_file
-        The file these tracks were read from.
-    model_description
-        What else is known of the model: the DLC ``_meta.pickle`` network and snapshot, the
-        SLEAP predictor, the metadata model (id, path, DLC project); ``None`` when nothing.
-    """
-
-    positions: np.ndarray
-    confidence: np.ndarray
-    keypoint_names: tuple[str, ...]
-    individual_names: tuple[str, ...]
-    source_software: str
-    source_file: Path
-    skeleton_edges: tuple[tuple[int, int], ...] = ()
-    source_software_version: str | None = None
-    scorer: str | None = None
-    model_description: str | None = None
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.positions.shape[0])
-
-    @property
-    def n_individuals(self) -> int:
-        return int(self.positions.shape[1])
-
-    @property
-    def n_keypoints(self) -> int:
-        return int(self.positions.shape[2])
-
-
-@dataclass(frozen=True)
-class PoseSkeleton:
-    """Keypoint names and the edges between them, by name.
-
-    Attributes
-    ----------
-    nodes
-        Keypoint names.
-    edges
-        ``(source, target)`` name pairs; every name is in ``nodes``.
-    """
-
-    nodes: tuple[str, ...]
-    edges: tuple[tuple[str, str], ...] = ()
-
-
-# Readers import PoseData from this module, so they are imported after it is defined.
-from w2t_bkin.sources.pose.dlc import (  # noqa: E402
+from w2t_bkin.model.pose import PoseData, PoseSkeleton
+from w2t_bkin.sources.pose.dlc import (
     DLCProject,
     read_dlc_project,
     read_dlc_skeleton,
     read_dlc_table,
 )
-from w2t_bkin.sources.pose.io import read_pose  # noqa: E402
-from w2t_bkin.sources.pose.lightning import read_lightning_pose  # noqa: E402
-from w2t_bkin.sources.pose.ops import (  # noqa: E402
+from w2t_bkin.sources.pose.io import detect_pose_source, read_pose
+from w2t_bkin.sources.pose.lightning import read_lightning_pose
+from w2t_bkin.sources.pose.ops import (
     apply_skeleton,
     check_pose_frames,
     match_pose_to_videos,
     rename_keypoints,
 )
-from w2t_bkin.sources.pose.sleap import (  # noqa: E402
+from w2t_bkin.sources.pose.registry import register_pose_reader
+from w2t_bkin.sources.pose.sleap import (
     read_sleap_analysis_csv,
     read_sleap_analysis_h5,
     read_sleap_slp,
@@ -112,6 +36,7 @@ __all__ = [
     "PoseSkeleton",
     "apply_skeleton",
     "check_pose_frames",
+    "detect_pose_source",
     "match_pose_to_videos",
     "read_dlc_project",
     "read_dlc_skeleton",
@@ -121,5 +46,6 @@ __all__ = [
     "read_sleap_analysis_csv",
     "read_sleap_analysis_h5",
     "read_sleap_slp",
+    "register_pose_reader",
     "rename_keypoints",
 ]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from w2t_bkin.errors import DataQualityWarning, IngestError
+from w2t_bkin.errors import IngestError, warn_data_quality
 
 
 def check_nan(
@@ -57,8 +56,6 @@ def check_nan(
         never = (missing | ~present).all(axis=0)
         named = [keypoint_names[k] for k in np.flatnonzero(never)]
     if named:
-        warnings.warn(
-            f"{path}: keypoints NaN in every frame (kept as NaN): {', '.join(named)}",
-            DataQualityWarning,
-            stacklevel=4,
+        warn_data_quality(
+            f"{path}: keypoints NaN in every frame (kept as NaN): {', '.join(named)}", stacklevel=4
         )

@@ -12,7 +12,8 @@ the same table layout and is read through :func:`read_dlc_table` as well.
 
 Next to an output ``<video><scorer>[_el|_filtered...].h5`` DeepLabCut writes
 ``<video><scorer>_meta.pickle``; the network and snapshot it names are read (by an unpickler
-that builds plain containers only and never imports or calls anything) into
+that builds plain containers only and never imports or calls anything,
+:mod:`~w2t_bkin.sources.pose.dlc_pickle`) into
 :attr:`PoseData.model_description`. DeepLabCut records its own version nowhere in its outputs,
 so :attr:`PoseData.source_software_version` stays ``None`` unless metadata gives it.
 """
@@ -20,23 +21,29 @@ so :attr:`PoseData.source_software_version` stays ``None`` unless metadata gives
 from __future__ import annotations
 
 import csv
-import io
 import logging
-import pickle
 import re
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from w2t_bkin.errors import DataQualityWarning, IngestError
-from w2t_bkin.sources.pose import PoseData, PoseSkeleton
+from w2t_bkin.errors import IngestError, warn_data_quality
+from w2t_bkin.model.pose import PoseData
 from w2t_bkin.sources.pose._checks import check_nan
+from w2t_bkin.sources.pose.dlc_pickle import META_PICKLE_MAX_BYTES, dlc_meta_path, read_dlc_meta
+
+# The project reader's names stay importable from here (re-exported).
+from w2t_bkin.sources.pose.dlc_project import DLC_CONFIG_NAME as DLC_CONFIG_NAME
+from w2t_bkin.sources.pose.dlc_project import DLCProject as DLCProject
+from w2t_bkin.sources.pose.dlc_project import dlc_project_config_of as dlc_project_config_of
+from w2t_bkin.sources.pose.dlc_project import is_dlc_project_config as is_dlc_project_config
+from w2t_bkin.sources.pose.dlc_project import read_dlc_project as read_dlc_project
+from w2t_bkin.sources.pose.dlc_project import read_dlc_skeleton as read_dlc_skeleton
+from w2t_bkin.sources.pose.dlc_project import read_yaml as read_yaml
+from w2t_bkin.sources.pose.registry import PoseFile, register_pose_reader
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +55,6 @@ PREFERRED_HDF_KEYS = ("df_with_missing", "tracks", "df")
 CHUNK_ROWS = 65_536
 _AXIS_OF_COORD = {"x": 0, "y": 1, "z": 2}
 _PANDAS_DEDUP_SUFFIX = re.compile(r"\.\d+$")
-#: ``_meta.pickle`` files larger than this are not read (DeepLabCut's are a few kB).
-META_PICKLE_MAX_BYTES = 1 << 20
-#: What DLC appends after the scorer (which ends in the snapshot's iteration count).
-_OUTPUT_SUFFIX = re.compile(r"(?<=\d)(?:_[A-Za-z]+)+$")
 
 
 @dataclass(frozen=True)
@@ -128,286 +131,29 @@ def read_dlc_table(path: str | Path, *, source_software: str = "DeepLabCut") -> 
     )
 
 
-@dataclass(frozen=True)
-class DLCProject:
-    """What a DeepLabCut project ``config.yaml`` says about the model.
-
-    Attributes
-    ----------
-    config_path
-        The ``config.yaml`` read.
-    skeleton
-        Bodyparts and skeleton edges.
-    task, scorer, date, iteration, net_type
-        ``Task``, ``scorer`` (the labeller), ``date``, ``iteration`` and ``default_net_type``;
-        ``None`` when the file leaves them out.
-    """
-
-    config_path: Path
-    skeleton: PoseSkeleton
-    task: str | None = None
-    scorer: str | None = None
-    date: str | None = None
-    iteration: int | None = None
-    net_type: str | None = None
-
-    def describe(self) -> str:
-        """One line naming the project, e.g. ``DeepLabCut project 'openfield' (Pranav, ...)``."""
-        details = [
-            text
-            for text in (
-                f"labelled by {self.scorer}" if self.scorer else None,
-                self.date,
-                f"iteration {self.iteration}" if self.iteration is not None else None,
-                f"network {self.net_type}" if self.net_type else None,
-            )
-            if text
-        ]
-        name = f"DeepLabCut project {self.task!r}" if self.task else "DeepLabCut project"
-        return f"{name} ({', '.join(details)})" if details else name
+#: A DeepLabCut output names its scorer: <video>DLC_<network>... (DeepCut_ in old versions)
+_DLC_SCORER = re.compile(r"(DLC|DeepCut)_", re.IGNORECASE)
 
 
-def is_dlc_project_config(config: Any) -> bool:
-    """Whether a parsed YAML document is a DeepLabCut project configuration."""
-    return isinstance(config, dict) and ("bodyparts" in config or "multianimalbodyparts" in config)
+def _claims_dlc(file: PoseFile) -> bool:
+    """An HDF5 table named after a DLC scorer, or a CSV whose first row is ``scorer``."""
+    if file.hdf5_kind is not None:
+        return file.hdf5_kind == "other" and _DLC_SCORER.search(file.path.name) is not None
+    header = file.csv_header or []
+    return bool(header) and header[0].strip().lower() == "scorer"
 
 
-def read_dlc_project(config_path: str | Path) -> DLCProject:
-    """Skeleton and description of a DeepLabCut project ``config.yaml``.
-
-    Parameters
-    ----------
-    config_path
-        The DLC project configuration file.
-
-    Returns
-    -------
-    DLCProject
-        ``skeleton.nodes``: ``bodyparts`` (single-animal) or ``multianimalbodyparts`` followed
-        by ``uniquebodyparts``; ``skeleton.edges``: the ``skeleton`` pairs by name (empty when
-        unset).
-
-    Raises
-    ------
-    IngestError
-        The YAML is unreadable, has no bodyparts, or an edge names a bodypart it does not list.
-    """
-    config_path = Path(config_path)
-    config = read_yaml(config_path)
-    if not isinstance(config, dict):
-        raise IngestError("DLC config is not a YAML mapping", path=config_path)
-    if config.get("multianimalproject"):
-        animal = config.get("multianimalbodyparts") or []
-        nodes = [*animal, *(config.get("uniquebodyparts") or [])]
-    else:
-        nodes = list(config.get("bodyparts") or [])
-    if not nodes or not all(isinstance(n, str) for n in nodes):
-        raise IngestError(
-            "DLC config lists no bodyparts",
-            path=config_path,
-            hint="expected 'bodyparts:' (or 'multianimalbodyparts:' in multi-animal projects)",
-        )
-    edges: list[tuple[str, str]] = []
-    for number, pair in enumerate(config.get("skeleton") or []):
-        if not (isinstance(pair, list | tuple) and len(pair) == 2):
-            raise IngestError(
-                f"skeleton entry {number} is {pair!r}, expected a [bodypart, bodypart] pair",
-                path=config_path,
-            )
-        for name in pair:
-            if name not in nodes:
-                raise IngestError(
-                    f"skeleton entry {number} names bodypart '{name}', which is not in "
-                    f"the bodyparts {nodes}",
-                    path=config_path,
-                )
-        edges.append((str(pair[0]), str(pair[1])))
-    iteration = config.get("iteration")
-    return DLCProject(
-        config_path=config_path,
-        skeleton=PoseSkeleton(nodes=tuple(nodes), edges=tuple(edges)),
-        task=_text(config.get("Task")),
-        scorer=_text(config.get("scorer")),
-        date=_text(config.get("date")),
-        iteration=iteration if isinstance(iteration, int) else None,
-        net_type=_text(config.get("default_net_type")),
-    )
-
-
-def read_dlc_skeleton(config_path: str | Path) -> PoseSkeleton:
-    """Bodyparts and skeleton edges of a DeepLabCut project ``config.yaml``.
-
-    See :func:`read_dlc_project`, whose ``skeleton`` this is.
-    """
-    return read_dlc_project(config_path).skeleton
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file parsed with ``yaml.safe_load`` (:class:`IngestError` when unreadable)."""
-    import yaml  # local: only the config readers need it
-
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise IngestError(f"cannot read DLC config: {exc}", path=path) from exc
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or isinstance(value, dict | list) else str(value)
-
-
-# --- _meta.pickle ---------------------------------------------------------------------------
-
-
-def dlc_meta_path(path: str | Path) -> Path | None:
-    """The ``_meta.pickle`` DeepLabCut writes next to an output table, or ``None``.
-
-    ``<video><scorer>.h5``, ``..._filtered.csv`` and ``..._el.h5`` all share
-    ``<video><scorer>_meta.pickle``; the scorer ends in the snapshot's iteration count.
-    """
-    path = Path(path)
-    base = _OUTPUT_SUFFIX.sub("", path.stem)
-    if not base or not base[-1].isdigit():
-        return None
-    meta = path.with_name(f"{base}_meta.pickle")
-    return meta if meta.is_file() else None
-
-
-class _Opaque:
-    """Stands in for every class a pickle names: nothing is imported, called or set.
-
-    Keeps the constructor arguments, so a number subclass (ruamel's ``ScalarFloat(0.8)``)
-    still gives its value through :func:`_plain`.
-    """
-
-    args: tuple[Any, ...] = ()
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
-        obj = super().__new__(cls)
-        obj.args = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Opaque) and len(value.args) == 1:
-        return value.args[0]
-    return value
-
-
-_CHEAP_KEYS = (str, int, float, bool, bytes, type(None))
-
-
-def _cheap_key(key: Any) -> Any:
-    """Dict keys whose hash costs O(1): a nested tuple sharing references can take 2**depth."""
-    if not isinstance(key, _CHEAP_KEYS):
-        raise pickle.UnpicklingError(f"dict key of type {type(key).__name__} refused")
-    return key
-
-
-class _PlainUnpickler(pickle._Unpickler):
-    """Builds dicts, lists, strings and numbers; any class or function becomes ``_Opaque``.
-
-    The pure-Python unpickler, so that every way of filling a dict checks its keys first and
-    sets (whose items are hashed) are refused: a 300-byte file must not hang the reader.
-    """
-
-    # internals of the pure-Python unpickler (CPython's pickle._Unpickler), untyped in typeshed
-    stack: list[Any]
-    pop_mark: Callable[[], list[Any]]
-    append: Callable[[Any], None]
-    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(
-        pickle._Unpickler.dispatch  # type: ignore[attr-defined]
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _Opaque
-
-    def _load_dict(self) -> None:
-        items = self.pop_mark()
-        self.append({_cheap_key(k): v for k, v in zip(items[::2], items[1::2], strict=True)})
-
-    def _load_setitem(self) -> None:
-        value = self.stack.pop()
-        key = _cheap_key(self.stack.pop())
-        self.stack[-1][key] = value
-
-    def _load_setitems(self) -> None:
-        items = self.pop_mark()
-        target = self.stack[-1]
-        for k, v in zip(items[::2], items[1::2], strict=True):
-            target[_cheap_key(k)] = v
-
-    def _refuse(self) -> None:
-        raise pickle.UnpicklingError("sets are not part of a DeepLabCut meta file")
-
-    dispatch[pickle.DICT[0]] = _load_dict
-    dispatch[pickle.SETITEM[0]] = _load_setitem
-    dispatch[pickle.SETITEMS[0]] = _load_setitems
-    dispatch[pickle.ADDITEMS[0]] = _refuse
-    dispatch[pickle.FROZENSET[0]] = _refuse
-
-
-def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
-    """Network and snapshot from the ``_meta.pickle`` next to a DeepLabCut output.
-
-    Parameters
-    ----------
-    path
-        The DLC output table (``.h5``/``.csv``).
-    scorer
-        The table's scorer; a meta file recording another scorer is ignored.
-
-    Returns
-    -------
-    str or None
-        E.g. ``"network efficientnet-b0, snapshot-5, iteration 0, training fraction 0.8"``;
-        ``None`` when there is no meta file or it says nothing usable (a debug log says why).
-        A damaged meta file never fails the read: the table is the data.
-    """
-    meta_path = dlc_meta_path(path)
-    if meta_path is None:
-        return None
-    try:
-        if meta_path.stat().st_size > META_PICKLE_MAX_BYTES:
-            log.debug("%s: larger than %d bytes, not read", meta_path, META_PICKLE_MAX_BYTES)
-            return None
-        raw = _PlainUnpickler(io.BytesIO(meta_path.read_bytes())).load()
-    except Exception as exc:  # any malformed pickle: the meta file is optional
-        log.debug("%s: unreadable (%s)", meta_path, exc)
-        return None
-    data = raw.get("data") if isinstance(raw, dict) else None
-    if not isinstance(data, dict):
-        return None
-    recorded = data.get("Scorer")
-    if scorer is not None and isinstance(recorded, str) and recorded != scorer:
-        log.debug("%s: scorer %r is not the table's %r; ignored", meta_path, recorded, scorer)
-        return None
-    model = data.get("DLC-model-config file") or data.get("pytorch-config")
-    model = model if isinstance(model, dict) else {}
-    weights = model.get("init_weights")
-    fraction = _plain(data.get("training set fraction"))
-    parts = [
-        f"network {model['net_type']}" if isinstance(model.get("net_type"), str) else None,
-        Path(weights).name if isinstance(weights, str) and "snapshot" in weights else None,
-        f"iteration {data['iteration (active-learning)']}"
-        if isinstance(data.get("iteration (active-learning)"), int)
-        else None,
-        f"training fraction {fraction}"
-        if isinstance(fraction, int | float) and not isinstance(fraction, bool)
-        else None,
-    ]
-    text = ", ".join(p for p in parts if p)
-    return text or None
-
-
-# --- HDF5 -----------------------------------------------------------------------------------
+# The fallback: read_pose gives it every .h5/.csv no other reader claims.
+@register_pose_reader(
+    "dlc",
+    software="DeepLabCut",
+    aliases=("deeplabcut",),
+    suffixes=(".h5", ".hdf5", ".csv"),
+    claims=_claims_dlc,
+    fallback=True,
+)
+def _read_dlc(file: PoseFile, n_video_frames: int | None) -> PoseData:
+    return read_dlc_table(file.path)
 
 
 def _read_h5(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
@@ -673,10 +419,9 @@ def _frame_rows(path: Path, index: pd.Index) -> tuple[np.ndarray | None, int]:
             hint="each row of a DLC output must be one video frame",
         )
     n_frames = int(frame_idx.max()) + 1
-    warnings.warn(
+    warn_data_quality(
         f"{path}: frame index skips {n_frames - n_rows} of {n_frames} frames; missing frames "
         "are NaN",
-        DataQualityWarning,
         stacklevel=4,
     )
     return frame_idx, n_frames
@@ -706,3 +451,20 @@ def _scatter(
         positions[rows, i, k, a] = values[:, col]
     for col, i, k in zip(layout.conf_col, layout.conf_ind, layout.conf_kp, strict=True):
         confidence[rows, i, k] = values[:, col]
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "HEADER_LEVELS",
+    "META_PICKLE_MAX_BYTES",
+    "PREFERRED_HDF_KEYS",
+    "SINGLE_INDIVIDUAL",
+    "DLCProject",
+    "dlc_meta_path",
+    "is_dlc_project_config",
+    "read_dlc_meta",
+    "read_dlc_project",
+    "read_dlc_skeleton",
+    "read_dlc_table",
+    "read_yaml",
+]

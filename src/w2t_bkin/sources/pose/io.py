@@ -1,42 +1,35 @@
-"""Choose the pose reader for a file: :func:`read_pose`."""
+"""Choose the pose reader for a file: :func:`read_pose`, :func:`detect_pose_source`.
+
+The readers register themselves (:mod:`w2t_bkin.sources.pose.registry`); importing this module
+imports every reader module, so the registry is complete.
+"""
 
 from __future__ import annotations
 
-import csv
 import logging
-import re
 from pathlib import Path
 
-import h5py
-
+# Imported for their registrations: each reader module registers its reader on import.
+import w2t_bkin.sources.pose.dlc
+import w2t_bkin.sources.pose.lightning
+import w2t_bkin.sources.pose.sleap  # noqa: F401
 from w2t_bkin.errors import IngestError
-from w2t_bkin.sources.pose import PoseData
-from w2t_bkin.sources.pose.dlc import read_dlc_table
-from w2t_bkin.sources.pose.lightning import SOURCE_SOFTWARE as LIGHTNING
-from w2t_bkin.sources.pose.lightning import is_lightning_labels, read_lightning_pose
-from w2t_bkin.sources.pose.sleap import (
-    is_sleap_analysis_csv,
-    read_sleap_analysis_csv,
-    read_sleap_analysis_h5,
-    read_sleap_slp,
+from w2t_bkin.model.pose import PoseData
+from w2t_bkin.sources.pose.registry import (
+    PoseFile,
+    PoseReader,
+    pose_reader,
+    pose_readers,
+    pose_sources,
+    pose_suffixes,
+    probe_pose_file,
 )
 
 log = logging.getLogger(__name__)
 
 #: Accepted spellings of ``source`` and the software each one means.
-# A DeepLabCut output names its scorer: <video>DLC_<network>... (DeepCut_ in old versions)
-_DLC_SCORER = re.compile(r"(DLC|DeepCut)_", re.IGNORECASE)
-
-SOURCES = {
-    "dlc": "DeepLabCut",
-    "deeplabcut": "DeepLabCut",
-    "sleap": "SLEAP",
-    "lightning": LIGHTNING,
-    "lightning_pose": LIGHTNING,
-    "lightning pose": LIGHTNING,
-    "lp": LIGHTNING,
-}
-SUFFIXES = (".h5", ".hdf5", ".csv", ".slp")
+SOURCES = pose_sources()
+SUFFIXES = pose_suffixes()
 
 
 def read_pose(
@@ -73,53 +66,25 @@ def read_pose(
     path = Path(path)
     if not path.is_file():
         raise IngestError("pose file not found", path=path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
+    if path.suffix.lower() not in pose_suffixes():
         raise IngestError(
             f"unsupported pose file extension '{path.suffix}'",
             path=path,
-            hint=f"supported: {', '.join(SUFFIXES)}",
+            hint=f"supported: {', '.join(pose_suffixes())}",
         )
-    software = _software(path, source)
-    if suffix == ".slp":
-        if software != "SLEAP":
-            raise IngestError(f".slp files are SLEAP files, not {software}", path=path)
-        return read_sleap_slp(path, n_video_frames=n_video_frames)
-    if suffix in (".h5", ".hdf5"):
-        if not h5py.is_hdf5(path):
-            raise IngestError("not an HDF5 file", path=path, hint="the file may be truncated")
-        kind = _hdf5_kind(path)
-        if kind == "anipose_points3d":
-            raise IngestError(
-                "this is sleap-anipose 3-D triangulated output ('tracks' of shape (n_frames, "
-                "n_tracks, n_nodes, 3) without node names), which is not supported",
-                path=path,
-                hint="ingest each camera's 2-D SLEAP file (.slp or .analysis.h5) instead",
-            )
-        if software == "SLEAP" or (software is None and kind == "sleap_analysis"):
-            return read_sleap_analysis_h5(path)
-        return read_dlc_table(path, source_software=software or "DeepLabCut")
-    header = _csv_header(path)
-    if is_sleap_analysis_csv(header):
-        if software not in (None, "SLEAP"):
-            raise IngestError(
-                f"this is a SLEAP analysis CSV, not a {software} file",
-                path=path,
-                hint="declare source = 'sleap' for it",
-            )
-        return read_sleap_analysis_csv(path, n_video_frames=n_video_frames)
-    if software == "SLEAP":
-        raise IngestError(
-            f"not a SLEAP analysis CSV: the header starts {header[:3]}",
-            path=path,
-            hint="SLEAP files are .slp, .analysis.h5, or .analysis.csv with the columns "
-            "track, frame_idx, instance.score, <node>.x, <node>.y, <node>.score",
-        )
-    if software is None:
-        software = LIGHTNING if _csv_is_lightning(path, header) else "DeepLabCut"
-    if software == LIGHTNING:
-        return read_lightning_pose(path)
-    return read_dlc_table(path)
+    declared = None if source is None else pose_reader(source, path)
+    file = probe_pose_file(path)
+    claimed = _claiming_reader(file)
+    if declared is None:
+        reader = claimed or _fallback_reader(file)
+    else:
+        refusal = None
+        if claimed is not None and claimed is not declared and claimed.refuse is not None:
+            refusal = claimed.refuse(file, declared.software)
+        if refusal is not None:
+            raise refusal
+        reader = declared
+    return reader.read(file, n_video_frames)
 
 
 def detect_pose_source(path: str | Path) -> str | None:
@@ -131,64 +96,30 @@ def detect_pose_source(path: str | Path) -> str | None:
     :func:`~w2t_bkin.sources.pose.lightning.is_lightning_labels`. Unreadable files are None.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".slp" or path.name.lower().endswith(".analysis.h5"):
-        return "sleap"
+    name = path.name.lower()
+    for reader in pose_readers():
+        if name.endswith(reader.names):
+            return reader.source
+    if path.suffix.lower() not in pose_suffixes():
+        return None
     try:
-        if suffix in (".h5", ".hdf5"):
-            if not h5py.is_hdf5(path):
-                return None
-            kind = _hdf5_kind(path)
-            if kind == "sleap_analysis":
-                return "sleap"
-            return "dlc" if kind == "other" and _DLC_SCORER.search(path.name) else None
-        if suffix == ".csv":
-            header = _csv_header(path)
-            if is_sleap_analysis_csv(header):
-                return "sleap"
-            if not header or header[0].strip().lower() != "scorer":
-                return None
-            return "lightning_pose" if _csv_is_lightning(path, header) else "dlc"
+        file = probe_pose_file(path)
+        claimed = _claiming_reader(file)
     except (IngestError, OSError):
         return None
-    return None
+    return None if claimed is None else claimed.source
 
 
-def _csv_is_lightning(path: Path, header: list[str]) -> bool:
-    """A DLC-layout CSV (header = its scorer row) written by Lightning Pose."""
-    scorer = next((cell for cell in header[1:] if cell.strip()), None)
-    return is_lightning_labels(path, scorer)
+def _claiming_reader(file: PoseFile) -> PoseReader | None:
+    """The reader whose software certainly wrote ``file``, if one does."""
+    return next((reader for reader in pose_readers() if reader.claims(file)), None)
 
 
-def _software(path: Path, source: str | None) -> str | None:
-    if source is None:
-        return "SLEAP" if path.suffix.lower() == ".slp" else None
-    try:
-        return SOURCES[source.strip().lower()]
-    except KeyError:
-        raise IngestError(
-            f"unknown pose source '{source}'",
-            path=path,
-            hint=f"use one of {sorted(set(SOURCES))}",
-        ) from None
-
-
-def _hdf5_kind(path: Path) -> str:
-    """``"sleap_analysis"``, ``"anipose_points3d"`` or ``"other"`` (a pandas table, maybe)."""
-    with h5py.File(path, "r") as h5:
-        tracks = h5.get("tracks")
-        if not isinstance(tracks, h5py.Dataset):
-            return "other"
-        if "node_names" in h5:
-            return "sleap_analysis"
-        if tracks.ndim == 4 and tracks.shape[-1] == 3:
-            return "anipose_points3d"
-    return "other"
-
-
-def _csv_header(path: Path) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise IngestError(f"cannot read CSV: {exc}", path=path) from exc
+def _fallback_reader(file: PoseFile) -> PoseReader:
+    """The reader of the files of this suffix that no reader claims."""
+    for reader in pose_readers():
+        if reader.fallback and file.suffix in reader.suffixes:
+            return reader
+    raise IngestError(  # pragma: no cover - every suffix has a fallback reader
+        f"no pose reader for '{file.path.suffix}' files", path=file.path
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from w2t_bkin.sources.pose import PoseData
+from w2t_bkin.model.pose import PoseData
 from w2t_bkin.sources.pose.dlc import read_dlc_table
+from w2t_bkin.sources.pose.registry import PoseFile, register_pose_reader
 
 SOURCE_SOFTWARE = "Lightning Pose"
 #: Lightning Pose model names written in the scorer row (``heatmap_tracker``,
@@ -50,3 +51,27 @@ def read_lightning_pose(path: str | Path) -> PoseData:
         One individual; ``confidence`` is the Lightning Pose likelihood.
     """
     return read_dlc_table(path, source_software=SOURCE_SOFTWARE)
+
+
+def _claims_lightning(file: PoseFile) -> bool:
+    """A DLC-layout CSV (first row ``scorer``) written by Lightning Pose."""
+    header = file.csv_header
+    if not header or header[0].strip().lower() != "scorer":
+        return False
+    scorer = next((cell for cell in header[1:] if cell.strip()), None)
+    return is_lightning_labels(file.path, scorer)
+
+
+@register_pose_reader(
+    "lightning_pose",
+    software=SOURCE_SOFTWARE,
+    aliases=("lightning", "lightning pose", "lp"),
+    suffixes=(".csv",),
+    claims=_claims_lightning,
+    priority=1,
+)
+def _read_lightning(file: PoseFile, n_video_frames: int | None) -> PoseData:
+    # A declared Lightning Pose .h5 is read as the DLC table layout it shares.
+    if file.hdf5_kind is not None:
+        return read_dlc_table(file.path, source_software=SOURCE_SOFTWARE)
+    return read_lightning_pose(file.path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from w2t_bkin.errors import VerificationError
-from w2t_bkin.sources.pose import PoseData
+from w2t_bkin.model.pose import PoseData
 
 log = logging.getLogger(__name__)
 

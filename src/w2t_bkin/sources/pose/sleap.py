@@ -1,5 +1,8 @@
 """SLEAP labels (``.slp``) and analysis exports (``.analysis.h5``, ``.analysis.csv``).
 
+The analysis CSV reader lives in :mod:`~w2t_bkin.sources.pose.sleap_csv` and is re-exported
+here; this module registers the one SLEAP reader (``source = "sleap"``) for all three.
+
 ``.slp`` files are read from their HDF5 tables (``frames``, ``instances``, ``points``,
 ``pred_points``) in whole-array operations; sleap-io supplies the skeleton, tracks, video and
 provenance. Rules for ``.slp``:
@@ -26,22 +29,25 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import h5py
 import numpy as np
-import pandas as pd
 
-from w2t_bkin.errors import DataQualityWarning, IngestError
+from w2t_bkin.errors import IngestError, warn_data_quality
 from w2t_bkin.extras import require
-from w2t_bkin.sources.pose import PoseData
-from w2t_bkin.sources.pose._checks import check_nan
+from w2t_bkin.model.pose import PoseData
+from w2t_bkin.sources.pose._sleap_common import SOURCE_SOFTWARE, sleap_pose, untracked_slots
+from w2t_bkin.sources.pose.registry import PoseFile, register_pose_reader
+from w2t_bkin.sources.pose.sleap_csv import (
+    CSV_INDEX_COLUMNS,
+    is_sleap_analysis_csv,
+    read_sleap_analysis_csv,
+)
 
 log = logging.getLogger(__name__)
 
-SOURCE_SOFTWARE = "SLEAP"
 _USER, _PREDICTED = 0, 1
 
 
@@ -108,7 +114,7 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
     individual_names = track_names or tuple(f"individual_{i}" for i in range(n_tracks))
     if len(individual_names) != n_tracks:
         raise IngestError(f"{len(individual_names)} track_names for {n_tracks} tracks", path=path)
-    return _sleap_pose(
+    return sleap_pose(
         path,
         positions,
         confidence,
@@ -244,7 +250,7 @@ def read_sleap_slp(
     xy, score = _instance_points(path, inst, points, pred_points, n_nodes, format_id)
     n_tracks = len(labels.tracks)
     track = inst["track"].astype(np.int64)
-    slot = _untracked_slots(track, inst_frame_idx, n_tracks)
+    slot = untracked_slots(track, inst_frame_idx, n_tracks)
     n_untracked = int(slot.max()) - n_tracks + 1 if len(slot) and slot.max() >= n_tracks else 0
     prefix = "untracked" if n_tracks else "individual"
     individual_names = (
@@ -259,7 +265,7 @@ def read_sleap_slp(
     confidence = np.full((n_frames, len(individual_names), n_nodes), np.nan, np.float32)
     positions[inst_frame_idx, slot] = xy
     confidence[inst_frame_idx, slot] = score
-    return _sleap_pose(
+    return sleap_pose(
         path,
         positions,
         confidence,
@@ -351,20 +357,6 @@ def _instance_points(
     return xy, score
 
 
-def _untracked_slots(track: np.ndarray, frame_idx: np.ndarray, n_tracks: int) -> np.ndarray:
-    """Individual slot of each instance: its track, or the next free untracked slot."""
-    slot = track.copy()
-    untracked = np.flatnonzero(track < 0)
-    if len(untracked):
-        frames = frame_idx[untracked]
-        order = np.argsort(frames, kind="stable")
-        sorted_frames = frames[order]
-        group_start = np.searchsorted(sorted_frames, sorted_frames, side="left")
-        rank = np.arange(len(order)) - group_start
-        slot[untracked[order]] = n_tracks + rank
-    return slot
-
-
 def _n_frames(
     path: Path,
     labels: Any,
@@ -383,214 +375,68 @@ def _n_frames(
             return n_labelled
         n_video_frames = int(shape[0])
     if n_labelled > n_video_frames:
-        warnings.warn(
+        warn_data_quality(
             f"{path}: labels reach frame {n_labelled - 1} but the video has {n_video_frames} "
             "frames; keeping all labelled frames",
-            DataQualityWarning,
             stacklevel=3,
         )
         return n_labelled
     return n_video_frames
 
 
-def _sleap_pose(
-    path: Path,
-    positions: np.ndarray,
-    confidence: np.ndarray,
-    keypoint_names: tuple[str, ...],
-    individual_names: tuple[str, ...],
-    skeleton_edges: tuple[tuple[int, int], ...] = (),
-    provenance: dict[str, Any] | None = None,
-) -> PoseData:
-    """The :class:`PoseData` of every SLEAP format, after the all-NaN keypoint check.
-
-    ``positions`` ``(n_frames, n_individuals, n_keypoints, 2) float32``, ``confidence``
-    ``(n_frames, n_individuals, n_keypoints) float32``.
-    """
-    check_nan(path, positions, individual_names, keypoint_names, per_individual=False)
-    return PoseData(
-        positions=positions,
-        confidence=confidence,
-        keypoint_names=keypoint_names,
-        individual_names=individual_names,
-        source_software=SOURCE_SOFTWARE,
-        source_file=path,
-        skeleton_edges=skeleton_edges,
-        **_provenance_fields(provenance or {}),
-    )
+# --- registration ---------------------------------------------------------------------------
 
 
-def _provenance_fields(provenance: dict[str, Any]) -> dict[str, str | None]:
-    """``source_software_version``, ``scorer`` and ``model_description`` of a provenance dict.
-
-    SLEAP >= 1.3 writes ``sleap_version``, ``model_paths`` and ``predictor``; SLEAP 1.0-1.2
-    ``sleap.version`` and one ``model.<head>.path`` per model.
-    """
-    version = provenance.get("sleap_version") or provenance.get("sleap.version")
-    predictor = provenance.get("predictor")
-    return {
-        "source_software_version": str(version) if version else None,
-        "scorer": _model_paths(provenance),
-        "model_description": f"SLEAP {predictor}" if predictor else None,
-    }
+def _claims_sleap(file: PoseFile) -> bool:
+    """``.slp``, an HDF5 file with ``tracks`` and ``node_names``, or a SLEAP analysis CSV."""
+    if file.suffix == ".slp" or file.hdf5_kind == "sleap_analysis":
+        return True
+    return file.csv_header is not None and is_sleap_analysis_csv(file.csv_header)
 
 
-def _model_paths(provenance: dict[str, Any]) -> str | None:
-    models = [str(v) for k, v in sorted(provenance.items()) if k.startswith("model.") and v]
-    if not models and isinstance(provenance.get("model_paths"), list):
-        models = [str(v) for v in provenance["model_paths"]]
-    return "; ".join(models) if models else None
+def _refuse_sleap(file: PoseFile, software: str) -> IngestError | None:
+    """``.slp`` files and analysis CSVs are SLEAP's only; an analysis HDF5 is read as declared."""
+    if file.suffix == ".slp":
+        return IngestError(f".slp files are SLEAP files, not {software}", path=file.path)
+    if file.csv_header is not None:
+        return IngestError(
+            f"this is a SLEAP analysis CSV, not a {software} file",
+            path=file.path,
+            hint="declare source = 'sleap' for it",
+        )
+    return None
 
 
-# --- analysis CSV ---------------------------------------------------------------------------
-
-#: The columns SLEAP's "Export Analysis CSV" (and sleap-io ``format="sleap"``) writes first.
-CSV_INDEX_COLUMNS = ("track", "frame_idx", "instance.score")
-
-
-def is_sleap_analysis_csv(header: list[str]) -> bool:
-    """Whether a CSV header row is SLEAP's analysis CSV layout."""
-    cells = [c.strip() for c in header[:2]]
-    return cells == ["track", "frame_idx"]
-
-
-def read_sleap_analysis_csv(path: str | Path, *, n_video_frames: int | None = None) -> PoseData:
-    """Read a SLEAP analysis CSV export (``*.analysis.csv``).
-
-    Parameters
-    ----------
-    path
-        CSV with the columns ``track, frame_idx, instance.score`` then ``<node>.x, <node>.y,
-        <node>.score`` per node, one row per instance; an empty ``track`` is an untracked
-        instance, an empty ``<node>.score`` a user-labelled point.
-    n_video_frames
-        Frame count of the video. The CSV lists only frames with instances, so without it
-        ``n_frames`` is the last listed frame + 1.
-
-    Returns
-    -------
-    PoseData
-        Individuals: the tracks in order of first appearance, then untracked slots (assigned per
-        frame in row order, as for ``.slp``). No skeleton (the CSV has none: declare one with
-        ``skeleton_id``) and no provenance.
-
-    Raises
-    ------
-    IngestError
-        Not this layout, a node without both ``.x`` and ``.y``, non-numeric values, a frame index
-        that is not a non-negative integer, or two rows for one (frame, track).
-    """
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise IngestError(f"cannot read the SLEAP CSV: {exc}", path=path) from exc
-    columns = [str(c).strip() for c in table.columns]
-    table.columns = pd.Index(columns)
-    if tuple(columns[:2]) != CSV_INDEX_COLUMNS[:2]:
+@register_pose_reader(
+    "sleap",
+    software=SOURCE_SOFTWARE,
+    suffixes=(".slp", ".h5", ".hdf5", ".csv"),
+    names=(".slp", ".analysis.h5"),
+    claims=_claims_sleap,
+    refuse=_refuse_sleap,
+    priority=2,
+)
+def _read_sleap(file: PoseFile, n_video_frames: int | None) -> PoseData:
+    if file.suffix == ".slp":
+        return read_sleap_slp(file.path, n_video_frames=n_video_frames)
+    if file.hdf5_kind is not None:
+        return read_sleap_analysis_h5(file.path)
+    header = file.csv_header or []
+    if not is_sleap_analysis_csv(header):
         raise IngestError(
-            f"not a SLEAP analysis CSV: the header starts {columns[:3]}",
-            path=path,
-            hint=f"expected the columns {', '.join(CSV_INDEX_COLUMNS)}, then <node>.x, "
-            "<node>.y, <node>.score",
+            f"not a SLEAP analysis CSV: the header starts {header[:3]}",
+            path=file.path,
+            hint="SLEAP files are .slp, .analysis.h5, or .analysis.csv with the columns "
+            "track, frame_idx, instance.score, <node>.x, <node>.y, <node>.score",
         )
-    node_cols = _csv_node_columns(path, [c for c in columns if c not in CSV_INDEX_COLUMNS])
-    if len(table) == 0:
-        raise IngestError("SLEAP CSV has no rows", path=path)
-    frame_idx = _csv_frame_idx(path, table["frame_idx"])
-    values = _csv_numbers(path, table, [c for cols in node_cols.values() for c in cols if c])
-    track_text = table["track"].to_numpy(dtype=str)
-    track_names = tuple(dict.fromkeys(str(t) for t in track_text if t))
-    track_of = {name: k for k, name in enumerate(track_names)}
-    track = np.array([track_of.get(t, -1) for t in track_text], dtype=np.int64)
-    _csv_unique_tracks(path, frame_idx, track, track_names)
-    slot = _untracked_slots(track, frame_idx, len(track_names))
-    n_slots = int(slot.max()) + 1
-    prefix = "untracked" if track_names else "individual"
-    individual_names = (
-        *track_names,
-        *(f"{prefix}_{k}" for k in range(n_slots - len(track_names))),
-    )
-    n_labelled = int(frame_idx.max()) + 1
-    n_frames = n_labelled if n_video_frames is None else max(n_video_frames, n_labelled)
-    if n_video_frames is not None and n_labelled > n_video_frames:
-        warnings.warn(
-            f"{path}: rows reach frame {n_labelled - 1} but the video has {n_video_frames} "
-            "frames; keeping all rows",
-            DataQualityWarning,
-            stacklevel=2,
-        )
-    node_names = tuple(node_cols)
-    positions = np.full((n_frames, len(individual_names), len(node_names), 2), np.nan, np.float32)
-    confidence = np.full((n_frames, len(individual_names), len(node_names)), np.nan, np.float32)
-    for k, (x_col, y_col, score_col) in enumerate(node_cols.values()):
-        positions[frame_idx, slot, k, 0] = values[x_col]
-        positions[frame_idx, slot, k, 1] = values[y_col]
-        if score_col:
-            confidence[frame_idx, slot, k] = values[score_col]
-    return _sleap_pose(path, positions, confidence, node_names, individual_names)
+    return read_sleap_analysis_csv(file.path, n_video_frames=n_video_frames)
 
 
-def _csv_node_columns(path: Path, columns: list[str]) -> dict[str, tuple[str, str, str | None]]:
-    """``{node: (x column, y column, score column or None)}`` in column order."""
-    found: dict[str, dict[str, str]] = {}
-    for column in columns:
-        node, _, coord = column.rpartition(".")
-        if not node or coord not in ("x", "y", "score"):
-            raise IngestError(
-                f"SLEAP CSV column '{column}' is not <node>.x, <node>.y or <node>.score",
-                path=path,
-            )
-        found.setdefault(node, {})[coord] = column
-    incomplete = [node for node, coords in found.items() if not {"x", "y"} <= coords.keys()]
-    if incomplete or not found:
-        raise IngestError(
-            f"SLEAP CSV nodes without both .x and .y columns: {incomplete or 'no node columns'}",
-            path=path,
-        )
-    return {node: (c["x"], c["y"], c.get("score")) for node, c in found.items()}
-
-
-def _csv_numbers(path: Path, table: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
-    values = {}
-    for column in columns:
-        text = table[column].replace("", "nan")
-        try:
-            values[column] = text.to_numpy(dtype=np.float64)
-        except ValueError as exc:
-            raise IngestError(
-                f"SLEAP CSV column '{column}' holds non-numeric values: {exc}", path=path
-            ) from exc
-    return values
-
-
-def _csv_frame_idx(path: Path, column: pd.Series) -> np.ndarray:
-    try:
-        frame_idx = column.to_numpy(dtype=np.float64)
-    except ValueError as exc:
-        raise IngestError(f"SLEAP CSV frame_idx is not numeric: {exc}", path=path) from exc
-    bad = ~np.isfinite(frame_idx) | (frame_idx < 0) | (frame_idx != np.round(frame_idx))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise IngestError(
-            f"SLEAP CSV frame_idx '{column.iloc[row]}' (data row {row + 1}) is not a "
-            "non-negative integer",
-            path=path,
-        )
-    return frame_idx.astype(np.int64)
-
-
-def _csv_unique_tracks(
-    path: Path, frame_idx: np.ndarray, track: np.ndarray, track_names: tuple[str, ...]
-) -> None:
-    tracked = track >= 0
-    keys = frame_idx[tracked] * (len(track_names) + 1) + track[tracked]
-    unique, counts = np.unique(keys, return_counts=True)
-    if (counts > 1).any():
-        key = int(unique[counts > 1][0])
-        frame, k = divmod(key, len(track_names) + 1)
-        raise IngestError(
-            f"SLEAP CSV has {int(counts.max())} rows for track '{track_names[k]}' in frame {frame}",
-            path=path,
-            hint="each track holds one instance per frame; re-export the CSV from SLEAP",
-        )
+__all__ = [
+    "CSV_INDEX_COLUMNS",
+    "SOURCE_SOFTWARE",
+    "is_sleap_analysis_csv",
+    "read_sleap_analysis_csv",
+    "read_sleap_analysis_h5",
+    "read_sleap_slp",
+]

@@ -11,7 +11,7 @@ import pytest
 
 from w2t_bkin.errors import DataQualityWarning, MetadataError, VerificationError
 from w2t_bkin.metadata import PoseCameraMeta, PoseMeta, PoseModelMeta, SessionMetadata
-from w2t_bkin.session_pose import load_camera_pose, resolve_pose_model, resolve_pose_models
+from w2t_bkin.session.pose import load_camera_pose, resolve_pose_model, resolve_pose_models
 from w2t_bkin.sources.video import CameraVideos, VideoProbe
 from w2t_bkin.testing.pose import simulate_pose, write_dlc_h5, write_sleap_analysis_h5
 

@@ -160,7 +160,7 @@ class Run:
 
     @property
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {s["stream_id"]: s for s in self.result.stats}
+        return {s.stream_id: s.to_dict() for s in self.result.stats}
 
     @property
     def nwb(self) -> Path:

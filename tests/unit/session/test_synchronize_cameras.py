@@ -12,7 +12,7 @@ import pytest
 from w2t_bkin.config import Config
 from w2t_bkin.errors import DataQualityWarning, MetadataError, SyncError, VerificationError
 from w2t_bkin.metadata import CameraMeta
-from w2t_bkin.session_sync import _camera_stats, _camera_timing
+from w2t_bkin.session.synchronize import _camera_stats, _camera_timing
 from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sources.video import CameraVideos, VideoProbe
 from w2t_bkin.testing.simulate import simulate_camera
@@ -65,7 +65,7 @@ def test_multi_file_camera_uses_each_chunks_timestamps() -> None:
     assert timing.alignment is not None and timing.alignment.pts_used
     np.testing.assert_array_equal(timing.alignment.dropped_frames, truth.dropped_frame_idx)
     assert np.max(np.abs(timing.frame_times_s - truth.frame_times_s)) < 0.5e-3
-    row = _camera_stats(timing)
+    row = _camera_stats(timing).to_dict()
     assert row["stream_id"] == "cam0" and row["frame_pts"] == "used"
     assert "camera 'cam0' dropped 45 frames" in row["notes"]
     assert json.loads(json.dumps(row)) == row
@@ -78,7 +78,7 @@ def test_constant_rate_chunks_are_not_used_and_the_stats_say_why() -> None:
     timing = _camera_timing(CAMERA, truth.n_frames, videos, _ttl(truth.pulse_times_s), Config())
     assert timing.alignment is not None and timing.alignment.status == "exact"
     np.testing.assert_array_equal(timing.alignment.dropped_frames, truth.dropped_frame_idx)
-    row = _camera_stats(timing)
+    row = _camera_stats(timing).to_dict()
     assert row["frame_pts"].startswith("not used: evenly spaced (6.66667 ms apart")
     assert "constant-frame-rate container" in row["frame_pts"]
 
@@ -109,11 +109,11 @@ def test_video_clock_chunks_warn_about_the_unknown_time_between_files() -> None:
         timing = _camera_timing(camera, 300, videos, {}, Config())
     # each file assumed to start one frame period after the previous file's last frame
     np.testing.assert_allclose(timing.frame_times_s, np.arange(300) / 150.0, rtol=0, atol=1e-12)
-    row = _camera_stats(timing)
+    row = _camera_stats(timing).to_dict()
     assert row["frame_pts"] == "used" and "the time between files is unknown" in row["notes"]
     single = _videos("side", pts, [0], 300)
     timing = _camera_timing(camera, 300, single, {}, Config())  # no warning: one file
-    assert _camera_stats(timing)["notes"] == ""
+    assert _camera_stats(timing).notes == ""
 
 
 # -- embedded frame counter ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from w2t_bkin.config import Config
 from w2t_bkin.errors import SyncError
 from w2t_bkin.metadata import BpodMeta
-from w2t_bkin.session_sync import _trial_timing
+from w2t_bkin.session.synchronize import _trial_timing
 from w2t_bkin.sources.bpod import BpodSession, read_bpod_session
 from w2t_bkin.sources.ttl import TTLChannel
 from w2t_bkin.sync import stats_from_trials
@@ -71,7 +71,7 @@ def test_sub_second_clock_restart_is_fitted_from_the_pulses(tmp_path: Path, erro
     meta = BpodMeta(path=["*.mat"], sync={"trial_types": RULES})
     timing = _trial_timing(bpod, meta, _ttl(truth), Config())
     clock = timing.to_reference
-    assert set(timing.label) == {"matched"}
+    assert set(timing.alignment_label) == {"matched"}
     assert clock.step_s[0] == pytest.approx(error_s, abs=1e-4)
     assert clock.drift_ppm == pytest.approx(40.0, abs=1.0)
     # every Bpod time, not only trial starts, lands on the DAQ clock after the restart

@@ -11,14 +11,17 @@ import pytest
 
 from w2t_bkin.config import Config
 from w2t_bkin.errors import DataQualityWarning, MetadataError
-from w2t_bkin.metadata import BpodMeta, OutcomeRule, SessionMetadata
-from w2t_bkin.session import SessionContext, SessionResult, _collect_warnings
-from w2t_bkin.session_sync import (
-    metadata_file_defining,
-    session_identifier,
-    session_start_time,
-    trial_outcomes,
+from w2t_bkin.metadata import (
+    BpodMeta,
+    OutcomeRule,
+    SessionMetadata,
+    check_metadata_file,
+    metadata_files,
 )
+from w2t_bkin.model.results import SessionResult
+from w2t_bkin.session.assemble import session_identifier, trial_outcomes
+from w2t_bkin.session.context import SessionContext, metadata_file_defining, session_start_time
+from w2t_bkin.session.driver import collect_warnings
 from w2t_bkin.sources.bpod import BpodSession
 from w2t_bkin.workspace.layout import Workspace
 
@@ -72,12 +75,14 @@ def test_trial_outcomes_take_the_first_rule_whose_state_was_visited() -> None:
 
 
 def _context(tmp_path: Path, config: Config | None = None, **metadata: object) -> SessionContext:
+    workspace = Workspace(tmp_path)
     return SessionContext(
-        Workspace(tmp_path),
+        workspace,
         "m1",
         "s1",
         config or Config(),
         SessionMetadata.model_validate(metadata),
+        tuple(check_metadata_file(path)[0] for path in metadata_files(workspace.raw, "m1", "s1")),
     )
 
 
@@ -151,9 +156,9 @@ def test_warnings_are_split_into_data_quality_and_other() -> None:
         for _ in range(2):  # repeated warnings are listed once
             warnings.warn("cam0: 3 frames dropped", DataQualityWarning, stacklevel=1)
             warnings.warn("a library changed its default", FutureWarning, stacklevel=1)
-    _collect_warnings(result, caught)
+    collect_warnings(result, caught)
     assert result.warnings == ["cam0: 3 frames dropped"]
     assert len(result.other_warnings) == 1
     assert result.other_warnings[0].startswith(
-        "FutureWarning: a library changed its default (test_session_sync.py:"
+        "FutureWarning: a library changed its default (test_context_and_assemble.py:"
     )

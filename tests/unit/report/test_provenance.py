@@ -17,7 +17,7 @@ import w2t_bkin
 from w2t_bkin.config import Config
 from w2t_bkin.errors import IngestError
 from w2t_bkin.metadata import SessionMetadata
-from w2t_bkin.nwb.provenance import (
+from w2t_bkin.report.provenance import (
     TRACKED_DISTRIBUTIONS,
     build_provenance,
     describe_file,

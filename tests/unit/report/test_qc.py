@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from w2t_bkin.nwb import qc_figures
-from w2t_bkin.nwb.qc import MAX_LISTED_DROPPED, QCInputs, render_qc_report, write_qc_report
-from w2t_bkin.nwb.qc_figures import MAX_PLOT_FRAMES, confidence_stats, stride_subsample
+from w2t_bkin.model.stats import StreamStats
+from w2t_bkin.report import qc_figures
+from w2t_bkin.report.qc import MAX_LISTED_DROPPED, QCInputs, render_qc_report, write_qc_report
+from w2t_bkin.report.qc_figures import MAX_PLOT_FRAMES, confidence_stats, stride_subsample
+from w2t_bkin.report.qc_inputs import FrameCheck, PoseConfidence, TrialAlignmentSummary
 
 VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}
 MALICIOUS = "<script>alert('x')</script>"
@@ -83,49 +85,47 @@ def _full_inputs(n_pose_frames: int = 2_000) -> QCInputs:
         generated_at=dt.datetime(2024, 6, 1, 8, 30, tzinfo=dt.UTC),
         w2t_bkin_version="9.9.9",
         frame_checks=[
-            {
-                "camera_id": "cam_top",
-                "n_video_frames": 1000,
-                "n_pulses": 995,
-                "n_matched": 995,
-                "n_dropped": 5,
-                "dropped_frames": [500, 501, 502, 503, 504],
-                "n_spurious": 0,
-                "n_missing": 5,
-                "status": "warn",
-                "frame_clock": "ttl",
-            },
-            {
-                "camera_id": "cam_side",
-                "n_video_frames": 600,
-                "n_pulses": 0,
-                "n_matched": 0,
-                "n_dropped": 0,
-                "dropped_frames": [],
-                "n_spurious": 0,
-                "n_missing": 0,
-                "status": "ok",
-                "frame_clock": "rate",
-            },
+            FrameCheck(
+                camera_id="cam_top",
+                n_video_frames=1000,
+                n_pulses=995,
+                n_matched=995,
+                dropped_frames=np.array([500, 501, 502, 503, 504]),
+                n_spurious=0,
+                n_missing=5,
+                status="warn",
+                frame_clock="ttl",
+            ),
+            FrameCheck(
+                camera_id="cam_side",
+                n_video_frames=600,
+                n_pulses=0,
+                n_matched=0,
+                dropped_frames=np.array([], dtype=np.int64),
+                n_spurious=0,
+                n_missing=0,
+                status="ok",
+                frame_clock="rate",
+            ),
         ],
         ttl_channels={
             "cam_top_ttl": _ttl_with_gap(),
             "bpod_sync": trial_start_s + 1.5,
             "empty_line": np.array([], dtype=np.float64),
         },
-        trial_alignment={
-            "trial_idx": trial_idx,
-            "offsets_s": offsets_s,
-            "residuals_ms": residuals_ms,
-            "labels": labels.tolist(),
-            "drift_ppm": drift_ppm,
-            "offset_s": 1.5000621,
-        },
+        trial_alignment=TrialAlignmentSummary(
+            trial_idx=trial_idx,
+            offsets_s=offsets_s,
+            residuals_ms=residuals_ms,
+            alignment_label=labels,
+            drift_ppm=drift_ppm,
+            offset_s=1.5000621,
+        ),
         pose_confidence={
-            "cam_top": {
-                "keypoint_names": ["nose", "ear_l", "ear_r", "paw_l", "paw_r", "tail<base>"],
-                "confidence": confidence,
-            }
+            "cam_top": PoseConfidence(
+                keypoint_names=["nose", "ear_l", "ear_r", "paw_l", "paw_r", "tail<base>"],
+                confidence=confidence,
+            )
         },
         validation_findings=[
             {
@@ -148,7 +148,24 @@ def _full_inputs(n_pose_frames: int = 2_000) -> QCInputs:
             },
         ],
         warnings=["cam_top: 5 frames without a TTL pulse", f"label {MALICIOUS}"],
-        alignment_stats=[{"channel": "bpod_sync", "n_matched": 36, "max_residual_ms": 0.61}],
+        alignment_stats=[
+            StreamStats(
+                stream_id="bpod:bpod_sync",
+                kind="trials",
+                n_pulses=40,
+                n_items=40,
+                n_matched=36,
+                residual_rms_ms=0.2,
+                residual_max_ms=0.61,
+                drift_ppm=drift_ppm,
+                offset_s=1.5000621,
+                dropped_idx=np.array([], dtype=np.int64),
+                spurious_idx=np.array([], dtype=np.int64),
+                missing_idx=np.array([9, 19, 29, 39]),
+                unassigned_idx=np.array([], dtype=np.int64),
+                status="repaired",
+            )
+        ],
     )
 
 
@@ -232,7 +249,19 @@ def test_dropped_frame_list_is_truncated() -> None:
     qc = QCInputs(
         subject="m1",
         session="s1",
-        frame_checks=[{"camera_id": "cam0", "dropped_frames": dropped, "status": "repaired"}],
+        frame_checks=[
+            FrameCheck(
+                camera_id="cam0",
+                n_video_frames=2_000,
+                n_pulses=1_750,
+                n_matched=1_750,
+                dropped_frames=np.array(dropped),
+                n_spurious=0,
+                n_missing=0,
+                status="repaired",
+                frame_clock="ttl",
+            )
+        ],
     )
     text = "".join(_parse(render_qc_report(qc)).text)
     listed = ", ".join(str(i) for i in dropped[:MAX_LISTED_DROPPED])
@@ -246,12 +275,12 @@ def test_large_confidence_array_renders(tmp_path: Path) -> None:
         subject="m1",
         session="s1",
         pose_confidence={
-            "cam0": {
-                "keypoint_names": [f"kp{i}" for i in range(12)],
-                "confidence": np.random.default_rng(3)
+            "cam0": PoseConfidence(
+                keypoint_names=[f"kp{i}" for i in range(12)],
+                confidence=np.random.default_rng(3)
                 .uniform(0, 1, (n_frames, 12))
                 .astype(np.float32),
-            }
+            )
         },
     )
     path = write_qc_report(qc, tmp_path / "qc" / "report.html")
@@ -286,7 +315,9 @@ def test_all_nan_keypoint_has_nan_stats() -> None:
         QCInputs(
             subject="m1",
             session="s1",
-            pose_confidence={"cam0": {"keypoint_names": ["lost", "ok"], "confidence": conf}},
+            pose_confidence={
+                "cam0": PoseConfidence(keypoint_names=["lost", "ok"], confidence=conf)
+            },
         )
     )
     assert len(_parse(page).img_src) == 1
@@ -330,14 +361,14 @@ def test_clock_perfect_inputs_render_all_figures() -> None:
         subject="m1",
         session="s1",
         ttl_channels={"cam0": np.arange(300) / 30.0, "single": np.array([1.0])},
-        trial_alignment={
-            "trial_idx": np.arange(n_trials),
-            "offsets_s": np.full(n_trials, 0.25),
-            "residuals_ms": np.full(n_trials, 0.1),
-            "labels": ["matched"] * n_trials,
-            "drift_ppm": 0.0,
-            "offset_s": 0.25,
-        },
+        trial_alignment=TrialAlignmentSummary(
+            trial_idx=np.arange(n_trials),
+            offsets_s=np.full(n_trials, 0.25),
+            residuals_ms=np.full(n_trials, 0.1),
+            alignment_label=np.array(["matched"] * n_trials),
+            drift_ppm=0.0,
+            offset_s=0.25,
+        ),
     )
     page = render_qc_report(qc)
     assert "could not be drawn" not in page
@@ -354,16 +385,16 @@ def _summary_badges(page: str) -> dict[str, tuple[str, str]]:
     return {label: (css, text) for css, label, text in found}
 
 
-def _trials(labels: list[str]) -> dict:
+def _trials(labels: list[str]) -> TrialAlignmentSummary:
     n = len(labels)
-    return {
-        "trial_idx": np.arange(n),
-        "offsets_s": np.full(n, 0.25),
-        "residuals_ms": np.full(n, 0.1),
-        "labels": labels,
-        "drift_ppm": 12.0,
-        "offset_s": 0.25,
-    }
+    return TrialAlignmentSummary(
+        trial_idx=np.arange(n),
+        offsets_s=np.full(n, 0.25),
+        residuals_ms=np.full(n, 0.1),
+        alignment_label=np.array(labels),
+        drift_ppm=12.0,
+        offset_s=0.25,
+    )
 
 
 def test_bpod_badge_warns_when_a_trial_is_unaligned_or_extrapolated() -> None:
@@ -430,12 +461,12 @@ def test_pose_shows_every_individual_and_counts_missing_from_positions() -> None
             subject="m1",
             session="s1",
             pose_confidence={
-                "cam0": {
-                    "keypoint_names": ["nose", "tail"],
-                    "individual_names": ["female", "male"],
-                    "confidence": confidence,
-                    "missing_fraction": missing,
-                }
+                "cam0": PoseConfidence(
+                    keypoint_names=["nose", "tail"],
+                    individual_names=["female", "male"],
+                    confidence=confidence,
+                    missing_fraction=missing,
+                )
             },
         )
     )

@@ -1,0 +1,482 @@
+"""The session QC report: one self-contained HTML page (``qc/report.html``).
+
+The page needs no network and no JavaScript: CSS is inline and figures are embedded as base64
+PNG. Every text that comes from data or metadata is HTML-escaped. Each section says so when its
+data are absent ("no Bpod data in this session") rather than disappearing, so a reader can tell
+"nothing to show" from "not checked".
+
+:class:`QCInputs` holds plain arrays, dicts and strings so this module depends on no sync or
+session module; the session phase fills it from the sync and validation results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from w2t_bkin.io_utils import atomic_write_text
+from w2t_bkin.nwb.validation import BLOCKING_IMPORTANCES
+from w2t_bkin.report import qc_figures
+from w2t_bkin.report.html import (
+    PAGE_CSS,
+    as_float,
+    badge_html,
+    badge_only_html,
+    cell_text,
+    dict_table_html,
+    esc,
+    figure_html,
+    fmt_ppm,
+    missing_note,
+    num_text,
+    section_html,
+    table_html,
+)
+from w2t_bkin.report.qc_inputs import (
+    FrameCheck,
+    PoseConfidence,
+    QCInputs,
+    TrialAlignmentSummary,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_DROPPED = 100
+"""Dropped frame indices listed per camera; the rest are counted."""
+
+GAP_FACTOR = 1.5
+"""An inter-pulse interval above this many median intervals counts as a gap in the TTL table."""
+
+__all__ = [
+    "FrameCheck",
+    "PoseConfidence",
+    "QCInputs",
+    "TrialAlignmentSummary",
+    "render_qc_report",
+    "write_qc_report",
+]
+
+
+def render_qc_report(qc: QCInputs) -> str:
+    """The QC report of one session as a complete HTML document."""
+    title = f"QC report: subject {qc.subject}, session {qc.session}"
+    frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
+    sections = [
+        section_html("Summary", "summary", _status_block(qc) + _summary(qc)),
+        section_html(
+            "Frame-count verification",
+            "frames",
+            frames_reached(lambda: _frame_table(qc.frame_checks)),
+        ),
+        section_html(
+            "Dropped frames", "dropped", frames_reached(lambda: _dropped_frames(qc.frame_checks))
+        ),
+        section_html(
+            "TTL pulses",
+            "ttl",
+            _reached_or_note(
+                qc, "verification", "TTL pulses", lambda: _ttl_section(qc.ttl_channels)
+            ),
+        ),
+        section_html(
+            "Trial alignment and clock drift",
+            "trials",
+            _reached_or_note(qc, "synchronization", "Bpod trial times", lambda: _trial_section(qc)),
+        ),
+        section_html(
+            "Pose confidence",
+            "pose",
+            _reached_or_note(
+                qc, "ingestion", "pose tracks", lambda: _pose_section(qc.pose_confidence)
+            ),
+        ),
+        section_html("NWB validation", "validation", _validation_section(qc)),
+        section_html("Warnings", "warnings", _warnings_section(qc.warnings)),
+    ]
+    generated = (
+        qc.generated_at.isoformat(timespec="seconds")
+        if isinstance(qc.generated_at, dt.datetime)
+        else str(qc.generated_at)
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{PAGE_CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{esc(title)}</h1>",
+            f'<p class="meta">generated {esc(generated)} by w2t-bkin '
+            f"{esc(qc.w2t_bkin_version)}</p>",
+            *sections,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def write_qc_report(qc: QCInputs, path: str | os.PathLike[str]) -> Path:
+    """Render the report and write it atomically (parent folders are created)."""
+    return atomic_write_text(path, render_qc_report(qc))
+
+
+# ------------------------------------------------------------------------------------- sections
+
+
+def _reached_or_note(qc: QCInputs, phase: str, what: str, body: Callable[[], str]) -> str:
+    note = qc.not_reached(phase, what)
+    return missing_note(note) if note is not None else body()
+
+
+def _status_block(qc: QCInputs) -> str:
+    """The run's outcome; a failed run shows its phase and error before anything else."""
+    if qc.status == "succeeded":
+        return ""
+    phase = f" in phase {qc.failed_phase}" if qc.failed_phase else ""
+    error = f'<pre class="error">{esc(qc.error)}</pre>' if qc.error else ""
+    return (
+        f'<p class="fail-text">This session {esc(qc.status)}{esc(phase)}; no NWB file was '
+        "published at the output path. The sections below show what the run had checked before "
+        f"it stopped.</p>{error}"
+    )
+
+
+#: Trial labels that mean a trial time was not bracketed by matched sync pulses.
+TRIAL_WARN_LABELS = ("unaligned", "extrapolated")
+
+
+def _trial_badge(alignment: TrialAlignmentSummary) -> str:
+    drift = fmt_ppm(as_float(alignment.drift_ppm))
+    labels = np.asarray(alignment.alignment_label, dtype=str)
+    flagged = {name: int(np.count_nonzero(labels == name)) for name in TRIAL_WARN_LABELS}
+    flagged = {name: n for name, n in flagged.items() if n}
+    if not flagged:
+        return badge_html("Bpod alignment", "ok", drift)
+    text = ", ".join(f"{n} {name}" for name, n in flagged.items())
+    return badge_html("Bpod alignment", "warn", f"{text} of {labels.size} trials; {drift}")
+
+
+def _summary(qc: QCInputs) -> str:
+    badges: list[str] = []
+    if qc.status == "succeeded":
+        badges.append(badge_html("session", "ok", "succeeded"))
+    else:
+        where = f" in {qc.failed_phase}" if qc.failed_phase else ""
+        badges.append(badge_html("session", "fail", f"{qc.status}{where}"))
+    for check in qc.frame_checks:
+        badges.append(badge_html(f"camera {check.camera_id}", check.status))
+    if not qc.frame_checks:
+        badges.append(badge_html("cameras", "n/a", "no cameras"))
+    badges.append(
+        badge_html("TTL channels", "ok" if qc.ttl_channels else "n/a", str(len(qc.ttl_channels)))
+    )
+    if qc.trial_alignment is None:
+        reached = qc.reached("synchronization")
+        badges.append(badge_html("Bpod alignment", "n/a", "no Bpod" if reached else "not reached"))
+    else:
+        badges.append(_trial_badge(qc.trial_alignment))
+    if qc.validation_findings is None:
+        reached = qc.reached("assembly")
+        badges.append(badge_html("NWB validation", "n/a", "not run" if reached else "not reached"))
+    else:
+        blocking = [
+            f for f in qc.validation_findings if str(f.get("importance")) in BLOCKING_IMPORTANCES
+        ]
+        badges.append(
+            badge_html(
+                "NWB validation",
+                "fail" if blocking else "ok",
+                f"{len(blocking)} blocking" if blocking else "clean",
+            )
+        )
+    badges.append(badge_html("warnings", "warn" if qc.warnings else "ok", str(len(qc.warnings))))
+    return f'<div class="badges">{"".join(badges)}</div>'
+
+
+def _frame_table(checks: Sequence[FrameCheck]) -> str:
+    if not checks:
+        return missing_note("no cameras in this session")
+    columns = [
+        ("camera_id", "camera"),
+        ("frame_clock", "frame clock"),
+        ("n_video_frames", "video frames"),
+        ("frames_counted_by", "counted by"),
+        ("n_pulses", "TTL pulses"),
+        ("n_matched", "matched"),
+        ("n_dropped", "dropped"),
+        ("n_spurious", "spurious pulses"),
+        ("n_missing", "missing pulses"),
+        ("status", "status"),
+    ]
+    rows = []
+    for check in checks:
+        cells = []
+        for key, _ in columns:
+            value = getattr(check, key)
+            if key == "status":
+                cells.append(
+                    f"<td>{badge_only_html(str(value if value is not None else 'n/a'))}</td>"
+                )
+            else:
+                cells.append(f"<td>{esc(cell_text(value))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return table_html([label for _, label in columns], rows)
+
+
+def _dropped_frames(checks: Sequence[FrameCheck]) -> str:
+    if not checks:
+        return missing_note("no cameras in this session")
+    items = []
+    for check in checks:
+        camera = esc(check.camera_id)
+        dropped = [int(i) for i in np.asarray(check.dropped_frames, dtype=np.int64)]
+        if not dropped:
+            items.append(f"<li><b>{camera}</b>: no dropped frames</li>")
+            continue
+        listed = ", ".join(str(i) for i in dropped[:MAX_LISTED_DROPPED])
+        more = len(dropped) - MAX_LISTED_DROPPED
+        tail = f" <i>... and {more} more</i>" if more > 0 else ""
+        items.append(
+            f"<li><b>{camera}</b>: {len(dropped)} dropped frame(s) at indices "
+            f'<span class="mono">{listed}</span>{tail}</li>'
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _ttl_section(channels: Mapping[str, np.ndarray]) -> str:
+    if not channels:
+        return missing_note("no TTL channels in this session")
+    rows = []
+    for name, raw in channels.items():
+        times_s = np.asarray(raw, dtype=np.float64)
+        ipi_s = np.diff(times_s)
+        median_ipi = float(np.median(ipi_s)) if ipi_s.size else math.nan
+        n_gaps = int(np.count_nonzero(ipi_s > GAP_FACTOR * median_ipi)) if ipi_s.size else 0
+        cells = [
+            name,
+            times_s.size,
+            num_text(times_s[0], ".3f") if times_s.size else "",
+            num_text(times_s[-1], ".3f") if times_s.size else "",
+            num_text(median_ipi * 1e3, ".3f"),
+            num_text(1.0 / median_ipi, ".3f") if median_ipi > 0 else "",
+            n_gaps,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    table = table_html(
+        [
+            "channel",
+            "pulses",
+            "first (s)",
+            "last (s)",
+            "median interval (ms)",
+            "rate (Hz)",
+            f"gaps (> {GAP_FACTOR} x median)",
+        ],
+        rows,
+    )
+    timeline = figure_html(
+        lambda: qc_figures.ttl_timeline_png(channels), "TTL pulse raster of all channels"
+    )
+    if any(np.asarray(t).size >= 2 for t in channels.values()):
+        ipi = figure_html(
+            lambda: qc_figures.ipi_histograms_png(channels),
+            "inter-pulse interval histograms per channel",
+        )
+    else:
+        ipi = missing_note("no channel has two pulses: no inter-pulse intervals")
+    return table + timeline + "<h3>Inter-pulse intervals</h3>" + ipi
+
+
+def _trial_section(qc: QCInputs) -> str:
+    alignment = qc.trial_alignment
+    stats_table = dict_table_html([row.to_dict() for row in qc.alignment_stats])
+    if alignment is None:
+        return missing_note("no Bpod data in this session") + stats_table
+    offsets_s = np.asarray(alignment.offsets_s, dtype=np.float64)
+    trial_idx = np.asarray(alignment.trial_idx)
+    residuals_ms = np.asarray(alignment.residuals_ms, dtype=np.float64)
+    labels = np.asarray(alignment.alignment_label, dtype=str)
+    drift_ppm = as_float(alignment.drift_ppm)
+    offset_s = as_float(alignment.offset_s)
+    finite = residuals_ms[np.isfinite(residuals_ms)]
+
+    facts = [
+        ("clock drift", fmt_ppm(drift_ppm)),
+        ("clock offset", f"{offset_s:.6f} s" if math.isfinite(offset_s) else "n/a"),
+        ("trials", str(offsets_s.size)),
+        ("matched trials (with residual)", str(finite.size)),
+        (
+            "max |residual|",
+            f"{np.max(np.abs(finite)):.3f} ms" if finite.size else "n/a",
+        ),
+        (
+            "RMS residual",
+            f"{math.sqrt(float(np.mean(finite**2))):.3f} ms" if finite.size else "n/a",
+        ),
+    ]
+    if labels.size:
+        names, counts = np.unique(labels, return_counts=True)
+        facts.append(
+            ("trial labels", ", ".join(f"{n}: {c}" for n, c in zip(names, counts, strict=True)))
+        )
+    fact_list = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
+    if offsets_s.size:
+        figure = figure_html(
+            lambda: qc_figures.trial_alignment_png(trial_idx, offsets_s, labels, residuals_ms),
+            "trial offsets coloured by label, and clock-fit residuals",
+        )
+    else:
+        figure = missing_note("Bpod data present but no trial offsets were computed")
+    return f'<dl class="facts">{fact_list}</dl>' + figure + stats_table
+
+
+MAX_POSE_FIGURES = 8
+"""Individuals per camera drawn as a figure; the rest get their table only."""
+
+
+def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
+    if not pose:
+        return missing_note("no pose data in this session")
+    parts = []
+    for camera_id, entry in pose.items():
+        parts.append(f"<h3>{esc(camera_id)}</h3>")
+        names = [str(n) for n in entry.keypoint_names]
+        confidence = np.asarray(entry.confidence)
+        if confidence.ndim == 2:  # one individual
+            confidence = confidence[:, np.newaxis, :]
+        individuals = [str(n) for n in entry.individual_names] or [
+            f"individual_{k}" for k in range(confidence.shape[1] if confidence.ndim == 3 else 0)
+        ]
+        missing = entry.missing_fraction
+        missing_fraction = None if missing is None else np.asarray(missing, dtype=np.float64)
+        expected = (len(individuals), len(names))
+        if (
+            confidence.ndim != 3
+            or confidence.shape[1:] != expected
+            or (missing_fraction is not None and missing_fraction.shape != expected)
+        ):
+            parts.append(
+                missing_note(
+                    f"confidence cannot be summarised: shape {confidence.shape} does not match "
+                    f"{len(individuals)} individual(s) x {len(names)} keypoint(s)"
+                )
+            )
+            continue
+        if confidence.shape[0] == 0:
+            parts.append(missing_note("pose present but no frames"))
+            continue
+        for i, individual in enumerate(individuals):
+            if len(individuals) > 1:
+                parts.append(f"<h4>{esc(camera_id)}: {esc(individual)}</h4>")
+            parts.append(
+                _individual_pose(
+                    f"{camera_id}/{individual}" if len(individuals) > 1 else camera_id,
+                    names,
+                    confidence[:, i, :],
+                    None if missing_fraction is None else missing_fraction[i],
+                    draw=i < MAX_POSE_FIGURES,
+                )
+            )
+        if len(individuals) > MAX_POSE_FIGURES:
+            parts.append(
+                f'<p class="note">figures for the first {MAX_POSE_FIGURES} of '
+                f"{len(individuals)} individuals; tables for all.</p>"
+            )
+    return "".join(parts)
+
+
+def _individual_pose(
+    label: str,
+    names: list[str],
+    confidence: np.ndarray,
+    missing_fraction: np.ndarray | None,
+    *,
+    draw: bool,
+) -> str:
+    """Confidence figure and per-keypoint table of one individual.
+
+    ``confidence`` is ``(n_frames, n_keypoints)``; ``missing_fraction`` ``(n_keypoints,)`` is
+    the fraction of frames without a position (None: unknown).
+    """
+    stats = qc_figures.confidence_stats(names, confidence)
+    has_scores = stats.fraction_nan < 1.0
+    parts = []
+    if not has_scores.any():
+        parts.append(
+            missing_note("no confidence scores in the source file: positions only (see % missing)")
+        )
+    elif draw:
+        parts.append(
+            figure_html(
+                functools.partial(qc_figures.pose_confidence_png, label, stats),
+                f"confidence per keypoint, {label}",
+            )
+        )
+    rows = []
+    for k, name in enumerate(stats.keypoint_names):
+        scored = bool(has_scores[k])
+        cells = (
+            name,
+            num_text(stats.median[k], ".3f") if scored else "no scores",
+            num_text(stats.q1[k], ".3f") + " - " + num_text(stats.q3[k], ".3f") if scored else "",
+            num_text(100 * stats.fraction_low[k], ".1f") if scored else "",
+            num_text(100 * missing_fraction[k], ".1f") if missing_fraction is not None else "n/a",
+            num_text(100 * stats.fraction_nan[k], ".1f"),
+        )
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    parts.append(
+        table_html(
+            [
+                "keypoint",
+                "median",
+                "IQR",
+                f"% scored frames < {qc_figures.LOW_CONFIDENCE}",
+                "% frames missing (no position)",
+                "% frames without score",
+            ],
+            rows,
+        )
+    )
+    parts.append(
+        f'<p class="note">{stats.n_frames:,} frames; percentiles from '
+        f"{stats.n_frames_used:,} frames at a regular stride, percentages from all frames.</p>"
+    )
+    return "".join(parts)
+
+
+def _validation_section(qc: QCInputs) -> str:
+    findings = qc.validation_findings
+    if findings is None:
+        note = qc.not_reached("assembly", "an NWB file to validate")
+        return missing_note(note or "NWB validation was not run")
+    if not findings:
+        return '<p class="ok-text">nwbinspector and PyNWB report no findings.</p>'
+    columns = ["importance", "check_name", "message", "object_type", "object_name", "location"]
+    rows = [
+        f'<tr class="imp-{esc(str(f.get("importance", "")).lower())}">'
+        + "".join(f"<td>{esc(cell_text(f.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for f in findings
+    ]
+    return table_html(["importance", "check", "message", "type", "object", "location"], rows)
+
+
+def _warnings_section(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return '<p class="ok-text">no warnings</p>'
+    return "<ul>" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
+
+
+# -------------------------------------------------------------------------------------- helpers

@@ -1,0 +1,171 @@
+"""What the QC report shows, as typed plain data (arrays, strings, numbers; no sync objects).
+
+The session fills these from its phases' results (:mod:`w2t_bkin.session.sidecars`); the
+report (:mod:`w2t_bkin.report.qc`) only reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from w2t_bkin import __version__
+from w2t_bkin.model.stats import StreamStats
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    """The frame-count verification of one camera.
+
+    Attributes
+    ----------
+    camera_id
+        The camera.
+    n_video_frames
+        Frames in its videos (or pose file when no video exists).
+    n_pulses, n_matched
+        Pulses on its frame TTL, and frames with a pulse of their own (0 and 0 without TTL).
+    dropped_frames
+        ``(n_dropped,) int64``: positions of the frames the camera dropped.
+    n_spurious, n_missing
+        Pulses removed as spurious; frames whose pulse was lost.
+    status
+        ``"ok"``, ``"warn"``, ``"fail"`` or ``"no TTL"``.
+    frame_clock
+        ``"ttl"``, ``"video"`` or ``"rate"``.
+    frames_counted_by
+        How the video frames were counted (``"index"``, ``"demux"``, ``"decode"``, joined by
+        ``+`` over chunks; see :func:`~w2t_bkin.sources.video.probe_video`), or
+        ``"pose file (no video)"``; ``None`` when not known.
+    """
+
+    camera_id: str
+    n_video_frames: int
+    n_pulses: int
+    n_matched: int
+    dropped_frames: np.ndarray
+    n_spurious: int
+    n_missing: int
+    status: str
+    frame_clock: str
+    frames_counted_by: str | None = None
+
+    @property
+    def n_dropped(self) -> int:
+        return int(self.dropped_frames.size)
+
+
+@dataclass(frozen=True)
+class TrialAlignmentSummary:
+    """The Bpod trials on the reference clock.
+
+    Attributes
+    ----------
+    trial_idx
+        ``(n_trials,) int64``.
+    offsets_s
+        ``(n_trials,) float64``: reference minus Bpod time at each trial start.
+    residuals_ms
+        ``(n_matched,) float64``: clock-fit residual of each trial matched to a pulse.
+    alignment_label
+        ``(n_trials,) str``: ``matched``, ``interpolated``, ``extrapolated`` or ``unaligned``.
+    drift_ppm, offset_s
+        Of the fitted Bpod clock.
+    """
+
+    trial_idx: np.ndarray
+    offsets_s: np.ndarray
+    residuals_ms: np.ndarray
+    alignment_label: np.ndarray
+    drift_ppm: float
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class PoseConfidence:
+    """The pose tracks of one camera, as far as the report summarises them.
+
+    Attributes
+    ----------
+    keypoint_names, individual_names
+        Names along the keypoint and individual axes.
+    confidence
+        ``(n_frames, n_individuals, n_keypoints) float32`` (``(n_frames, n_keypoints)``: one
+        individual); NaN where the source has no score.
+    missing_fraction
+        ``(n_individuals, n_keypoints) float64``: fraction of frames without a position (NaN
+        confidence with a position means "no score", not "missing"); ``None``: not reported.
+    """
+
+    keypoint_names: tuple[str, ...]
+    confidence: np.ndarray
+    individual_names: tuple[str, ...] = ()
+    missing_fraction: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class QCInputs:
+    """Everything the QC report shows.
+
+    Attributes
+    ----------
+    subject, session
+        Identify the session in the title.
+    generated_at
+        When the report was made (naive datetimes are shown as given).
+    w2t_bkin_version
+        Version that produced the session.
+    frame_checks
+        One :class:`FrameCheck` per camera.
+    ttl_channels
+        Channel id -> pulse times, ``(n_pulses,) float64`` seconds.
+    trial_alignment
+        ``None`` without Bpod data.
+    pose_confidence
+        Camera id -> :class:`PoseConfidence`.
+    validation_findings
+        Finding dicts as in :class:`w2t_bkin.nwb.validation.ValidationReport` ``.findings``
+        (the JSON of ``validation.json``); ``None`` when validation did not run.
+    warnings
+        Data-quality warnings raised during the run.
+    alignment_stats
+        One :class:`~w2t_bkin.model.stats.StreamStats` per stream.
+    status
+        How the run ended: ``"succeeded"`` or ``"failed"``.
+    failed_phase, error
+        The phase that failed and its error message (``None`` when the run succeeded).
+    completed_phases
+        Phases that finished; ``None`` means all. A section whose data come from a phase that
+        did not finish says "not reached" instead of "none in this session".
+    """
+
+    subject: str
+    session: str
+    generated_at: dt.datetime | str = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    w2t_bkin_version: str = __version__
+    frame_checks: Sequence[FrameCheck] = ()
+    ttl_channels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    trial_alignment: TrialAlignmentSummary | None = None
+    pose_confidence: Mapping[str, PoseConfidence] = field(default_factory=dict)
+    validation_findings: Sequence[Mapping[str, Any]] | None = None
+    warnings: Sequence[str] = ()
+    alignment_stats: Sequence[StreamStats] = ()
+    status: str = "succeeded"
+    failed_phase: str | None = None
+    error: str | None = None
+    completed_phases: Sequence[str] | None = None
+
+    def reached(self, phase: str) -> bool:
+        """Whether ``phase`` finished (the data it produces are in this report)."""
+        return self.completed_phases is None or phase in self.completed_phases
+
+    def not_reached(self, phase: str, what: str) -> str | None:
+        """A "not reached" note when ``phase`` did not finish, else None."""
+        if self.reached(phase):
+            return None
+        failed = f" in phase {self.failed_phase}" if self.failed_phase else ""
+        return f"not reached: the session failed{failed} before {what} were available"

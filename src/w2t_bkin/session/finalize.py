@@ -1,0 +1,53 @@
+"""Finalization phase: validate, publish the NWB file, write alignment stats, QC and provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from w2t_bkin.io_utils import atomic_write_json
+from w2t_bkin.model.results import SessionResult
+from w2t_bkin.session.context import SessionContext, invalid_nwb_path
+from w2t_bkin.session.sidecars import write_provenance, write_qc
+from w2t_bkin.session.state import SessionRun
+
+log = logging.getLogger(__name__)
+
+
+def finalize(ctx: SessionContext, run: SessionRun, result: SessionResult) -> None:
+    """Finalization: validate, publish the NWB file, write alignment stats, QC and provenance.
+
+    The NWB file is renamed from its temporary name to the output path only when validation
+    finds nothing blocking (or ``finalization.fail_on_critical`` is false); otherwise it is
+    kept as ``<stem>.invalid.nwb`` and the phase fails (QC and provenance are then written by
+    the driver, with the failed status).
+    """
+    from w2t_bkin.nwb.io import publish_file
+
+    assert run.staged_nwb is not None and run.synced is not None
+    staged, out = run.staged_nwb, ctx.processed_dir
+    result.outputs["alignment_stats"] = atomic_write_json(
+        out / "alignment_stats.json", {"streams": [row.to_dict() for row in run.synced.stats]}
+    )
+    if ctx.config.finalization.validate_nwb:
+        from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json
+
+        report = validate_nwb(staged, config=ctx.config.finalization.inspector_config)
+        blocked = not report.is_clean and ctx.config.finalization.fail_on_critical
+        # validation.json names the file it describes where that file ends up.
+        kept_at = invalid_nwb_path(ctx.nwb_path) if blocked else ctx.nwb_path
+        report = dataclasses.replace(report, path=kept_at)
+        result.outputs["validation"] = write_validation_json(report, out / "validation.json")
+        run.findings = [dict(f) for f in report.findings]
+        if blocked:
+            run.staged_nwb = None  # renamed now, or removed by publish_file if that fails
+            result.outputs["invalid_nwb"] = publish_file(staged, kept_at)
+            raise_for_blocking(report, kept_at=kept_at)
+    run.staged_nwb = None
+    result.outputs["nwb"] = publish_file(staged, ctx.nwb_path)
+    if ctx.config.finalization.qc_report:
+        result.outputs["qc_report"] = write_qc(run, result, status="succeeded")
+    if ctx.config.finalization.provenance:
+        result.outputs["provenance"] = write_provenance(
+            run, result, status={"status": "succeeded"}, checksum_inputs=None
+        )

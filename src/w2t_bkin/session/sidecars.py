@@ -1,0 +1,259 @@
+"""The sidecars of a run besides the NWB file: QC report, provenance, ``status.json``.
+
+Written for succeeded and failed runs alike, each as far as the run got. The reports
+themselves live in :mod:`w2t_bkin.report`; this module hands them the run's results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from w2t_bkin import __version__
+from w2t_bkin.config import Config
+from w2t_bkin.errors import W2TError
+from w2t_bkin.io_utils import atomic_write_json
+from w2t_bkin.model.results import SessionResult
+from w2t_bkin.model.video import CameraVideos
+from w2t_bkin.runtime.capture import RunCapture
+from w2t_bkin.runtime.fingerprint import DIGEST_CACHE_NAME, DigestCache
+from w2t_bkin.session.context import SessionContext
+from w2t_bkin.session.ingest import IngestedInputs
+from w2t_bkin.session.state import SessionRun
+from w2t_bkin.session.synchronize import SyncedSession
+
+if TYPE_CHECKING:
+    from w2t_bkin.report.qc_inputs import QCInputs
+
+log = logging.getLogger(__name__)
+
+
+def write_qc(run: SessionRun, result: SessionResult, *, status: str) -> Path:
+    """``qc/report.html`` with what the run produced and how it ended."""
+    from w2t_bkin.report.qc import QCInputs, write_qc_report
+
+    failed = status != "succeeded"
+    outcome: dict[str, Any] = {
+        "status": status,
+        "failed_phase": result.failed_phase if failed else None,
+        "error": result.error if failed else None,
+        "completed_phases": tuple(result.phase_durations_s) if failed else None,
+    }
+    path = run.folder / "qc" / "report.html"
+    ctx = run.ctx
+    if ctx is None:  # the configuration or metadata could not be loaded
+        return write_qc_report(QCInputs(result.subject, result.session, **outcome), path)
+    inputs = run.inputs
+    if inputs is None and run.verified is not None:  # failed in ingestion: TTL and Bpod exist
+        inputs = IngestedInputs(run.verified, {}, run.verified.bpod)
+    qc = qc_inputs(ctx, inputs, run.synced, run.findings, result.warnings, **outcome)
+    return write_qc_report(qc, path)
+
+
+def write_provenance(
+    run: SessionRun,
+    result: SessionResult,
+    *,
+    status: dict[str, Any],
+    checksum_inputs: bool | None,
+) -> Path:
+    """``provenance.json`` of this run; ``checksum_inputs`` None: as the configuration says."""
+    from w2t_bkin.report.provenance import build_provenance
+    from w2t_bkin.report.provenance import write_provenance as write
+
+    ctx = run.ctx
+    config = ctx.config if ctx is not None else None
+    if checksum_inputs is None:
+        checksum_inputs = config.finalization.checksum_inputs if config is not None else False
+    prov = build_provenance(
+        config=config,
+        metadata=ctx.metadata if ctx is not None else None,
+        inputs=run.files.all_inputs() if run.files is not None else [],
+        outputs=[p for p in result.outputs.values() if p.is_file()],
+        command_line=list(run.invocation),
+        checksum_inputs=checksum_inputs,
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC),
+        status=status,
+        digest_cache=(
+            DigestCache(ctx.workspace.cache / DIGEST_CACHE_NAME) if ctx is not None else None
+        ),
+    )
+    return write(prov, run.folder / "provenance.json")
+
+
+def _status(result: SessionResult) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "failed_phase": result.failed_phase,
+        "error": result.error,
+        "exit_code": result.exit_code,
+    }
+
+
+def write_failure_sidecars(run: SessionRun, result: SessionResult, session_log: RunCapture) -> None:
+    """Alignment stats, QC report and provenance of a failed run, each as far as it can go.
+
+    Provenance of a failed run records input sizes and times without checksums: quick, and
+    possible even when an input is unreadable (a common reason to fail).
+    """
+    config = run.ctx.config if run.ctx is not None else Config()
+    steps: list[tuple[str, Callable[[], Path]]] = []
+    if run.synced is not None and "alignment_stats" not in result.outputs:
+        stats = {"streams": [row.to_dict() for row in run.synced.stats]}
+        steps.append(
+            (
+                "alignment_stats",
+                lambda: atomic_write_json(run.folder / "alignment_stats.json", stats),
+            )
+        )
+    if config.finalization.qc_report:
+        steps.append(("qc_report", lambda: write_qc(run, result, status=result.status)))
+    if config.finalization.provenance:
+        steps.append(
+            (
+                "provenance",
+                lambda: write_provenance(
+                    run, result, status=_status(result), checksum_inputs=False
+                ),
+            )
+        )
+    for name, write in steps:
+        try:
+            result.outputs[name] = write()
+        except Exception as exc:  # a sidecar must not hide the error that failed the run
+            session_log.write(
+                logging.WARNING, "could not write %s of the failed run: %s", name, exc
+            )
+
+
+def write_status(
+    folder: Path, result: SessionResult, run: SessionRun, session_log: RunCapture
+) -> None:
+    """``status.json``: how this run ended and what it wrote."""
+    data = {
+        **_status(result),
+        "subject": result.subject,
+        "session": result.session,
+        "w2t_bkin_version": __version__,
+        "started_at": run.started_at,
+        "finished_at": datetime.now(UTC),
+        "phase_durations_s": result.phase_durations_s,
+        "outputs": {name: str(path) for name, path in sorted(result.outputs.items())},
+        "previous_outputs": result.previous_outputs,
+        "warnings": result.warnings,
+        "other_warnings": result.other_warnings,
+    }
+    try:
+        result.outputs["status"] = atomic_write_json(folder / "status.json", data)
+    except (W2TError, OSError) as exc:
+        session_log.write(logging.WARNING, "could not write status.json: %s", exc)
+
+
+_QC_STATUS = {"exact": "ok", "repaired": "warn", "mismatch": "warn"}
+
+
+def _frames_counted_by(videos: CameraVideos | None) -> str:
+    """How the camera's frames were counted: the probe methods of its chunks, or the pose file."""
+    if videos is None:
+        return "pose file (no video)"
+    return "+".join(dict.fromkeys(chunk.method for chunk in videos.chunks))
+
+
+def qc_inputs(
+    ctx: SessionContext,
+    inputs: IngestedInputs | None,
+    synced: SyncedSession | None,
+    findings: list[dict[str, Any]] | None,
+    warnings: list[str],
+    *,
+    status: str = "succeeded",
+    failed_phase: str | None = None,
+    error: str | None = None,
+    completed_phases: tuple[str, ...] | None = None,
+) -> QCInputs:
+    """Plain data for the QC report.
+
+    ``findings`` is None when validation did not run; ``inputs`` and ``synced`` are None when
+    the session failed before ingestion or synchronization. ``status``, ``failed_phase``,
+    ``error`` and ``completed_phases`` (None: all) describe how the run ended, so that the
+    report can tell "not reached" from "nothing to show".
+    """
+    from w2t_bkin.report.qc_inputs import (
+        FrameCheck,
+        PoseConfidence,
+        QCInputs,
+        TrialAlignmentSummary,
+    )
+
+    frame_checks = []
+    for camera_id, timing in (synced.cameras if synced is not None else {}).items():
+        a = timing.alignment
+        videos = inputs.verified.videos.get(camera_id) if inputs is not None else None
+        frame_checks.append(
+            FrameCheck(
+                camera_id=camera_id,
+                n_video_frames=timing.n_frames,
+                n_pulses=a.n_pulses if a is not None else 0,
+                n_matched=int(np.count_nonzero(a.frame_has_pulse)) if a is not None else 0,
+                dropped_frames=a.dropped_frames if a is not None else np.empty(0, np.int64),
+                n_spurious=int(a.spurious_pulse_idx.size) if a is not None else 0,
+                n_missing=int(a.missing_pulse_frame_idx.size) if a is not None else 0,
+                status=_QC_STATUS[a.status] if a is not None else "no TTL",
+                frame_clock=timing.frame_clock,
+                frames_counted_by=_frames_counted_by(videos),
+            )
+        )
+    trial_alignment = None
+    if synced is not None and synced.trials is not None:
+        t = synced.trials
+        finite = np.isfinite(t.residuals_s)
+        trial_alignment = TrialAlignmentSummary(
+            trial_idx=np.arange(t.alignment_label.size),
+            offsets_s=t.offsets_s,
+            residuals_ms=t.residuals_s[finite] * 1e3,
+            alignment_label=t.alignment_label,
+            drift_ppm=t.to_reference.drift_ppm,
+            offset_s=t.to_reference.offset_s,
+        )
+    pose_confidence = {
+        camera_id: PoseConfidence(
+            keypoint_names=tuple(pose.keypoint_names),
+            individual_names=tuple(pose.individual_names),
+            confidence=pose.confidence,
+            # A keypoint is missing in a frame when it has no position: SLEAP files without
+            # scores have positions but NaN confidence, which is "no score", not "missing".
+            missing_fraction=_missing_position_fraction(pose.positions),
+        )
+        for camera_id, pose in (inputs.pose if inputs is not None else {}).items()
+    }
+    ttl = inputs.verified.ttl if inputs is not None else {}
+    return QCInputs(
+        subject=ctx.subject,
+        session=ctx.session,
+        w2t_bkin_version=__version__,
+        frame_checks=frame_checks,
+        ttl_channels={k: v.times_s for k, v in ttl.items()},
+        trial_alignment=trial_alignment,
+        pose_confidence=pose_confidence,
+        validation_findings=findings,
+        warnings=warnings,
+        alignment_stats=list(synced.stats) if synced is not None else [],
+        status=status,
+        failed_phase=failed_phase,
+        error=error,
+        completed_phases=completed_phases,
+    )
+
+
+def _missing_position_fraction(positions: np.ndarray) -> np.ndarray:
+    """``(n_individuals, n_keypoints) float64``: fraction of frames without a position."""
+    if positions.shape[0] == 0:
+        return np.full(positions.shape[1:3], np.nan)
+    missing = np.isnan(positions).any(axis=-1)  # (n_frames, n_individuals, n_keypoints)
+    return np.asarray(missing.mean(axis=0), dtype=np.float64)
