@@ -60,7 +60,14 @@ def _root(
 
 def _register() -> None:
     # Imported here so that each command module can import `app` helpers without cycles.
-    from w2t_bkin.cli import data_cmd, nwb_cmd, run_cmd  # noqa: F401
+    from w2t_bkin.cli import (  # noqa: F401
+        config_cmd,
+        data_cmd,
+        import_cmd,
+        nwb_cmd,
+        run_cmd,
+        validate_cmd,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,15 @@
-"""``w2t-bkin data ...``, ``discover`` and ``config ...`` commands."""
+"""``w2t-bkin data init|add-subject|add-session`` and the ``data`` command group."""
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from w2t_bkin.cli import app, stderr, stdout
-from w2t_bkin.config import config_json_schema, load_workspace_config, render_config_template
-from w2t_bkin.errors import AlreadyExistsError, MetadataError, W2TError
+from w2t_bkin.cli import app, stdout
+from w2t_bkin.errors import AlreadyExistsError, MetadataError
 from w2t_bkin.workspace.create import (
     ExperimentInfo,
     add_session,
@@ -21,14 +17,9 @@ from w2t_bkin.workspace.create import (
     init_workspace,
     split_names,
 )
-from w2t_bkin.workspace.discovery import discover_sessions
-from w2t_bkin.workspace.layout import open_workspace
-from w2t_bkin.workspace.validate import validate_workspace
 
 data_app = typer.Typer(help="Create and check the experiment workspace.", no_args_is_help=True)
-config_app = typer.Typer(help="Show the configuration and its schema.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-app.add_typer(config_app, name="config")
 
 
 NAMES_HELP = 'Comma-separated; semicolon-separated when names hold commas ("Doe, J; Roe, R").'
@@ -141,128 +132,3 @@ def _parse_date(text: str) -> date:
             f"invalid --date {text!r}: expected a date as YYYY-MM-DD",
             hint="use YYYY-MM-DD, e.g. 2026-11-21",
         ) from None
-
-
-@data_app.command("import-raw")
-def data_import_raw(
-    source: Path = typer.Argument(..., help="Folder with the raw files of one session."),
-    experiment: Path = typer.Option(..., "--experiment", "-e", help="Experiment folder."),
-    subject: str = typer.Option(..., "--subject", "-s"),
-    session: str = typer.Option(..., "--session"),
-    confirm: bool = typer.Option(False, "--confirm", help="Apply (default is a dry run)."),
-    copy: bool = typer.Option(False, "--copy", help="Copy instead of relative symlinks."),
-    pose_source: list[str] = typer.Option(
-        [],
-        "--pose-source",
-        help="CAMERA=SOURCE (dlc, sleap, lightning_pose): the pose files to keep when a camera "
-        "has outputs of several tools. Repeatable.",
-    ),
-) -> None:
-    """Link raw files into a session by category and declare them in session.toml.
-
-    Camera ids come from video file stems (chunk suffixes such as _chunk00, _000, -1 grouped);
-    each TTL file is its own channel, the frame clock of the camera its name contains.
-    """
-    # Imported here: the pose readers it asks load h5py and pandas, which --help need not wait for
-    from w2t_bkin.workspace.import_raw import apply_import, check_import, plan_import
-
-    plan = plan_import(source, experiment, subject, session, _pose_choices(pose_source))
-    table = Table(title=f"import into {plan.session_dir}")
-    for column in ("category", "id", "source", "target"):
-        table.add_column(column, overflow="fold")
-    for item in plan.items:
-        category = f"pose ({item.pose_source})" if item.pose_source else item.category
-        table.add_row(category, item.entry_id, str(item.source), str(item.target))
-    stdout.print(table)
-    for note in plan.notes:
-        stdout.print(f"note: {note}", highlight=False)
-    if plan.skipped:
-        stdout.print(f"{len(plan.skipped)} file(s) not recognised or not chosen, left out:")
-        for path in plan.skipped:
-            stdout.print(f"  {path}", highlight=False)
-    for conflict in plan.conflicts:
-        stdout.print(f"[red]conflict[/] {escape(conflict)}", highlight=False)
-    if not confirm:
-        if plan.conflicts:
-            stdout.print(f"{len(plan.conflicts)} conflict(s): --confirm refuses until resolved")
-        else:
-            check_import(plan)  # session.toml and existing targets: fail now, not at --confirm
-        stdout.print("dry run: nothing written (pass --confirm to apply)")
-        return
-    created = apply_import(plan, copy=copy)
-    stdout.print(f"{'copied' if copy else 'linked'} {len(created)} file(s); session.toml updated")
-
-
-def _pose_choices(values: list[str]) -> dict[str, str]:
-    choices: dict[str, str] = {}
-    for value in values:
-        camera, sep, source = value.partition("=")
-        if not sep or not camera.strip() or not source.strip():
-            raise typer.BadParameter(
-                f"{value!r} is not CAMERA=SOURCE (e.g. cam1=sleap)", param_hint="--pose-source"
-            )
-        choices[camera.strip()] = source.strip()
-    return choices
-
-
-@data_app.command("validate")
-def data_validate(
-    root: Path = typer.Argument(..., help="Experiment folder."),
-    subject: str = typer.Option("*", help="Subject glob."),
-    session: str = typer.Option("*", help="Session glob."),
-) -> None:
-    """Check layout, configuration and every session's merged metadata and globs."""
-    problems = validate_workspace(root, subject, session)
-    errors = [p for p in problems if p.severity == "error"]
-    for problem in problems:
-        colour = "red" if problem.severity == "error" else "yellow"
-        stdout.print(
-            f"[{colour}]{problem.severity}[/] {problem.where}: {problem.message}", highlight=False
-        )
-    if errors:
-        stderr.print(f"{len(errors)} error(s)")
-        raise typer.Exit(1)
-    stdout.print("workspace is valid")
-
-
-@app.command("discover")
-def discover(
-    root: Path = typer.Argument(..., help="Experiment folder."),
-    subject: str = typer.Option("*", "--subject", "-s", help="Subject glob."),
-    session: str = typer.Option("*", "--session", "-x", help="Session glob."),
-    output_format: str = typer.Option("json", "--format", "-f", help="json, tsv or plain."),
-) -> None:
-    """List the sessions of a workspace."""
-    if output_format not in {"json", "tsv", "plain"}:
-        raise W2TError(f"unknown --format {output_format!r}", hint="use json, tsv or plain")
-    sessions = discover_sessions(open_workspace(root), subject, session)
-    if output_format == "json":
-        print(json.dumps([ref.to_dict() for ref in sessions], indent=2))
-    elif output_format == "tsv":
-        for ref in sessions:
-            print(f"{ref.subject}\t{ref.session}")
-    else:
-        table = Table(title=f"{len(sessions)} session(s) in {root}")
-        table.add_column("subject")
-        table.add_column("session")
-        table.add_column("path")
-        for ref in sessions:
-            table.add_row(ref.subject, ref.session, str(ref.path))
-        stdout.print(table)
-
-
-@config_app.command("show")
-def config_show(
-    root: Path = typer.Argument(Path("."), help="Experiment folder."),
-    config: Path | None = typer.Option(None, "--config", help="Another configuration file."),
-) -> None:
-    """Print the effective configuration (defaults filled in)."""
-    if config is None:
-        open_workspace(root)  # ROOT must be a workspace: defaults for a typo'd path would mislead
-    print(render_config_template(load_workspace_config(root, config)), end="")
-
-
-@config_app.command("schema")
-def config_schema() -> None:
-    """Print the JSON schema of configuration.toml."""
-    print(json.dumps(config_json_schema(), indent=2))
