@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_ROOT ?= demo-experiment
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-test: $(STAMP) lint
+# The QC browser test drives Debian's chromium (never a downloaded browser): install it when
+# running as root and it is missing; otherwise the test skips with a reason (fails when CI=true).
+browser-deps:
+	command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get update -qq && apt-get install -y -qq chromium) || true
+
+test: $(STAMP) lint browser-deps
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

@@ -15,8 +15,21 @@ from w2t_bkin.config import load_workspace_config
 from w2t_bkin.errors import W2TError
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.session import process_session
+from w2t_bkin.session.preflight import Preflight, Problem, preflight
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
 from w2t_bkin.workspace.layout import open_workspace
+
+# The phase name of a session failed by the preflight without running. run_batch runs every
+# session instead (one with a preflight error fails fast in its own phase and writes its
+# status.json); the name stays for the CLI, which prints such results apart.
+PREFLIGHT_PHASE = "preflight"
+
+
+@dataclass(frozen=True)
+class PreflightProblems:
+    """Before any session runs: every problem the preflight found (errors and warnings)."""
+
+    problems: tuple[Problem, ...]
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,7 @@ class BatchStopped:
     config_path: Path
 
 
-BatchEvent = SessionStarted | SessionFinished | BatchStopped
+BatchEvent = PreflightProblems | SessionStarted | SessionFinished | BatchStopped
 
 
 @dataclass
@@ -83,11 +96,19 @@ def run_batch(
     invocation: Sequence[str] | None = None,
     on_event: Callable[[BatchEvent], None] | None = None,
 ) -> BatchResult:
-    """Process the selected sessions one after another.
+    """Check every selected session (the preflight), then process them one after another.
+
+    The preflight (:func:`w2t_bkin.session.preflight.preflight`, the checks of ``data
+    validate``) reports every problem of every selected session at once, before any session
+    runs (a :class:`PreflightProblems` event). Each session then runs as before: one with a
+    preflight error fails in its own phase (configuration ... ingestion) with that error, fast,
+    and leaves its ``status.json`` and ``pipeline.log`` like any failed run.
 
     When a session fails and the effective configuration (``config_path`` or
     ROOT/configuration.toml) sets ``execution.continue_on_error = false``, the remaining
-    sessions are not processed; their results have status ``skipped``.
+    sessions are not processed; their results have status ``skipped``. The first session the
+    preflight found failing then runs first, so that no session is processed for nothing.
+    Results are in selection order either way.
 
     Parameters
     ----------
@@ -109,8 +130,12 @@ def run_batch(
     # before its first session, and an invalid file fails every session alike.
     continue_on_error = load_workspace_config(root, config_path).execution.continue_on_error
     refs = select_sessions(root, subject, session)
+    checked = preflight(root, subject, session, config_path)
+    if checked.problems:
+        notify(PreflightProblems(tuple(checked.problems)))
+    order = refs if continue_on_error else _failing_first(refs, checked)
     batch = BatchResult()
-    for k, ref in enumerate(refs):
+    for k, ref in enumerate(order):
         notify(SessionStarted(ref))
         result = process_session(
             root, ref.subject, ref.session, config_path=config_path, invocation=invocation
@@ -119,11 +144,19 @@ def run_batch(
         notify(SessionFinished(result))
         if not result.ok and not continue_on_error:
             effective = config_path or open_workspace(root).config_path
-            skipped = _skipped(refs[k + 1 :], result, effective)
+            skipped = _skipped(order[k + 1 :], result, effective)
             batch.results += skipped
             notify(BatchStopped(result, tuple(skipped), effective))
             break
+    position = {(r.subject, r.session): i for i, r in enumerate(refs)}
+    batch.results.sort(key=lambda r: position[(r.subject, r.session)])
     return batch
+
+
+def _failing_first(refs: list[SessionRef], checked: Preflight) -> list[SessionRef]:
+    """``refs`` with the first session the preflight found failing moved to the front."""
+    failing = [r for r in refs if (r.subject, r.session) in checked.blocking]
+    return failing[:1] + [r for r in refs if r not in failing[:1]]
 
 
 def _skipped(refs: list[SessionRef], failed: SessionResult, config: Path) -> list[SessionResult]:

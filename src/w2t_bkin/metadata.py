@@ -97,6 +97,20 @@ class SubjectMeta(_Meta):
             )
         return value
 
+    @field_validator("date_of_birth")
+    @classmethod
+    def _check_date_of_birth(cls, value: datetime | None) -> datetime | None:
+        # Like session_start_time: a naive value would take the processing machine's zone
+        # (pynwb's default), so the same raw data would give different files on different machines.
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(
+                f"date_of_birth {value.isoformat()} has no UTC offset; w2t-bkin does not guess "
+                "the time zone (the processing machine's zone would make the file depend on "
+                "where it was processed): write it with the lab's offset, e.g. "
+                "date_of_birth = 2026-01-31T00:00:00+01:00"
+            )
+        return value
+
 
 class DeviceMeta(_Meta):
     name: str
@@ -105,6 +119,52 @@ class DeviceMeta(_Meta):
     model_name: str | None = None
     model_number: str | None = None
     serial_number: str | None = None
+
+
+class SavedFramesMeta(_Meta):
+    """``[[cameras]].saved_frames``: which TTL pulses belong to saved frames.
+
+    For a DAQ that recorded while the camera was triggered but not saving (before the video
+    started or after it stopped). Pulse counts or a window on the TTL clock, never both.
+    """
+
+    skip_leading_pulses: int | None = Field(
+        None, ge=0, description="Pulses on the frame grid before the first saved frame."
+    )
+    skip_trailing_pulses: int | None = Field(
+        None, ge=0, description="Pulses on the frame grid after the last saved frame."
+    )
+    pulses_from_s: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="TTL-clock time (s) before the first saved frame's pulse, after earlier ones.",
+    )
+    pulses_to_s: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="TTL-clock time (s) after the last saved frame's pulse, before later ones.",
+    )
+
+    @model_validator(mode="after")
+    def _check_form(self) -> SavedFramesMeta:
+        counts = self.skip_leading_pulses is not None or self.skip_trailing_pulses is not None
+        window = self.pulses_from_s is not None or self.pulses_to_s is not None
+        if counts and window:
+            raise ValueError(
+                "saved_frames takes pulse counts (skip_leading_pulses, skip_trailing_pulses) or "
+                "a time window (pulses_from_s, pulses_to_s), not both"
+            )
+        if not counts and not window:
+            raise ValueError(
+                "saved_frames needs skip_leading_pulses and/or skip_trailing_pulses, or "
+                "pulses_from_s and/or pulses_to_s"
+            )
+        start, end = self.pulses_from_s, self.pulses_to_s
+        if start is not None and end is not None and not start < end:
+            raise ValueError(
+                f"saved_frames: pulses_from_s ({start:g} s) must be before pulses_to_s ({end:g} s)"
+            )
+        return self
 
 
 class CameraMeta(_Meta):
@@ -131,6 +191,13 @@ class CameraMeta(_Meta):
             "Globs of the camera's embedded frame counter files (float64 per saved frame, e.g. "
             "iblrig *frame_counter.bin): one per video chunk in order, or one for the camera. "
             "Gives each frame its slot on the pulse train; needs frame_clock = 'ttl'."
+        ),
+    )
+    saved_frames: SavedFramesMeta | None = Field(
+        None,
+        description=(
+            "Which TTL pulses belong to saved frames when the DAQ also recorded pulses before "
+            "the video started or after it stopped; needs frame_clock = 'ttl'."
         ),
     )
 

@@ -13,6 +13,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from w2t_bkin.errors import W2TError
+from w2t_bkin.upstream_keys import SCHEMA_OF_MODEL, upstream_key_message
 
 
 def read_toml(path: Path, error_cls: type[W2TError]) -> tuple[dict[str, Any], str]:
@@ -169,6 +170,21 @@ def suggest_key(model: type[BaseModel], loc: tuple[str | int, ...]) -> str | Non
     return matches[0] if matches else None
 
 
+def _unknown_key_message(model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    """``unknown key``, with the closest valid key, or the new key of an upstream key.
+
+    A key of the upstream w2t-bkin files is named with its counterpart here (and
+    ``data migrate``) rather than a closest key, which would mislead: upstream
+    ``[[bpod.trial_types]]`` is not ``trial_type_names``.
+    """
+    schema = SCHEMA_OF_MODEL.get(model.__name__)
+    upstream = upstream_key_message(schema, loc) if schema is not None else None
+    if upstream is not None:
+        return f"unknown key: {upstream}"
+    suggestion = suggest_key(model, loc)
+    return f"unknown key (did you mean '{suggestion}'?)" if suggestion else "unknown key"
+
+
 def format_loc(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
@@ -196,10 +212,7 @@ def format_validation_error(
             where += f":{line_no}"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = "unknown key"
-            suggestion = suggest_key(model, loc)
-            if suggestion:
-                message += f" (did you mean '{suggestion}'?)"
+            message = _unknown_key_message(model, loc)
         elif "input" in error and error["type"] != "missing":
             message += f" (found {error['input']!r})"
         lines.append(f"{where}: {format_loc(loc)}: {message}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,14 @@ def test_real_pose_and_video_to_nwb(real_data: Path, tmp_path: Path, camera_id: 
     root = tmp_path / "exp"
     init_workspace(root, ExperimentInfo("Lab", "Inst", ("Doe, J",)))
     add_subject(root, "animal1", {"species": "Mus musculus", "sex": "U", "age": "P60D"})
-    session_toml = add_session(root, "animal1", "s1", description="real sample data")
+    session_toml = add_session(
+        root,
+        "animal1",
+        "s1",
+        session_date=date(2024, 1, 1),
+        start_time="10:00+00:00",
+        description="real sample data",
+    )
     session_dir = session_toml.parent
     video_name = Path(video).name
     pose_name = Path(video).stem + "_" + Path(pose).name if source == "sleap" else Path(pose).name

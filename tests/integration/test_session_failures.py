@@ -91,7 +91,8 @@ def test_unexpected_error_names_the_phase_and_keeps_the_traceback_in_the_log(
     )
     assert out.err.count("already exists") == 1  # printed once
     assert "Traceback" not in out.err + out.out
-    assert "succeeded" in [ln for ln in out.out.splitlines() if "ses02" in ln][-1]  # batch went on
+    rows = [ln for ln in out.out.splitlines() if ln.startswith("│ mouse01/ses02 ")]
+    assert "succeeded" in rows[-1]  # the batch went on
     log = (root / OUT / "pipeline.log").read_text()
     assert re.search(r"ERROR w2t_bkin.session: phase assembly: failed after [\d.]+ s", log)
     assert "Traceback (most recent call last)" in log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,48 @@ def test_weight_with_a_unit_is_accepted(weight: str) -> None:
 def test_weight_without_number_and_unit_is_rejected(weight: str) -> None:
     with pytest.raises(ValueError, match="weight must be a number and a unit of mass"):
         SessionMetadata.model_validate({"subject": {"weight": weight}})
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The processing machine's zone is America/New_York (-05:00 in January)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("2026-01-31", "2026-01-31T00:00:00"), ("2026-01-31T08:30:00", "2026-01-31T08:30:00")],
+)
+@pytest.mark.usefixtures("new_york")
+def test_date_of_birth_without_utc_offset_is_refused_naming_file_and_line(
+    raw: Path, value: str, shown: str
+) -> None:
+    # A naive value would take the processing machine's zone (-05:00 here), as
+    # session_start_time would: both are refused instead of guessed.
+    path = raw / "m1" / "subject.toml"
+    path.write_text(f'[subject]\nspecies = "Mus musculus"\nsex = "F"\ndate_of_birth = {value}\n')
+    with pytest.raises(MetadataError) as info:
+        load_session_metadata(raw, "m1", "s1")
+    assert (
+        f"{path}:4: subject.date_of_birth: Value error, date_of_birth {shown} has no UTC offset; "
+        "w2t-bkin does not guess the time zone (the processing machine's zone would make the "
+        "file depend on where it was processed): write it with the lab's offset, e.g. "
+        "date_of_birth = 2026-01-31T00:00:00+01:00"
+    ) in str(info.value)
+
+
+@pytest.mark.usefixtures("new_york")
+def test_date_of_birth_keeps_the_offset_it_was_given(raw: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    path = raw / "m1" / "subject.toml"
+    path.write_text('[subject]\nsex = "F"\ndate_of_birth = 2026-01-31T00:00:00+01:00\n')
+    born = load_session_metadata(raw, "m1", "s1").subject.date_of_birth
+    assert born == datetime(2026, 1, 31, tzinfo=timezone(timedelta(hours=1)))
+    assert born is not None and born.utcoffset() == timedelta(hours=1)

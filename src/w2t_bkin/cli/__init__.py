@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's own help layout: Typer's rich panels show every flag as taking a "<bool>" value.
+    rich_markup_mode=None,
 )
 stderr = Console(stderr=True, soft_wrap=True)
 stdout = Console(soft_wrap=True)
@@ -55,7 +57,21 @@ def _root(
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING))
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.addFilter(_not_a_session_outcome)
     logging.basicConfig(handlers=[console], level=logging.DEBUG if debug else logging.INFO)
+
+
+# The logger of w2t_bkin.session.driver (not imported here: it loads the whole pipeline).
+_SESSION_LOGGER = "w2t_bkin.session"
+
+
+def _not_a_session_outcome(record: logging.LogRecord) -> bool:
+    """Drop the driver's record of a failed session: ``run`` prints each outcome itself.
+
+    Without this filter a session that fails before its log opens (e.g. its lock is held)
+    shows the same error twice on the console.
+    """
+    return not (record.name == _SESSION_LOGGER and record.levelno >= logging.ERROR)
 
 
 def _register() -> None:
@@ -64,6 +80,7 @@ def _register() -> None:
         config_cmd,
         data_cmd,
         import_cmd,
+        migrate_cmd,
         nwb_cmd,
         run_cmd,
         validate_cmd,

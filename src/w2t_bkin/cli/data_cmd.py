@@ -11,10 +11,14 @@ import typer
 from w2t_bkin.cli import app, stdout
 from w2t_bkin.errors import AlreadyExistsError, MetadataError
 from w2t_bkin.workspace.create import (
+    NAMES_RULE,
+    START_EXAMPLE,
     ExperimentInfo,
     add_session,
     add_subject,
+    carries_utc_offset,
     init_workspace,
+    needs_date,
     split_names,
 )
 
@@ -22,7 +26,9 @@ data_app = typer.Typer(help="Create and check the experiment workspace.", no_arg
 app.add_typer(data_app, name="data")
 
 
-NAMES_HELP = 'Comma-separated; semicolon-separated when names hold commas ("Doe, J; Roe, R").'
+NAMES_HELP = NAMES_RULE
+NAMES_PROMPT = "Experimenters, each 'Last, First', people separated by ';'"
+OFFSET_HELP = "UTC offset of the lab on that day, e.g. +01:00 (never taken from this machine)."
 
 
 def interactive(yes: bool) -> bool:
@@ -45,8 +51,8 @@ def data_init(
     if interactive(yes):
         lab = lab or typer.prompt("Lab", default="")
         institution = institution or typer.prompt("Institution", default="")
-        experimenters = experimenters or typer.prompt("Experimenters (comma-separated)", default="")
-    names = tuple(split_names(experimenters))
+        experimenters = experimenters or typer.prompt(NAMES_PROMPT, default="")
+    names = tuple(split_names(experimenters, "--experimenters"))
     workspace = init_workspace(
         root, ExperimentInfo(lab, institution, names, protocol, description), force=force
     )
@@ -65,8 +71,11 @@ def data_add_subject(
     genotype: str = typer.Option(""),
     strain: str = typer.Option(""),
     date_of_birth: str = typer.Option(
-        "", help="ISO-8601 date, e.g. 2026-01-31 (stored with this machine's time zone)."
+        "",
+        help="ISO-8601 date-time with the lab's UTC offset, e.g. 2026-01-31T00:00+01:00, or a "
+        "date with --utc-offset.",
     ),
+    utc_offset: str = typer.Option("", help=OFFSET_HELP),
     weight: str = typer.Option("", help="Number and unit of mass, e.g. '25 g' or '0.025 kg'."),
     description: str = typer.Option(""),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
@@ -84,12 +93,12 @@ def data_add_subject(
         "description": description,
     }
     try:
-        path = add_subject(root, subject, fields, overwrite=force)
+        path = add_subject(root, subject, fields, utc_offset=utc_offset or None, overwrite=force)
     except AlreadyExistsError as exc:
         if interactive(yes):
             if not typer.confirm(f"{exc.message}. Overwrite?"):
                 raise typer.Exit(1) from None
-            path = add_subject(root, subject, fields, overwrite=True)
+            path = add_subject(root, subject, fields, utc_offset=utc_offset or None, overwrite=True)
         else:
             raise
     stdout.print(f"subject written: {path}")
@@ -100,22 +109,50 @@ def data_add_session(
     root: Path = typer.Argument(..., help="Experiment folder."),
     subject: str = typer.Argument(..., help="Existing subject ID."),
     session: str = typer.Argument(..., help="Session ID (letters, digits, _ and -)."),
-    session_date: str = typer.Option("", "--date", help="YYYY-MM-DD (default: today)."),
-    start_time: str = typer.Option("", help="HH:MM[:SS] local time, or a full ISO date-time."),
+    session_date: str = typer.Option(
+        "", "--date", help="YYYY-MM-DD of the recording (asked for, or required with --yes)."
+    ),
+    start_time: str = typer.Option(
+        "",
+        help="Wall-clock time of DAQ t=0: HH:MM[:SS] with its UTC offset (13:45+01:00), or a "
+        "full ISO date-time (asked for, or required with --yes).",
+    ),
+    utc_offset: str = typer.Option("", help=OFFSET_HELP),
     description: str = typer.Option("Behavioral session", help="Session description."),
     experimenter: str = typer.Option("", help=NAMES_HELP),
     no_subdirs: bool = typer.Option(False, "--no-subdirs", help="Do not create Video/ TTLs/ ..."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing session.toml."),
 ) -> None:
-    """Add a session folder with session.toml and Video/ TTLs/ Bpod/ Pose/."""
+    """Add a session folder with session.toml and Video/ TTLs/ Bpod/ Pose/.
+
+    The session start is never guessed: without --date and --start-time it is asked for, and
+    with --yes (or no terminal) the command stops and names the missing options.
+    """
+    if interactive(yes):
+        if not session_date and (not start_time or needs_date(start_time)):
+            session_date = typer.prompt("Session date (YYYY-MM-DD)")
+        start_time = start_time or typer.prompt("Start time of DAQ t=0 (HH:MM[:SS])")
+        if not utc_offset and not carries_utc_offset(start_time):
+            utc_offset = typer.prompt("UTC offset of the lab on that day (e.g. +01:00)")
+    missing = [
+        *(["--date"] if not session_date and (not start_time or needs_date(start_time)) else []),
+        *(["--start-time"] if not start_time else []),
+    ]
+    if missing:
+        raise MetadataError(
+            f"add-session needs {' and '.join(missing)}: the session start (the wall-clock time "
+            "of DAQ t=0) is never guessed",
+            hint=START_EXAMPLE,
+        )
     day = _parse_date(session_date) if session_date else None
     path = add_session(
         root,
         subject,
         session,
         session_date=day,
-        start_time=start_time or None,
+        start_time=start_time,
+        utc_offset=utc_offset or None,
         description=description,
         experimenter=experimenter or None,
         subdirs=not no_subdirs,

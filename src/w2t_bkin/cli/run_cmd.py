@@ -36,9 +36,21 @@ def run_sessions(
 
 
 def _print_event(event: BatchEvent) -> None:
-    from w2t_bkin.batch import SessionFinished, SessionStarted
+    from w2t_bkin.batch import PreflightProblems, SessionFinished, SessionStarted
 
-    if isinstance(event, SessionStarted):
+    if isinstance(event, PreflightProblems):
+        n_errors = sum(p.severity == "error" for p in event.problems)
+        stderr.print(
+            f"preflight: {n_errors} error(s), {len(event.problems) - n_errors} warning(s) "
+            "found before processing (a session with an error fails at it)",
+            highlight=False,
+        )
+        for problem in event.problems:
+            error = problem.severity == "error"
+            label = "[red]error[/]" if error else "[yellow]warning[/]"
+            text = label + escape(problem.render())[len(problem.severity) :]
+            (stderr if error else stdout).print(text, highlight=False)
+    elif isinstance(event, SessionStarted):
         stdout.print(f"processing {event.ref.subject}/{event.ref.session} ...", highlight=False)
     elif isinstance(event, SessionFinished):
         _print_result(event.result)
@@ -55,10 +67,22 @@ def _print_event(event: BatchEvent) -> None:
 
 
 def _print_result(result: SessionResult) -> None:
+    from w2t_bkin.batch import PREFLIGHT_PHASE
+
     if result.ok:
-        stdout.print(f"  [green]succeeded[/] {result.subject}/{result.session}", highlight=False)
+        flagged = f" with {_count(len(result.warnings), 'warning')}" if result.warnings else ""
+        stdout.print(
+            f"  [green]succeeded[/]{flagged} {result.subject}/{result.session}", highlight=False
+        )
         for name, path in sorted(result.outputs.items()):
             stdout.print(f"    {name:16s} {escape(str(path))}", highlight=False)
+    elif result.failed_phase == PREFLIGHT_PHASE:
+        # Its error was printed with the preflight's problems, before any session ran.
+        stderr.print(
+            f"  [red]failed[/] {result.subject}/{result.session} in the preflight "
+            "(its error is listed above); not processed",
+            highlight=False,
+        )
     else:
         stderr.print(
             f"  [red]failed[/] {result.subject}/{result.session} in phase "
@@ -84,14 +108,49 @@ def _print_result(result: SessionResult) -> None:
 
 
 def _summary(results: list[SessionResult]) -> int:
+    """Print one row per session; return the exit code (the worst failure's, 0 with warnings).
+
+    Paths and errors fold onto more lines rather than being cut: a scientist copies them.
+    """
     table = Table(title="sessions")
-    for column in ("subject", "session", "status", "NWB"):
-        table.add_column(column)
+    # Session and status stay on a row's first line (whole): the long cells fold beside them.
+    labels = [f"{r.subject}/{r.session}" for r in results]
+    table.add_column("session", min_width=max(map(len, labels), default=7), overflow="fold")
+    table.add_column("status", min_width=max((len(r.status) for r in results), default=6))
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("warnings", overflow="fold")
+    table.add_column("output", overflow="fold")
+    table.add_column("error", overflow="fold")
     for r in results:
-        table.add_row(r.subject, r.session, r.status, escape(str(r.outputs.get("nwb", ""))))
+        error = (r.error or "").strip().splitlines()
+        table.add_row(
+            escape(f"{r.subject}/{r.session}"),
+            str(r.status),
+            f"{sum(r.phase_durations_s.values()):.1f} s",
+            escape(_warnings_cell(r.warnings)),
+            escape(str(r.outputs.get("nwb", ""))),
+            escape(error[0] if error else ""),
+        )
     stdout.print(table)
     failed = [r for r in results if not r.ok]
     return max((r.exit_code for r in failed), default=0)
+
+
+FIRST_WARNING_CHARS = 60
+
+
+def _warnings_cell(warnings: list[str]) -> str:
+    """The count and the first data-quality warning, cut at a word after ~60 characters."""
+    if not warnings:
+        return "0"
+    first = " ".join(warnings[0].split())
+    if len(first) > FIRST_WARNING_CHARS:
+        first = first[:FIRST_WARNING_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"{len(warnings)}: {first}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @app.command("run")

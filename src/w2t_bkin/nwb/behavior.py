@@ -13,7 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from hdmf.common import DynamicTableRegion, VectorData, VectorIndex
@@ -36,6 +36,8 @@ from w2t_bkin.model.bpod import BpodSession, flatten_settings
 from w2t_bkin.nwb.io import row_ids
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", StateTypesTable, EventTypesTable, ActionTypesTable)
 
 
 @dataclass(frozen=True)
@@ -66,24 +68,27 @@ def add_bpod(
 ) -> TrialsTable:
     """Add task definition, task recording and trials of ``bpod`` to ``nwbfile``."""
     _check_lengths(bpod, columns)
-    state_types = StateTypesTable(description="Names of the Bpod states of this session.")
-    for name in bpod.state_names:
-        state_types.add_row(state_name=name)
-    event_types = EventTypesTable(description="Names of the Bpod events of this session.")
-    for name in bpod.event_names:
-        event_types.add_row(event_name=name)
+    state_types = _names_table(
+        StateTypesTable,
+        "state_name",
+        "Names of the Bpod states of this session.",
+        "Name of the state.",
+        bpod.state_names,
+    )
+    event_types = _names_table(
+        EventTypesTable,
+        "event_name",
+        "Names of the Bpod events of this session.",
+        "Name of the event.",
+        bpod.event_names,
+    )
     action_names = sorted(set(actions.values()))
-    action_types = ActionTypesTable(
-        description="Actions, each tied to a Bpod state by the session metadata [bpod.actions].",
-        # a typed array: without [bpod.actions] the column is empty and still holds text
-        columns=[
-            VectorData(
-                name="action_name",
-                description="Name of the action.",
-                data=np.array(action_names, dtype=np.str_),
-            )
-        ],
-        id=row_ids(len(action_names)),
+    action_types = _names_table(
+        ActionTypesTable,
+        "action_name",
+        "Actions, each tied to a Bpod state by the session metadata [bpod.actions].",
+        "Name of the action.",
+        action_names,
     )
     task = Task(
         event_types=event_types,
@@ -158,6 +163,23 @@ def add_bpod(
     )
     nwbfile.trials = trials
     return trials
+
+
+def _names_table(
+    table_type: type[T], column: str, description: str, column_description: str, names: Any
+) -> T:
+    """A type table (one name per row) built from a typed text column.
+
+    The schema requires every type table, even one without rows (no ``[bpod.actions]``, a
+    session without events); ``add_row`` would leave an empty table with an untyped column that
+    hdmf cannot write, so the column is a ``str`` array also when it has no element.
+    """
+    names = np.array(list(names), dtype=np.str_)
+    return table_type(
+        description=description,
+        columns=[VectorData(name=column, description=column_description, data=names)],
+        id=row_ids(names.size),
+    )
 
 
 def _check_lengths(bpod: BpodSession, columns: TrialColumns) -> None:

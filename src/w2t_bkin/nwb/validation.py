@@ -9,15 +9,22 @@ Two layers, as DANDI applies them:
    ``CRITICAL``.
 
 A report is *clean* when it has no finding of importance ``CRITICAL``, ``PYNWB_VALIDATION`` or
-``ERROR`` (``ERROR`` means nwbinspector could not read the file or a check crashed). Only those
-levels block a DANDI upload; ``BEST_PRACTICE_*`` findings are advice. ``exit_code`` is 0 for a
-clean report and 1 otherwise.
+``ERROR`` (``ERROR`` means nwbinspector could not read the file). Only those levels block a DANDI
+upload; ``BEST_PRACTICE_*`` findings are advice. ``exit_code`` is 0 for a clean report and 1
+otherwise.
+
+A check that raises inside nwbinspector says nothing about the data: nwbinspector reports it as
+an ``ERROR`` whose check name is ``During evaluation of '<check>' - <class ...>: <text>`` and whose
+message is the traceback. Such a message becomes a ``CHECK_NOT_RUN`` finding (not blocking) named
+after the check, with the one-line message ``nwbinspector could not run check <check>: <error>``;
+the traceback goes to the run's ``pipeline.log`` only (the DEBUG log outside a session run).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,19 +33,24 @@ from typing import Any, Literal
 
 from w2t_bkin.errors import IngestError, NWBValidationError
 from w2t_bkin.io_utils import atomic_write_json
+from w2t_bkin.runtime.capture import current_run
 
 log = logging.getLogger(__name__)
 
 InspectorConfigName = Literal["dandi", "default"]
 
+CHECK_NOT_RUN = "CHECK_NOT_RUN"
+"""Importance of a finding that reports an nwbinspector check crashing (not nwbinspector's own)."""
+
 IMPORTANCE_ORDER: tuple[str, ...] = (
     "ERROR",
     "PYNWB_VALIDATION",
     "CRITICAL",
+    CHECK_NOT_RUN,
     "BEST_PRACTICE_VIOLATION",
     "BEST_PRACTICE_SUGGESTION",
 )
-"""nwbinspector importance levels, most severe first."""
+"""Importance levels, most severe first: nwbinspector's, plus :data:`CHECK_NOT_RUN`."""
 
 BLOCKING_IMPORTANCES = frozenset({"ERROR", "PYNWB_VALIDATION", "CRITICAL"})
 """Importance levels that make a report unclean (they block a DANDI upload)."""
@@ -46,10 +58,18 @@ BLOCKING_IMPORTANCES = frozenset({"ERROR", "PYNWB_VALIDATION", "CRITICAL"})
 PYNWB_CHECK_NAME = "pynwb_validation"
 READ_ERROR_CHECK_NAME = "nwbinspector_read_error"
 
+# nwbinspector 0.7 names a check that raised f"During evaluation of '{name}' - {type(exc)}: {exc}"
+_CHECK_CRASH = re.compile(
+    r"During evaluation of '(?P<check>[^']+)' - <class '(?P<exc>[^']+)'>:? ?(?P<text>.*)\Z",
+    re.DOTALL,
+)
+
 __all__ = [
     "BLOCKING_IMPORTANCES",
+    "CHECK_NOT_RUN",
     "IMPORTANCE_ORDER",
     "ValidationReport",
+    "blocking_hint",
     "raise_for_blocking",
     "validate_nwb",
     "write_validation_json",
@@ -156,7 +176,7 @@ def validate_nwb(
         messages = nwbinspector.inspect_nwbfile(
             nwbfile_path=path, skip_validate=True, config=inspector_config
         )
-        findings += [_inspector_finding(message) for message in messages]
+        findings += [_inspector_finding(message, path) for message in messages]
     for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
         log.debug("while validating %s: %s", path, message)
 
@@ -185,9 +205,10 @@ def write_validation_json(report: ValidationReport, path: str | os.PathLike[str]
 def raise_for_blocking(report: ValidationReport, *, kept_at: Path | None = None) -> None:
     """Raise :class:`NWBValidationError` when ``report`` is not clean.
 
-    The message lists up to five blocking findings; use it when
-    ``finalization.fail_on_critical`` is true. ``kept_at`` is where the session pipeline moved
-    the failing file (``<name>.invalid.nwb``, never the output path); the message names it.
+    The message lists up to five blocking findings and the hint says what to do about each of
+    them (:func:`blocking_hint`); use it when ``finalization.fail_on_critical`` is true.
+    ``kept_at`` is where the session pipeline moved the failing file (``<name>.invalid.nwb``,
+    never the output path); the message names it.
     """
     blocking = report.blocking_findings
     if not blocking:
@@ -206,12 +227,58 @@ def raise_for_blocking(report: ValidationReport, *, kept_at: Path | None = None)
     raise NWBValidationError(
         f"{path}: {len(blocking)} blocking validation finding(s) "
         f"(expected none of {sorted(BLOCKING_IMPORTANCES)}):\n{shown}{more}{kept}",
-        hint=(
-            "fix the metadata named above (subject fields live in subject.toml) and re-run; "
-            "or set finalization.fail_on_critical = false to publish the file at the output "
-            "path anyway (validation.json keeps the findings)"
-        ),
+        hint=blocking_hint(blocking[:5]),
         path=path,
+    )
+
+
+_REPORT_BUG = "report it with validation.json and pipeline.log"
+_SUBJECT_HINT = (
+    "add or complete the [subject] table of subject.toml (fields named above) and re-run"
+)
+_METADATA_HINTS: dict[str, str] = {
+    "check_session_id_no_slashes": "remove the '/' from session_id in session.toml and re-run",
+    "check_session_start_time_future_date": (
+        "correct session_start_time in session.toml (it lies in the future) and re-run"
+    ),
+}
+
+
+def blocking_hint(findings: Iterable[Mapping[str, str | None]]) -> str:
+    """What to do about ``findings`` (blocking ones of a file w2t-bkin wrote), one clause each.
+
+    Subject checks point at ``subject.toml``, session checks at ``session.toml``; a schema error,
+    an unreadable file or any other check is about what w2t-bkin wrote, so its clause names the
+    check and says that it is a w2t-bkin bug when the raw data are right. The hint ends with the
+    way to publish the file anyway.
+    """
+    clauses: dict[str, None] = {}  # ordered and unique
+    for finding in findings:
+        clauses[_finding_hint(finding)] = None
+    clauses[
+        "or set finalization.fail_on_critical = false to publish the file at the output path "
+        "anyway (validation.json keeps the findings)"
+    ] = None
+    return "; ".join(clauses)
+
+
+def _finding_hint(finding: Mapping[str, str | None]) -> str:
+    check = str(finding["check_name"])
+    if check.startswith("check_subject_"):
+        return _SUBJECT_HINT
+    if check in _METADATA_HINTS:
+        return _METADATA_HINTS[check]
+    if check == PYNWB_CHECK_NAME:
+        return f"a file w2t-bkin wrote that breaks the NWB schema is a w2t-bkin bug: {_REPORT_BUG}"
+    if check == READ_ERROR_CHECK_NAME:
+        return (
+            "pynwb could not read the written file back: a w2t-bkin bug unless the disk is full "
+            f"or failing; {_REPORT_BUG}"
+        )
+    where = finding["location"] or "/"
+    return (
+        f"check {check} concerns the data written at {where}: if the raw data behind it are "
+        f"right, this is a w2t-bkin bug; {_REPORT_BUG}"
     )
 
 
@@ -280,13 +347,21 @@ def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
     return list(unique.values())
 
 
-def _inspector_finding(message: Any) -> dict[str, str | None]:
+def _inspector_finding(message: Any, path: Path) -> dict[str, str | None]:
     importance = message.importance.name
     check_name = message.check_function_name or "unknown_check"
     text = str(message.message)
-    if importance == "ERROR" and check_name.startswith("During io.read()"):
+    crash = _CHECK_CRASH.match(check_name) if importance == "ERROR" else None
+    if crash is not None:
+        # A check that raised: its traceback (the message) is for developers, in the log only.
+        check_name = crash["check"]
+        _log_only("nwbinspector check %s raised while validating %s:\n%s", check_name, path, text)
+        importance = CHECK_NOT_RUN
+        text = f"nwbinspector could not run check {check_name}: {_one_line(crash)}"
+    elif importance == "ERROR" and check_name.startswith("During io.read()"):
         # nwbinspector puts the explanation in the check name and the traceback in the message;
         # keep the explanation and the exception line, not the whole traceback.
+        _log_only("nwbinspector could not read %s:\n%s", path, text)
         last_line = text.strip().splitlines()[-1] if text.strip() else ""
         text = f"{check_name} {last_line}".strip()
         check_name = READ_ERROR_CHECK_NAME
@@ -299,6 +374,22 @@ def _inspector_finding(message: Any) -> dict[str, str | None]:
         object_name=message.object_name,
         location=message.location,
     )
+
+
+def _one_line(crash: re.Match[str]) -> str:
+    """``"IndexError: <first line of the exception text>"`` of a crashed check."""
+    exception = crash["exc"].rsplit(".", 1)[-1]
+    lines = crash["text"].strip().splitlines()
+    return f"{exception}: {lines[0].strip()}" if lines else exception
+
+
+def _log_only(msg: str, *args: object) -> None:
+    """A record for ``pipeline.log`` only: inside a session run it bypasses the console."""
+    run = current_run()
+    if run is not None:
+        run.write(logging.INFO, msg, *args)
+    else:
+        log.debug(msg, *args)
 
 
 def _finding(

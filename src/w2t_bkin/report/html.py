@@ -10,7 +10,7 @@ import base64
 import html
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,17 +36,6 @@ def section_html(title: str, anchor: str, body: str) -> str:
 def table_html(headers: Sequence[str], rows: Sequence[str]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def dict_table_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return ""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    body = [
-        "<tr>" + "".join(f"<td>{esc(cell_text(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in rows
-    ]
-    return "<h3>Alignment statistics</h3>" + table_html(columns, body)
 
 
 STATUS_CLASS = {
@@ -114,17 +103,23 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 max-width:1100px;color:#1d1d1f;line-height:1.4;padding:0 1em}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 .meta,.note{color:#666;font-size:.9em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+td.wrap{overflow-wrap:anywhere}
 th{background:#f4f4f6}
 .badges{display:flex;flex-wrap:wrap;gap:.5em}
 .badge{display:inline-block;border-radius:1em;padding:.15em .8em;font-size:.9em;color:#fff}
 .badge .label{font-weight:600;margin-right:.4em}
 .ok{background:#2e7d32}.warn{background:#ed8a00}.fail{background:#c62828}.na{background:#8a8a8e}
 .missing{color:#666;font-style:italic}.ok-text{color:#2e7d32}
-.fail-text{color:#c62828;font-weight:600}pre.error{background:#fde8e8;padding:.6em;white-space:pre-wrap}
+.fail-text{color:#c62828;font-weight:600}
+.failure{border-left:4px solid #c62828;background:#fdf1f1;padding:.4em 1em;margin:1em 0}
+.failure p{margin:.4em 0}.error{overflow-wrap:anywhere}
+.idx{color:#666;font-size:.85em;font-family:ui-monospace,Menlo,Consolas,monospace}
+ul.notes{font-size:.9em;overflow-wrap:anywhere}
 .mono{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 tr.imp-error td,tr.imp-pynwb_validation td,tr.imp-critical td{background:#fde8e8}
+tr.imp-check_not_run td{background:#f1f1f1;color:#555}
 tr.imp-best_practice_violation td{background:#fff4e0}
 tr.imp-best_practice_suggestion td{background:#f4f8ff}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}

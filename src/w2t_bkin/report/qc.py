@@ -23,14 +23,12 @@ import numpy as np
 
 from w2t_bkin.io_utils import atomic_write_text
 from w2t_bkin.nwb.validation import BLOCKING_IMPORTANCES
-from w2t_bkin.report import qc_figures
+from w2t_bkin.report import qc_figures, qc_time_figures
 from w2t_bkin.report.html import (
     PAGE_CSS,
     as_float,
     badge_html,
-    badge_only_html,
     cell_text,
-    dict_table_html,
     esc,
     figure_html,
     fmt_ppm,
@@ -41,24 +39,35 @@ from w2t_bkin.report.html import (
 )
 from w2t_bkin.report.qc_inputs import (
     FrameCheck,
+    FrameTimeline,
     PoseConfidence,
     QCInputs,
     TrialAlignmentSummary,
+    TrialStates,
+)
+from w2t_bkin.report.qc_sections import (
+    MAX_LISTED_DROPPED,
+    alignment_stats_html,
+    camera_badge,
+    camera_status_cell,
+    failure_html,
+    frame_timing_html,
+    trial_states_html,
 )
 
 log = logging.getLogger(__name__)
-
-MAX_LISTED_DROPPED = 100
-"""Dropped frame indices listed per camera; the rest are counted."""
 
 GAP_FACTOR = 1.5
 """An inter-pulse interval above this many median intervals counts as a gap in the TTL table."""
 
 __all__ = [
+    "MAX_LISTED_DROPPED",
     "FrameCheck",
+    "FrameTimeline",
     "PoseConfidence",
     "QCInputs",
     "TrialAlignmentSummary",
+    "TrialStates",
     "render_qc_report",
     "write_qc_report",
 ]
@@ -69,14 +78,16 @@ def render_qc_report(qc: QCInputs) -> str:
     title = f"QC report: subject {qc.subject}, session {qc.session}"
     frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
     sections = [
-        section_html("Summary", "summary", _status_block(qc) + _summary(qc)),
+        section_html("Summary", "summary", _summary(qc)),
         section_html(
             "Frame-count verification",
             "frames",
             frames_reached(lambda: _frame_table(qc.frame_checks)),
         ),
         section_html(
-            "Dropped frames", "dropped", frames_reached(lambda: _dropped_frames(qc.frame_checks))
+            "Frame intervals and dropped frames",
+            "dropped",
+            frames_reached(lambda: frame_timing_html(qc.frame_checks, qc.frame_timelines)),
         ),
         section_html(
             "TTL pulses",
@@ -89,6 +100,16 @@ def render_qc_report(qc: QCInputs) -> str:
             "Trial alignment and clock drift",
             "trials",
             _reached_or_note(qc, "synchronization", "Bpod trial times", lambda: _trial_section(qc)),
+        ),
+        section_html(
+            "Alignment statistics",
+            "alignment",
+            _reached_or_note(
+                qc,
+                "synchronization",
+                "alignment statistics",
+                lambda: alignment_stats_html(qc.alignment_stats),
+            ),
         ),
         section_html(
             "Pose confidence",
@@ -117,6 +138,7 @@ def render_qc_report(qc: QCInputs) -> str:
             "</head>",
             "<body>",
             f"<h1>{esc(title)}</h1>",
+            failure_html(qc),
             f'<p class="meta">generated {esc(generated)} by w2t-bkin '
             f"{esc(qc.w2t_bkin_version)}</p>",
             *sections,
@@ -138,19 +160,6 @@ def write_qc_report(qc: QCInputs, path: str | os.PathLike[str]) -> Path:
 def _reached_or_note(qc: QCInputs, phase: str, what: str, body: Callable[[], str]) -> str:
     note = qc.not_reached(phase, what)
     return missing_note(note) if note is not None else body()
-
-
-def _status_block(qc: QCInputs) -> str:
-    """The run's outcome; a failed run shows its phase and error before anything else."""
-    if qc.status == "succeeded":
-        return ""
-    phase = f" in phase {qc.failed_phase}" if qc.failed_phase else ""
-    error = f'<pre class="error">{esc(qc.error)}</pre>' if qc.error else ""
-    return (
-        f'<p class="fail-text">This session {esc(qc.status)}{esc(phase)}; no NWB file was '
-        "published at the output path. The sections below show what the run had checked before "
-        f"it stopped.</p>{error}"
-    )
 
 
 #: Trial labels that mean a trial time was not bracketed by matched sync pulses.
@@ -175,13 +184,15 @@ def _summary(qc: QCInputs) -> str:
     else:
         where = f" in {qc.failed_phase}" if qc.failed_phase else ""
         badges.append(badge_html("session", "fail", f"{qc.status}{where}"))
-    for check in qc.frame_checks:
-        badges.append(badge_html(f"camera {check.camera_id}", check.status))
+    badges.extend(camera_badge(check) for check in qc.frame_checks)
     if not qc.frame_checks:
-        badges.append(badge_html("cameras", "n/a", "no cameras"))
-    badges.append(
-        badge_html("TTL channels", "ok" if qc.ttl_channels else "n/a", str(len(qc.ttl_channels)))
-    )
+        cameras = "no cameras" if qc.reached("synchronization") else "not reached"
+        badges.append(badge_html("cameras", "n/a", cameras))
+    if qc.ttl_channels or qc.reached("verification"):
+        n_ttl = str(len(qc.ttl_channels))
+        badges.append(badge_html("TTL channels", "ok" if qc.ttl_channels else "n/a", n_ttl))
+    else:
+        badges.append(badge_html("TTL channels", "n/a", "not reached"))
     if qc.trial_alignment is None:
         reached = qc.reached("synchronization")
         badges.append(badge_html("Bpod alignment", "n/a", "no Bpod" if reached else "not reached"))
@@ -217,7 +228,7 @@ def _frame_table(checks: Sequence[FrameCheck]) -> str:
         ("n_matched", "matched"),
         ("n_dropped", "dropped"),
         ("n_spurious", "spurious pulses"),
-        ("n_missing", "missing pulses"),
+        ("n_missing", "lost pulses"),
         ("status", "status"),
     ]
     rows = []
@@ -226,33 +237,11 @@ def _frame_table(checks: Sequence[FrameCheck]) -> str:
         for key, _ in columns:
             value = getattr(check, key)
             if key == "status":
-                cells.append(
-                    f"<td>{badge_only_html(str(value if value is not None else 'n/a'))}</td>"
-                )
+                cells.append(f"<td>{camera_status_cell(check)}</td>")
             else:
                 cells.append(f"<td>{esc(cell_text(value))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return table_html([label for _, label in columns], rows)
-
-
-def _dropped_frames(checks: Sequence[FrameCheck]) -> str:
-    if not checks:
-        return missing_note("no cameras in this session")
-    items = []
-    for check in checks:
-        camera = esc(check.camera_id)
-        dropped = [int(i) for i in np.asarray(check.dropped_frames, dtype=np.int64)]
-        if not dropped:
-            items.append(f"<li><b>{camera}</b>: no dropped frames</li>")
-            continue
-        listed = ", ".join(str(i) for i in dropped[:MAX_LISTED_DROPPED])
-        more = len(dropped) - MAX_LISTED_DROPPED
-        tail = f" <i>... and {more} more</i>" if more > 0 else ""
-        items.append(
-            f"<li><b>{camera}</b>: {len(dropped)} dropped frame(s) at indices "
-            f'<span class="mono">{listed}</span>{tail}</li>'
-        )
-    return f"<ul>{''.join(items)}</ul>"
 
 
 def _ttl_section(channels: Mapping[str, np.ndarray]) -> str:
@@ -301,9 +290,8 @@ def _ttl_section(channels: Mapping[str, np.ndarray]) -> str:
 
 def _trial_section(qc: QCInputs) -> str:
     alignment = qc.trial_alignment
-    stats_table = dict_table_html([row.to_dict() for row in qc.alignment_stats])
     if alignment is None:
-        return missing_note("no Bpod data in this session") + stats_table
+        return missing_note("no Bpod data in this session")
     offsets_s = np.asarray(alignment.offsets_s, dtype=np.float64)
     trial_idx = np.asarray(alignment.trial_idx)
     residuals_ms = np.asarray(alignment.residuals_ms, dtype=np.float64)
@@ -339,7 +327,7 @@ def _trial_section(qc: QCInputs) -> str:
         )
     else:
         figure = missing_note("Bpod data present but no trial offsets were computed")
-    return f'<dl class="facts">{fact_list}</dl>' + figure + stats_table
+    return f'<dl class="facts">{fact_list}</dl>' + figure + trial_states_html(qc.trial_states)
 
 
 MAX_POSE_FIGURES = 8
@@ -377,6 +365,9 @@ def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
         if confidence.shape[0] == 0:
             parts.append(missing_note("pose present but no frames"))
             continue
+        times = None if entry.frame_times_s is None else np.asarray(entry.frame_times_s)
+        if times is not None and times.shape != (confidence.shape[0],):
+            times = None  # frames not matched one-to-one to times: count frames instead
         for i, individual in enumerate(individuals):
             if len(individuals) > 1:
                 parts.append(f"<h4>{esc(camera_id)}: {esc(individual)}</h4>")
@@ -387,6 +378,7 @@ def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
                     confidence[:, i, :],
                     None if missing_fraction is None else missing_fraction[i],
                     draw=i < MAX_POSE_FIGURES,
+                    frame_times_s=times,
                 )
             )
         if len(individuals) > MAX_POSE_FIGURES:
@@ -404,11 +396,13 @@ def _individual_pose(
     missing_fraction: np.ndarray | None,
     *,
     draw: bool,
+    frame_times_s: np.ndarray | None = None,
 ) -> str:
-    """Confidence figure and per-keypoint table of one individual.
+    """Confidence figures (per keypoint, over time) and per-keypoint table of one individual.
 
     ``confidence`` is ``(n_frames, n_keypoints)``; ``missing_fraction`` ``(n_keypoints,)`` is
-    the fraction of frames without a position (None: unknown).
+    the fraction of frames without a position (None: unknown); ``frame_times_s``
+    ``(n_frames,)`` places the frames on the reference clock (None: frame numbers).
     """
     stats = qc_figures.confidence_stats(names, confidence)
     has_scores = stats.fraction_nan < 1.0
@@ -422,6 +416,18 @@ def _individual_pose(
             figure_html(
                 functools.partial(qc_figures.pose_confidence_png, label, stats),
                 f"confidence per keypoint, {label}",
+            )
+        )
+        parts.append(
+            figure_html(
+                functools.partial(
+                    qc_time_figures.confidence_over_time_png,
+                    label,
+                    names,
+                    confidence,
+                    frame_times_s,
+                ),
+                f"confidence over time, {label}",
             )
         )
     rows = []
@@ -456,6 +462,10 @@ def _individual_pose(
     return "".join(parts)
 
 
+#: Validation columns whose long unbroken names (HDF5 paths, check names) may break anywhere.
+_WRAP = {c: ' class="wrap"' for c in ("check_name", "message", "object_name", "location")}
+
+
 def _validation_section(qc: QCInputs) -> str:
     findings = qc.validation_findings
     if findings is None:
@@ -466,7 +476,7 @@ def _validation_section(qc: QCInputs) -> str:
     columns = ["importance", "check_name", "message", "object_type", "object_name", "location"]
     rows = [
         f'<tr class="imp-{esc(str(f.get("importance", "")).lower())}">'
-        + "".join(f"<td>{esc(cell_text(f.get(c)))}</td>" for c in columns)
+        + "".join(f"<td{_WRAP.get(c, '')}>{esc(cell_text(f.get(c)))}</td>" for c in columns)
         + "</tr>"
         for f in findings
     ]

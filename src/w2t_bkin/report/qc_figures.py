@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ RASTER_BINS = 4000
 """Time bins of the TTL raster; runs of occupied bins are drawn as bars."""
 
 LOW_CONFIDENCE = 0.5
+LOG_COUNTS_FROM = 20
+"""Histograms whose tallest bin holds at least this many use a log count axis."""
 DPI = 96
 
 
@@ -137,29 +140,57 @@ def ttl_timeline_png(ttl_channels: Mapping[str, np.ndarray]) -> bytes:
 
 
 def ipi_histograms_png(ttl_channels: Mapping[str, np.ndarray]) -> bytes:
-    """Inter-pulse-interval histogram (ms, log counts) per channel with at least two pulses."""
+    """:func:`ipi_histograms_figure` as PNG."""
+    fig = ipi_histograms_figure(ttl_channels)
+    try:
+        return _png(fig)
+    finally:
+        fig.clear()
+
+
+def ipi_histograms_figure(ttl_channels: Mapping[str, np.ndarray]) -> Figure:
+    """Inter-pulse-interval histogram per channel with at least two pulses.
+
+    Dense channels get log counts (a few long gaps among thousands of regular intervals stay
+    visible); sparse ones linear integer counts, and few bins, so no tick label crowds another.
+    """
     names = [name for name, t in ttl_channels.items() if np.asarray(t).size >= 2]
     n_cols = min(3, max(len(names), 1))
     n_rows = max(1, -(-len(names) // n_cols))
     fig = Figure(figsize=(3.6 * n_cols, 2.6 * n_rows), dpi=DPI)
-    try:
-        axes = fig.subplots(n_rows, n_cols, squeeze=False)
-        for ax, name in zip(axes.flat, names, strict=False):
-            ipi_ms = np.diff(np.asarray(ttl_channels[name], dtype=np.float64)) * 1e3
-            median_ms = float(np.median(ipi_ms))
-            ax.hist(ipi_ms, bins=_hist_bins(ipi_ms, 100), color="C0")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        ipi_ms = np.diff(np.asarray(ttl_channels[name], dtype=np.float64)) * 1e3
+        median_ms = float(np.median(ipi_ms))
+        counts, edges = np.histogram(ipi_ms, bins=_hist_bins(ipi_ms, ipi_bin_count(ipi_ms.size)))
+        ax.stairs(counts, edges, fill=True, color="C0")
+        ax.axvline(median_ms, color="k", lw=0.8, ls="--")
+        if counts.max() >= LOG_COUNTS_FROM:
             ax.set_yscale("log")
-            ax.axvline(median_ms, color="k", lw=0.8, ls="--")
-            ax.set_title(f"{name}  (median {median_ms:.3g} ms)", fontsize=9)
-            ax.set_xlabel("inter-pulse interval (ms)", fontsize=8)
+            ax.set_ylim(0.7, None)
+            ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_ylabel("count (log)", fontsize=8)
-            ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(names) :]:
-            ax.set_axis_off()
-        fig.tight_layout()
-        return _png(fig)
-    finally:
-        fig.clear()
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+            ax.set_ylabel("count", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.set_title(f"{name}  (median {_duration_text(median_ms)})", fontsize=9)
+        ax.set_xlabel("inter-pulse interval (ms)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def ipi_bin_count(n_intervals: int) -> int:
+    """Histogram bins for ``n_intervals`` values: about twice the square root, 5 to 100."""
+    return int(np.clip(np.ceil(2.0 * np.sqrt(max(n_intervals, 1))), 5, 100))
+
+
+def _duration_text(ms: float) -> str:
+    return f"{ms / 1e3:.3g} s" if abs(ms) >= 1e3 else f"{ms:.3g} ms"
 
 
 def trial_alignment_png(
@@ -202,6 +233,8 @@ def trial_alignment_png(
         if finite.size:
             n_bins = min(50, max(5, finite.size // 4))
             ax_resid.hist(finite, bins=_hist_bins(finite, n_bins), color="C0")
+        ax_resid.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax_resid.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax_resid.set_xlabel("residual after clock fit (ms)")
         ax_resid.set_ylabel("matched trials")
         ax_resid.set_title("fit residuals")

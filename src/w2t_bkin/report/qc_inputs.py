@@ -60,6 +60,69 @@ class FrameCheck:
 
 
 @dataclass(frozen=True)
+class FrameTimeline:
+    """The frame times of one camera, for the frame-interval-over-time figure.
+
+    Attributes
+    ----------
+    camera_id
+        The camera.
+    frame_times_s
+        ``(n_frames,) float64``: time of every saved frame on the reference clock.
+    dropped_after_frame_idx, dropped_per_gap
+        ``(n_gaps,) int64``: frames followed by dropped frames, and how many were dropped there.
+    interpolated_frame_idx
+        ``(n_interpolated,) int64``: frames without a pulse of their own, whose times were
+        interpolated (lost pulses, or frames a policy placed).
+    chunk_starting_frame
+        ``(n_chunks,) int64``: first frame of each video file (``[0]`` for one file); the
+        interval across a file boundary is the pause between files, not a frame interval.
+    """
+
+    camera_id: str
+    frame_times_s: np.ndarray
+    dropped_after_frame_idx: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    dropped_per_gap: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    interpolated_frame_idx: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    chunk_starting_frame: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+
+
+@dataclass(frozen=True)
+class TrialStates:
+    """The Bpod state visits of every trial, relative to the trial's sync pulse.
+
+    Times are reference-clock seconds minus the trial's *anchor*: its recorded sync pulse, or,
+    without one, its sync onset placed by the Bpod clock model, or, without a sync onset, its
+    start placed by the clock model (``anchor_kind`` says which).
+
+    Attributes
+    ----------
+    state_names
+        Names along the state axis.
+    visit_trial_idx, visit_state_idx
+        ``(n_visits,) int64``: trial and index into ``state_names`` of each state visit.
+    visit_start_s, visit_stop_s
+        ``(n_visits,) float64``: entry and exit of each visit, relative to its trial's anchor.
+    anchor_kind
+        ``(n_trials,) str``: ``"pulse"``, ``"model"`` or ``"trial start"``.
+    sync_states
+        The states whose onset emits the sync pulse (they should start at 0).
+    """
+
+    state_names: tuple[str, ...]
+    visit_trial_idx: np.ndarray
+    visit_state_idx: np.ndarray
+    visit_start_s: np.ndarray
+    visit_stop_s: np.ndarray
+    anchor_kind: np.ndarray
+    sync_states: tuple[str, ...] = ()
+
+    @property
+    def n_trials(self) -> int:
+        return int(np.asarray(self.anchor_kind).size)
+
+
+@dataclass(frozen=True)
 class TrialAlignmentSummary:
     """The Bpod trials on the reference clock.
 
@@ -99,12 +162,16 @@ class PoseConfidence:
     missing_fraction
         ``(n_individuals, n_keypoints) float64``: fraction of frames without a position (NaN
         confidence with a position means "no score", not "missing"); ``None``: not reported.
+    frame_times_s
+        ``(n_frames,) float64``: time of each pose frame on the reference clock; ``None``:
+        unknown (the confidence-over-time figure then counts frames).
     """
 
     keypoint_names: tuple[str, ...]
     confidence: np.ndarray
     individual_names: tuple[str, ...] = ()
     missing_fraction: np.ndarray | None = None
+    frame_times_s: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -121,10 +188,14 @@ class QCInputs:
         Version that produced the session.
     frame_checks
         One :class:`FrameCheck` per camera.
+    frame_timelines
+        One :class:`FrameTimeline` per camera with frame times.
     ttl_channels
         Channel id -> pulse times, ``(n_pulses,) float64`` seconds.
     trial_alignment
         ``None`` without Bpod data.
+    trial_states
+        The Bpod states of every trial around its sync pulse; ``None`` without Bpod data.
     pose_confidence
         Camera id -> :class:`PoseConfidence`.
     validation_findings
@@ -148,8 +219,10 @@ class QCInputs:
     generated_at: dt.datetime | str = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     w2t_bkin_version: str = __version__
     frame_checks: Sequence[FrameCheck] = ()
+    frame_timelines: Sequence[FrameTimeline] = ()
     ttl_channels: Mapping[str, np.ndarray] = field(default_factory=dict)
     trial_alignment: TrialAlignmentSummary | None = None
+    trial_states: TrialStates | None = None
     pose_confidence: Mapping[str, PoseConfidence] = field(default_factory=dict)
     validation_findings: Sequence[Mapping[str, Any]] | None = None
     warnings: Sequence[str] = ()

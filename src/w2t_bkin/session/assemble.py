@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from w2t_bkin.config import CONTENT_SECTIONS
 from w2t_bkin.metadata import BpodMeta
 from w2t_bkin.model.bpod import BpodSession
 from w2t_bkin.session.context import SessionContext, session_start_time
+from w2t_bkin.session.fingerprint import (
+    SessionFingerprint,
+    session_fingerprint,
+    workspace_digest_cache,
+)
 from w2t_bkin.session.ingest import IngestedInputs
 from w2t_bkin.session.synchronize import SyncedSession
 
@@ -35,23 +39,25 @@ def trial_outcomes(bpod: BpodSession, meta: BpodMeta) -> np.ndarray:
     return outcome.astype(str)
 
 
-CONTENT_CONFIG_SECTIONS = CONTENT_SECTIONS  # the name this module used before config.py held it
-
-
-def session_identifier(ctx: SessionContext) -> str:
-    """``<identifier>-<12 hex>``, stable per session and content-relevant configuration.
+def session_identifier(ctx: SessionContext, fingerprint: SessionFingerprint) -> str:
+    """``<identifier>-<16 hex>``: readable, and unique to the session's content.
 
     ``<identifier>`` is the metadata ``identifier`` (``<subject>-<session>`` when unset); the hex
-    digits are the start of a SHA-256 of the :data:`~w2t_bkin.config.CONTENT_SECTIONS` of the
-    configuration, so that a different log level or validation setting gives the same identifier
-    while different synchronization or assembly settings (another file) give another one.
+    digits start the :class:`~w2t_bkin.session.fingerprint.SessionFingerprint` digest: inputs by
+    content, merged metadata and the configuration's content sections. The same data give the
+    same identifier wherever the workspace lives and whatever the log level or validation
+    settings; other data, metadata, or synchronization / assembly settings give another, so two
+    experiments with default settings and the same subject and session names never share one.
     """
     base = ctx.metadata.identifier or f"{ctx.subject}-{ctx.session}"
-    return f"{base}-{ctx.config.config_hash(CONTENT_SECTIONS)[:12]}"
+    return f"{base}-{fingerprint.digest()[:16]}"
 
 
 def build_assembly(
-    ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession
+    ctx: SessionContext,
+    inputs: IngestedInputs,
+    synced: SyncedSession,
+    fingerprint: SessionFingerprint,
 ) -> SessionAssembly:
     """Everything the NWB writer needs, on the reference clock."""
     from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, TrialsAssembly
@@ -98,7 +104,7 @@ def build_assembly(
         metadata=ctx.metadata,
         session_start_time=session_start_time(ctx),
         reference_clock_description=clock,
-        identifier=session_identifier(ctx),
+        identifier=session_identifier(ctx, fingerprint),
         ttl_channels=tuple(inputs.verified.ttl.values()),
         cameras=tuple(cameras),
         trials=trials,
@@ -106,12 +112,23 @@ def build_assembly(
     )
 
 
-def assemble(ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession) -> Path:
+def fingerprint_inputs(ctx: SessionContext, inputs: IngestedInputs) -> SessionFingerprint:
+    """The session's content fingerprint (input digests cached in the workspace)."""
+    cache = workspace_digest_cache(ctx.workspace.cache)
+    return session_fingerprint(ctx.config, ctx.metadata, inputs.verified.files, cache)
+
+
+def assemble(
+    ctx: SessionContext,
+    inputs: IngestedInputs,
+    synced: SyncedSession,
+    fingerprint: SessionFingerprint,
+) -> Path:
     """Assembly: build the NWB file and write it completely under a temporary name.
 
     Finalization validates the temporary file and only then renames it to the output path.
     """
     from w2t_bkin.nwb.assembly import stage_nwb  # pynwb is loaded only when writing
 
-    assembly = build_assembly(ctx, inputs, synced)
+    assembly = build_assembly(ctx, inputs, synced, fingerprint)
     return stage_nwb(assembly, ctx.nwb_path, ctx.config.assembly)

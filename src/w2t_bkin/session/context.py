@@ -69,7 +69,31 @@ def load_context(
     workspace = open_workspace(root)
     config = load_workspace_config(root, config_path)
     metadata, sources = load_session_metadata_sources(workspace.raw, subject, session)
-    return SessionContext(workspace, subject, session, config, metadata, sources)
+    ctx = SessionContext(workspace, subject, session, config, metadata, sources)
+    check_something_declared(ctx)
+    return ctx
+
+
+def check_something_declared(ctx: SessionContext) -> None:
+    """A session must declare data: an NWB file of metadata alone is not a processed session.
+
+    Raises
+    ------
+    MetadataError
+        No ``[[cameras]]``, ``[[TTLs]]``, ``[bpod]`` or ``[pose.cameras.<id>]`` in any of the
+        session's metadata files; the message lists the files read.
+    """
+    meta = ctx.metadata
+    if meta.cameras or meta.TTLs or meta.bpod is not None or meta.pose.cameras:
+        return
+    read = ", ".join(str(source.path) for source in ctx.metadata_sources) or "no metadata file"
+    raise MetadataError(
+        f"session {ctx.subject}/{ctx.session} declares no data: no [[cameras]], [[TTLs]], "
+        f"[bpod] or [pose.cameras.<id>] in {read}",
+        hint=f"link and declare its raw files with: w2t-bkin data import-raw RIG_FOLDER "
+        f"--experiment {ctx.workspace.root} --subject {ctx.subject} --session {ctx.session}",
+        path=ctx.raw_dir / "session.toml",
+    )
 
 
 def metadata_file_defining(ctx: SessionContext, *keys: str) -> Path:

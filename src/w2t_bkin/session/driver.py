@@ -17,11 +17,11 @@ from w2t_bkin.errors import (
 )
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.runtime.capture import CONSOLE_ONLY, RunCapture, capture_run
-from w2t_bkin.session.assemble import assemble
-from w2t_bkin.session.context import load_context, nwb_file_name
+from w2t_bkin.session.assemble import assemble, fingerprint_inputs
+from w2t_bkin.session.context import SessionContext, load_context, nwb_file_name
 from w2t_bkin.session.failures import as_w2t_error
 from w2t_bkin.session.finalize import finalize
-from w2t_bkin.session.ingest import ingest
+from w2t_bkin.session.ingest import IngestedInputs, ingest
 from w2t_bkin.session.outputs import (
     checked_output_folder,
     session_lock,
@@ -31,7 +31,7 @@ from w2t_bkin.session.outputs import (
 from w2t_bkin.session.pose import generate_pose
 from w2t_bkin.session.sidecars import write_failure_sidecars, write_status
 from w2t_bkin.session.state import SessionRun
-from w2t_bkin.session.synchronize import synchronize
+from w2t_bkin.session.synchronize import SyncedSession, synchronize
 from w2t_bkin.session.verify import discover_files, verify_inputs
 
 # Named after the package, not this module: pipeline.log lines read "w2t_bkin.session: phase ..."
@@ -135,9 +135,9 @@ def _run_phases(
             run.inputs = inputs = phase("ingestion", lambda: ingest(ctx, verified))
             run.synced = synced = phase("synchronization", lambda: synchronize(ctx, inputs))
             result.stats = list(synced.stats)
-            run.staged_nwb = phase("assembly", lambda: assemble(ctx, inputs, synced))
+            run.staged_nwb = phase("assembly", lambda: _stage(run, ctx, inputs, synced))
             collect_warnings(result, session_log.warnings_snapshot())
-            phase("finalization", lambda: finalize(ctx, run, result))
+            phase("finalization", lambda: finalize(ctx, run, result, session_log))
             result.status = SessionStatus.SUCCEEDED
         except PhaseError as exc:
             result.status = SessionStatus.FAILED
@@ -161,6 +161,14 @@ def _run_phases(
             session_log.write(logging.INFO, "session %s/%s %s", subject, session, result.status)
     if session_log.log_path is not None and session_log.log_path.is_file():
         result.outputs["pipeline_log"] = session_log.log_path
+
+
+def _stage(
+    run: SessionRun, ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession
+) -> Path:
+    """Assembly: the content fingerprint (the NWB identifier's source), then the staged file."""
+    run.fingerprint = fingerprint_inputs(ctx, inputs)
+    return assemble(ctx, inputs, synced, run.fingerprint)
 
 
 def _phase(result: SessionResult, session_log: RunCapture, name: str, step: Callable[[], T]) -> T:

@@ -6,21 +6,28 @@ import dataclasses
 import logging
 
 from w2t_bkin.io_utils import atomic_write_json
-from w2t_bkin.model.results import SessionResult
+from w2t_bkin.model.results import SessionResult, SessionStatus
+from w2t_bkin.runtime.capture import RunCapture
 from w2t_bkin.session.context import SessionContext, invalid_nwb_path
-from w2t_bkin.session.sidecars import write_provenance, write_qc
+from w2t_bkin.session.sidecars import write_provenance, write_qc, write_status
 from w2t_bkin.session.state import SessionRun
 
 log = logging.getLogger(__name__)
 
 
-def finalize(ctx: SessionContext, run: SessionRun, result: SessionResult) -> None:
-    """Finalization: validate, publish the NWB file, write alignment stats, QC and provenance.
+def finalize(
+    ctx: SessionContext, run: SessionRun, result: SessionResult, session_log: RunCapture
+) -> None:
+    """Finalization: validate, write alignment stats, QC, provenance and status, publish the NWB.
 
     The NWB file is renamed from its temporary name to the output path only when validation
     finds nothing blocking (or ``finalization.fail_on_critical`` is false); otherwise it is
     kept as ``<stem>.invalid.nwb`` and the phase fails (QC and provenance are then written by
     the driver, with the failed status).
+
+    The rename is the last step, the commit point: every sidecar is written before it, so a
+    process killed at any moment never leaves an NWB file without its sidecars. Sidecars found
+    without their NWB file belong to a run that did not finish (the next run removes them).
     """
     from w2t_bkin.nwb.io import publish_file
 
@@ -43,11 +50,23 @@ def finalize(ctx: SessionContext, run: SessionRun, result: SessionResult) -> Non
             run.staged_nwb = None  # renamed now, or removed by publish_file if that fails
             result.outputs["invalid_nwb"] = publish_file(staged, kept_at)
             raise_for_blocking(report, kept_at=kept_at)
-    run.staged_nwb = None
-    result.outputs["nwb"] = publish_file(staged, ctx.nwb_path)
+    result.outputs["nwb"] = ctx.nwb_path  # where it lands: the sidecars name it
     if ctx.config.finalization.qc_report:
         result.outputs["qc_report"] = write_qc(run, result, status="succeeded")
     if ctx.config.finalization.provenance:
         result.outputs["provenance"] = write_provenance(
-            run, result, status={"status": "succeeded"}, checksum_inputs=None
+            run,
+            result,
+            status={"status": "succeeded"},
+            checksum_inputs=None,
+            staged={ctx.nwb_path: staged},
         )
+    result.status = SessionStatus.SUCCEEDED
+    write_status(ctx.processed_dir, result, run, session_log)
+    run.staged_nwb = None  # renamed now, or removed by publish_file if that fails
+    try:
+        publish_file(staged, ctx.nwb_path)
+    except Exception:
+        result.status = SessionStatus.PENDING  # the driver records the failure
+        del result.outputs["nwb"]
+        raise

@@ -149,22 +149,18 @@ def load_camera_pose(
         keypoint the files do not have.
     """
     if videos is not None:
-        matches = match_pose_to_videos(paths, [chunk.path for chunk in videos.chunks])
-        by_video = _one_per_video(camera_id, matches, pose_meta)
+        by_video = pose_files_by_video(
+            camera_id, paths, pose_meta, [chunk.path for chunk in videos.chunks]
+        )
         parts = []
         for chunk in videos.chunks:
-            pose_path = by_video.get(chunk.path)
-            if pose_path is None:
-                raise VerificationError(
-                    f"camera {camera_id!r}: no pose file for video chunk {chunk.path.name}",
-                    hint="add the pose output of this chunk to pose.cameras paths",
-                )
+            pose_path = by_video[chunk.path]
             # A SLEAP CSV lists only frames with instances: size it to its chunk.
             csv_frames = chunk.n_frames if pose_path.suffix.lower() == ".csv" else None
             pose = read_pose(pose_path, pose_meta.source, n_video_frames=csv_frames)
             parts.append(_fit_frames(pose, chunk.n_frames, chunk.path, policy))
     else:
-        _one_per_video(camera_id, {p: Path(pose_video_stem(p)) for p in paths}, pose_meta)
+        pose_files_by_video(camera_id, paths, pose_meta, [])
         parts = [read_pose(path, pose_meta.source) for path in paths]
     pose = concatenate_pose(parts)
     if model is not None and model.dlc_project is not None and pose_meta.skeleton_id is None:
@@ -177,6 +173,33 @@ def load_camera_pose(
             pose, skeleton.nodes, [(edge.source, edge.target) for edge in skeleton.edges]
         )
     return pose if model is None else describe_model(pose, model, camera_id)
+
+
+def pose_files_by_video(
+    camera_id: str, paths: list[Path], pose_meta: PoseCameraMeta, video_paths: list[Path]
+) -> dict[Path, Path]:
+    """``{video: pose file}`` by file names alone, before any pose file is read.
+
+    With ``video_paths`` (the camera's chunks) every chunk needs exactly one pose file and every
+    pose file one chunk; without (videos archived elsewhere) each implied video stem needs
+    exactly one pose file, keyed by ``Path(stem)``.
+
+    Raises
+    ------
+    VerificationError
+        A pose file matching no video or two, a video with several pose files, or a chunk
+        without one.
+    """
+    if not video_paths:
+        return _one_per_video(camera_id, {p: Path(pose_video_stem(p)) for p in paths}, pose_meta)
+    by_video = _one_per_video(camera_id, match_pose_to_videos(paths, video_paths), pose_meta)
+    for video in video_paths:
+        if video not in by_video:
+            raise VerificationError(
+                f"camera {camera_id!r}: no pose file for video chunk {video.name}",
+                hint="add the pose output of this chunk to pose.cameras paths",
+            )
+    return by_video
 
 
 def _one_per_video(

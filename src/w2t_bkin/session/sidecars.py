@@ -21,14 +21,15 @@ from w2t_bkin.io_utils import atomic_write_json
 from w2t_bkin.model.results import SessionResult
 from w2t_bkin.model.video import CameraVideos
 from w2t_bkin.runtime.capture import RunCapture
-from w2t_bkin.runtime.fingerprint import DIGEST_CACHE_NAME, DigestCache
 from w2t_bkin.session.context import SessionContext
+from w2t_bkin.session.fingerprint import workspace_digest_cache
 from w2t_bkin.session.ingest import IngestedInputs
 from w2t_bkin.session.state import SessionRun
-from w2t_bkin.session.synchronize import SyncedSession
+from w2t_bkin.session.synchronize import CameraTiming, SyncedSession
+from w2t_bkin.sync.frames import FrameAlignment
 
 if TYPE_CHECKING:
-    from w2t_bkin.report.qc_inputs import QCInputs
+    from w2t_bkin.report.qc_inputs import FrameTimeline, QCInputs, TrialStates
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,14 @@ def write_provenance(
     *,
     status: dict[str, Any],
     checksum_inputs: bool | None,
+    staged: dict[Path, Path] | None = None,
 ) -> Path:
-    """``provenance.json`` of this run; ``checksum_inputs`` None: as the configuration says."""
+    """``provenance.json`` of this run; ``checksum_inputs`` None: as the configuration says.
+
+    ``staged`` maps an output's final path to the complete file still under its temporary
+    name (the NWB file, published after its sidecars): it is described from that file, under
+    its final name.
+    """
     from w2t_bkin.report.provenance import build_provenance
     from w2t_bkin.report.provenance import write_provenance as write
 
@@ -70,20 +77,30 @@ def write_provenance(
     config = ctx.config if ctx is not None else None
     if checksum_inputs is None:
         checksum_inputs = config.finalization.checksum_inputs if config is not None else False
+    staged = staged or {}
+    outputs = [staged.get(p, p) for p in result.outputs.values()]
     prov = build_provenance(
         config=config,
         metadata=ctx.metadata if ctx is not None else None,
         inputs=run.files.all_inputs() if run.files is not None else [],
-        outputs=[p for p in result.outputs.values() if p.is_file()],
+        outputs=[p for p in outputs if p.is_file()],
         command_line=list(run.invocation),
         checksum_inputs=checksum_inputs,
         started_at=run.started_at,
         finished_at=datetime.now(UTC),
         status=status,
-        digest_cache=(
-            DigestCache(ctx.workspace.cache / DIGEST_CACHE_NAME) if ctx is not None else None
-        ),
+        digest_cache=(workspace_digest_cache(ctx.workspace.cache) if ctx is not None else None),
     )
+    final_of = {str(tmp): final for final, tmp in staged.items()}
+    for entry in prov["outputs"]:
+        final = final_of.get(entry["path"])
+        if final is not None:
+            entry["path"], entry["resolved_path"] = str(final), str(final.resolve())
+    if run.fingerprint is not None:
+        prov["content_fingerprint"] = {
+            "sha256": run.fingerprint.digest(),
+            **run.fingerprint.to_dict(),
+        }
     return write(prov, run.folder / "provenance.json")
 
 
@@ -148,6 +165,7 @@ def write_status(
         "previous_outputs": result.previous_outputs,
         "warnings": result.warnings,
         "other_warnings": result.other_warnings,
+        "content_sha256": run.fingerprint.digest() if run.fingerprint is not None else None,
     }
     try:
         result.outputs["status"] = atomic_write_json(folder / "status.json", data)
@@ -155,7 +173,18 @@ def write_status(
         session_log.write(logging.WARNING, "could not write status.json: %s", exc)
 
 
-_QC_STATUS = {"exact": "ok", "repaired": "warn", "mismatch": "warn"}
+def _camera_qc_status(alignment: FrameAlignment) -> str:
+    """``"ok"`` only when every frame has its pulse and nothing was dropped, spurious or lost.
+
+    Alignment status 'exact' says frames and pulses pair one-to-one; a camera drop keeps that
+    pairing, so it must still turn the camera's badge to "warn".
+    """
+    findings = (
+        alignment.dropped_frames.size
+        + alignment.spurious_pulse_idx.size
+        + alignment.missing_pulse_frame_idx.size
+    )
+    return "ok" if alignment.status == "exact" and findings == 0 else "warn"
 
 
 def _frames_counted_by(videos: CameraVideos | None) -> str:
@@ -191,8 +220,10 @@ def qc_inputs(
         TrialAlignmentSummary,
     )
 
+    cameras = synced.cameras if synced is not None else {}
+
     frame_checks = []
-    for camera_id, timing in (synced.cameras if synced is not None else {}).items():
+    for camera_id, timing in cameras.items():
         a = timing.alignment
         videos = inputs.verified.videos.get(camera_id) if inputs is not None else None
         frame_checks.append(
@@ -204,7 +235,7 @@ def qc_inputs(
                 dropped_frames=a.dropped_frames if a is not None else np.empty(0, np.int64),
                 n_spurious=int(a.spurious_pulse_idx.size) if a is not None else 0,
                 n_missing=int(a.missing_pulse_frame_idx.size) if a is not None else 0,
-                status=_QC_STATUS[a.status] if a is not None else "no TTL",
+                status=_camera_qc_status(a) if a is not None else "no TTL",
                 frame_clock=timing.frame_clock,
                 frames_counted_by=_frames_counted_by(videos),
             )
@@ -229,6 +260,7 @@ def qc_inputs(
             # A keypoint is missing in a frame when it has no position: SLEAP files without
             # scores have positions but NaN confidence, which is "no score", not "missing".
             missing_fraction=_missing_position_fraction(pose.positions),
+            frame_times_s=_pose_frame_times(cameras.get(camera_id), pose.n_frames),
         )
         for camera_id, pose in (inputs.pose if inputs is not None else {}).items()
     }
@@ -238,8 +270,10 @@ def qc_inputs(
         session=ctx.session,
         w2t_bkin_version=__version__,
         frame_checks=frame_checks,
+        frame_timelines=[_frame_timeline(timing) for timing in cameras.values()],
         ttl_channels={k: v.times_s for k, v in ttl.items()},
         trial_alignment=trial_alignment,
+        trial_states=_trial_states(ctx, inputs, synced),
         pose_confidence=pose_confidence,
         validation_findings=findings,
         warnings=warnings,
@@ -257,3 +291,70 @@ def _missing_position_fraction(positions: np.ndarray) -> np.ndarray:
         return np.full(positions.shape[1:3], np.nan)
     missing = np.isnan(positions).any(axis=-1)  # (n_frames, n_individuals, n_keypoints)
     return np.asarray(missing.mean(axis=0), dtype=np.float64)
+
+
+def _pose_frame_times(timing: CameraTiming | None, n_pose_frames: int) -> np.ndarray | None:
+    """``(n_frames,) float64`` reference times of the pose frames; None when not one-to-one."""
+    if timing is None or timing.frame_times_s.shape != (n_pose_frames,):
+        return None
+    return timing.frame_times_s
+
+
+def _frame_timeline(timing: CameraTiming) -> FrameTimeline:
+    """A camera's frame times with its drops, interpolated frames and video-file starts."""
+    from w2t_bkin.report.qc_inputs import FrameTimeline
+
+    a = timing.alignment
+    if a is None:  # no TTL: times from the video or the rate, nothing found
+        return FrameTimeline(timing.camera_id, timing.frame_times_s)
+    return FrameTimeline(
+        camera_id=timing.camera_id,
+        frame_times_s=a.frame_times_s,
+        dropped_after_frame_idx=a.dropped_after_frame_idx,
+        dropped_per_gap=a.dropped_per_gap,
+        interpolated_frame_idx=np.flatnonzero(~a.frame_has_pulse),
+        chunk_starting_frame=a.chunk_starting_frame,
+    )
+
+
+def _trial_states(
+    ctx: SessionContext, inputs: IngestedInputs | None, synced: SyncedSession | None
+) -> TrialStates | None:
+    """Every Bpod state visit on the reference clock, relative to its trial's sync pulse.
+
+    A trial's anchor is its recorded sync pulse; without one, its sync onset through the Bpod
+    clock model; without a sync onset, its start through the clock model.
+    """
+    from w2t_bkin.report.qc_inputs import TrialStates
+
+    if inputs is None or inputs.bpod is None or synced is None or synced.trials is None:
+        return None
+    bpod, trials = inputs.bpod, synced.trials
+    to_reference = trials.to_reference
+    anchor_s = np.asarray(to_reference(bpod.trial_start_s), dtype=np.float64)
+    anchor_kind = np.full(bpod.n_trials, "trial start", dtype=object)
+    for channel, alignment in trials.per_channel.items():
+        onset = np.isfinite(alignment.sync_times_s)
+        rows = alignment.bpod_trial_idx[onset]
+        anchor_s[rows], anchor_kind[rows] = alignment.sync_times_s[onset], "model"
+        matched = alignment.matched_pulse_idx >= 0
+        rows = alignment.bpod_trial_idx[matched]
+        pulses_s = inputs.verified.ttl[channel].times_s
+        anchor_s[rows] = pulses_s[alignment.matched_pulse_idx[matched]]
+        anchor_kind[rows] = "pulse"
+    visit_anchor_s = anchor_s[bpod.state_trial_idx]
+    meta = ctx.metadata.bpod
+    sync_states = (
+        tuple(dict.fromkeys(rule.sync_signal for rule in meta.sync.trial_types))
+        if meta is not None
+        else ()
+    )
+    return TrialStates(
+        state_names=tuple(bpod.state_names),
+        visit_trial_idx=bpod.state_trial_idx,
+        visit_state_idx=bpod.state_name_idx,
+        visit_start_s=to_reference(bpod.state_start_s) - visit_anchor_s,
+        visit_stop_s=to_reference(bpod.state_stop_s) - visit_anchor_s,
+        anchor_kind=anchor_kind.astype(str),
+        sync_states=sync_states,
+    )

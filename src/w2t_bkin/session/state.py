@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from w2t_bkin.session.context import SessionContext
+from w2t_bkin.session.fingerprint import SessionFingerprint
 from w2t_bkin.session.ingest import IngestedInputs
 from w2t_bkin.session.synchronize import SyncedSession
 from w2t_bkin.session.verify import VerifiedInputs
@@ -31,4 +32,5 @@ class SessionRun:
     inputs: IngestedInputs | None = None
     synced: SyncedSession | None = None
     staged_nwb: Path | None = None
+    fingerprint: SessionFingerprint | None = None
     findings: list[dict[str, Any]] | None = None

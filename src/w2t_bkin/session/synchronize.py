@@ -40,6 +40,7 @@ from w2t_bkin.sources.camera_logs import read_frame_counter
 from w2t_bkin.sync.clock import ClockModel, fit_clock
 from w2t_bkin.sync.frames import (
     FrameAlignment,
+    SavedFrames,
     align_frames,
     frame_times_from_rate,
     frame_times_from_video,
@@ -152,14 +153,19 @@ def _camera_timing(
     ``frame_counter_files`` are the camera's embedded frame counter files
     (``[[cameras]].frame_counter``, resolved): one per video chunk in order, or one for the
     camera; with a TTL clock their counter places the frames (see :func:`align_frames`).
+    ``camera.saved_frames`` says which TTL pulses belong to saved frames.
     """
     clock = camera.resolved_frame_clock
-    if frame_counter_files and clock != "ttl":
-        raise MetadataError(
-            f"camera {camera.id!r}: frame_counter places frames on the camera's TTL pulses, but "
-            f"its frame_clock is {clock!r}",
-            hint="give the camera a ttl_id (frame_clock = 'ttl'), or remove frame_counter",
-        )
+    for key, given, does in (
+        ("frame_counter", bool(frame_counter_files), "places frames on"),
+        ("saved_frames", camera.saved_frames is not None, "says which frames own"),
+    ):
+        if given and clock != "ttl":
+            raise MetadataError(
+                f"camera {camera.id!r}: {key} {does} the camera's TTL pulses, but "
+                f"its frame_clock is {clock!r}",
+                hint=f"give the camera a ttl_id (frame_clock = 'ttl'), or remove {key}",
+            )
     if clock == "ttl":
         assert camera.ttl_id is not None
         starting = videos.starting_frame if videos is not None else None
@@ -174,6 +180,11 @@ def _camera_timing(
             spurious_factor=config.synchronization.spurious_pulse_factor,
             chunk_starting_frame=starting,
             frame_counter=counter,
+            saved_frames=(
+                SavedFrames(**camera.saved_frames.model_dump())
+                if camera.saved_frames is not None
+                else None
+            ),
             camera_id=camera.id,
             ttl_id=camera.ttl_id,
         )

@@ -9,17 +9,19 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from w2t_bkin.errors import (
     IngestError,
     MetadataError,
     VerificationError,
+    W2TError,
     warn_data_quality,
 )
-from w2t_bkin.metadata import missing_dandi_fields
+from w2t_bkin.metadata import CameraMeta, TTLMeta, missing_dandi_fields
 from w2t_bkin.model.bpod import BpodSession
 from w2t_bkin.model.ttl import TTLChannel, TTLFormat
 from w2t_bkin.model.video import CameraVideos
@@ -34,6 +36,9 @@ from w2t_bkin.workspace.discovery import SessionFiles, require_session_files
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class VerifiedInputs:
@@ -45,6 +50,34 @@ class VerifiedInputs:
     bpod: BpodSession | None = None
 
 
+@dataclass
+class Findings:
+    """Where the verification checks put the errors they find.
+
+    A run (``collect=False``) raises the first error where it is found, so the phase stops
+    there with the original exception. The preflight (``collect=True``) keeps every error in
+    ``errors`` and goes on past it, so that one call reports every problem of a session.
+    """
+
+    collect: bool
+    errors: list[W2TError] = field(default_factory=list)
+
+    def add(self, error: W2TError) -> None:
+        if not self.collect:
+            raise error
+        self.errors.append(error)
+
+    def attempt(self, step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``step(*args, **kwargs)``; when collecting, an error is kept and ``None`` returned."""
+        if not self.collect:
+            return step(*args, **kwargs)
+        try:
+            return step(*args, **kwargs)
+        except Exception as exc:  # an unforeseen one too: the preflight reports, never crashes
+            self.errors.append(as_w2t_error(exc, "verification"))
+            return None
+
+
 def discover_files(ctx: SessionContext) -> SessionFiles:
     """Discovery: resolve every glob of the metadata; missing required files fail here."""
     return require_session_files(ctx.raw_dir, ctx.metadata)
@@ -54,63 +87,112 @@ def verify_inputs(ctx: SessionContext, files: SessionFiles) -> VerifiedInputs:
     """Verification: metadata DANDI needs, output folder, names, clocks, videos, TTL, Bpod.
 
     Everything here is cheap (no decoding, no pose parsing) so that a session with a
-    problem fails in seconds, before any expensive work.
+    problem fails in seconds, before any expensive work. The first problem is raised; the
+    preflight (:func:`check_inputs` collecting) reports them all.
     """
-    check_dandi_fields(ctx)
-    session_start_time(ctx)  # present and with a UTC offset
-    check_output_folder(ctx.processed_dir)
-    check_camera_ids(ctx)
-    check_inputs_readable(files)
+    return check_inputs(ctx, files, Findings(collect=False))
+
+
+def check_inputs(
+    ctx: SessionContext,
+    files: SessionFiles,
+    findings: Findings,
+    *,
+    check_outputs: bool = True,
+    probe_videos: bool = True,
+) -> VerifiedInputs:
+    """The checks of :func:`verify_inputs`, in order, each error put in ``findings``.
+
+    Parameters
+    ----------
+    check_outputs
+        Check that the output folder can be written (this creates it): a run does, the
+        preflight of ``data validate`` writes nothing.
+    probe_videos
+        Probe the video files (headers and frame counts); ``False`` leaves ``videos`` empty.
+    """
+    findings.attempt(check_dandi_fields, ctx)
+    findings.attempt(session_start_time, ctx)  # present and with a UTC offset
+    if check_outputs:
+        findings.attempt(check_output_folder, ctx.processed_dir)
+    findings.attempt(check_camera_ids, ctx)
+    findings.attempt(check_inputs_readable, files)
     for camera in ctx.metadata.cameras:
-        if camera.resolved_frame_clock is None:
-            raise MetadataError(
-                f"camera {camera.id!r} has no ttl_id and no frame_clock",
-                hint="set ttl_id to its frame TTL channel, or declare frame_clock = 'video' "
-                "or 'rate' (with fps) when no TTL exists",
-            )
-    cache_dir = ctx.workspace.cache / "video" if ctx.config.ingestion.cache_video_probes else None
+        findings.attempt(check_frame_clock, camera)
     videos: dict[str, CameraVideos | None] = {}
-    for camera in ctx.metadata.cameras:
-        paths = files.cameras.get(camera.id, [])
-        videos[camera.id] = (
-            probe_camera(
-                camera.id,
-                paths,
-                decode_timeout_s=ctx.config.ingestion.video_decode_timeout_s,
-                cache_dir=cache_dir,
-            )
-            if paths
-            else None
-        )
+    if probe_videos:
+        videos = {
+            camera.id: findings.attempt(_probe, ctx, files, camera.id)
+            for camera in ctx.metadata.cameras
+        }
     ttl: dict[str, TTLChannel] = {}
+    # Channels whose problem is reported already: unreadable files, or (discovery's to report)
+    # no files for a required channel. A run has stopped at either; the preflight goes on.
+    reported = {m.id for m in ctx.metadata.TTLs if not m.optional and not files.ttls.get(m.id)}
     for meta in ctx.metadata.TTLs:
         paths = files.ttls.get(meta.id, [])
         if not paths:
             continue
-        _refuse_host_clock_log(meta.id, meta.format, paths)
-        ttl[meta.id] = load_ttl_channel(
-            meta.id,
-            paths,
-            fmt=meta.format,
-            column=meta.column,
-            line=meta.line,
-            polarity=meta.polarity,
-            threshold=meta.threshold,
-            description=meta.description or "",
-        )
+        channel = findings.attempt(_read_ttl_channel, meta, paths)
+        if channel is None:
+            reported.add(meta.id)
+        else:
+            ttl[meta.id] = channel
     for camera in ctx.metadata.cameras:
-        if camera.resolved_frame_clock == "ttl" and camera.ttl_id not in ttl:
-            if camera.optional and videos.get(camera.id) is None:
-                continue
-            raise VerificationError(
+        if camera.resolved_frame_clock != "ttl" or camera.ttl_id in set(ttl) | reported:
+            continue
+        if camera.optional and not files.cameras.get(camera.id):
+            continue
+        findings.add(
+            VerificationError(
                 f"camera {camera.id!r}: its frame TTL channel {camera.ttl_id!r} has no files",
                 hint="add the TTL files, or declare frame_clock = 'video' / 'rate' if none exist",
             )
+        )
     warn_unaligned_cameras(ctx, files, videos, ttl)
-    bpod = read_bpod_session(files.bpod) if files.bpod else None
+    bpod = findings.attempt(read_bpod_session, files.bpod) if files.bpod else None
     if bpod is not None:
-        check_bpod_state_names(ctx, bpod)
+        findings.attempt(check_bpod_state_names, ctx, bpod)
+        findings.attempt(check_bpod_sync_rules, ctx, bpod, set(ttl) | reported)
     return VerifiedInputs(files, videos, ttl, bpod)
+
+
+def _probe(ctx: SessionContext, files: SessionFiles, camera_id: str) -> CameraVideos | None:
+    """The camera's video chunks probed (``None`` without video files)."""
+    paths = files.cameras.get(camera_id, [])
+    if not paths:
+        return None
+    cache_dir = ctx.workspace.cache / "video" if ctx.config.ingestion.cache_video_probes else None
+    return probe_camera(
+        camera_id,
+        paths,
+        decode_timeout_s=ctx.config.ingestion.video_decode_timeout_s,
+        cache_dir=cache_dir,
+    )
+
+
+def _read_ttl_channel(meta: TTLMeta, paths: list[Path]) -> TTLChannel:
+    _refuse_host_clock_log(meta.id, meta.format, paths)
+    return load_ttl_channel(
+        meta.id,
+        paths,
+        fmt=meta.format,
+        column=meta.column,
+        line=meta.line,
+        polarity=meta.polarity,
+        threshold=meta.threshold,
+        description=meta.description or "",
+    )
+
+
+def check_frame_clock(camera: CameraMeta) -> None:
+    """A camera needs a frame clock: its frame TTL (``ttl_id``), or 'video' or 'rate'."""
+    if camera.resolved_frame_clock is None:
+        raise MetadataError(
+            f"camera {camera.id!r} has no ttl_id and no frame_clock",
+            hint="set ttl_id to its frame TTL channel, or declare frame_clock = 'video' "
+            "or 'rate' (with fps) when no TTL exists",
+        )
 
 
 def check_dandi_fields(ctx: SessionContext) -> None:
@@ -238,6 +320,45 @@ def check_bpod_state_names(ctx: SessionContext, bpod: BpodSession) -> None:
             + "\n  ".join(problems),
             hint=f"use the exact state names of the Bpod files (states: {shown})",
             path=sources[0],
+        )
+
+
+def check_bpod_sync_rules(ctx: SessionContext, bpod: BpodSession, available: set[str]) -> None:
+    """Bpod data need ``[[bpod.sync.trial_types]]`` rules, and each rule used a TTL with files.
+
+    Without a rule no trial can be placed on the reference clock; synchronization would stop
+    there, after the expensive work. ``available``: the TTL channels that have files (or
+    whose lack of files is reported elsewhere).
+
+    Raises
+    ------
+    MetadataError
+        No rule at all, or a rule used by the session's trials names a channel without files.
+    """
+    meta = ctx.metadata.bpod
+    if meta is None:
+        return
+    source = metadata_file_defining(ctx, "bpod")
+    files = ", ".join(p.name for p in bpod.source_files)
+    if not meta.sync.trial_types:
+        channels = ", ".join(m.id for m in ctx.metadata.TTLs) or "none"
+        raise MetadataError(
+            f"{source}: Bpod data exist ({files}) but no [[bpod.sync.trial_types]] rule says "
+            "which state emits the sync pulse, so no trial can be placed on the reference "
+            f"clock (declared TTL channels: {channels})",
+            hint="add one rule per trial type under [bpod], e.g. [[bpod.sync.trial_types]] "
+            'trial_type = 1, sync_signal = "<Bpod state>", sync_ttl = "<TTL id>"',
+            path=source,
+        )
+    used = {r.sync_ttl for r in meta.sync.trial_types if (bpod.trial_types == r.trial_type).any()}
+    missing = sorted(used - available)
+    if missing:
+        raise MetadataError(
+            f"{source}: bpod.sync.trial_types name sync TTL channel(s) "
+            f"{', '.join(repr(m) for m in missing)} that have no files, and trials of {files} "
+            "use them",
+            hint="add the channel's files (see its [[TTLs]] paths), or fix sync_ttl",
+            path=source,
         )
 
 

@@ -49,7 +49,7 @@ def _mismatch_error(
             "channel and that its video files are listed in recording order; pulses recorded "
             "before the video started or after it stopped let a stretch of video without "
             "dropped frames slide over them, so use a TTL file holding only the pulses recorded "
-            "while the video was"
+            "while the video was, or declare those pulses with the camera's saved_frames"
         )
     elif slots.fatal:
         hint = (
@@ -57,7 +57,10 @@ def _mismatch_error(
             "the video started or after it stopped, and no frame_pulse_policy can tell which: "
             "use a video whose timestamps show the missing frames (camera hardware timestamps, "
             "or a variable-frame-rate container), or a TTL file holding only the pulses "
-            "recorded while the video was; also check that the camera's ttl_id is its "
+            "recorded while the video was; when the extra pulses were recorded before the "
+            "camera started saving or after it stopped, declare them with the camera's "
+            "saved_frames (skip_leading_pulses, skip_trailing_pulses, or a pulses_from_s/"
+            "pulses_to_s window on the TTL clock); also check that the camera's ttl_id is its "
             "frame-trigger channel"
         )
     else:

@@ -46,12 +46,13 @@ Algorithm
    with fewer frames than pulses nothing says which pulses lack a frame.
 5. Ambiguity. More pulses than frames without informative pts, or pts that fit the pulses
    equally well in several ways (or badly), raise :class:`~w2t_bkin.errors.SyncError` under
-   every policy: no policy hands out pulses that cannot be placed. More frames than pulses with
-   too many empty slots is left to ``policy``: 'fail' raises, 'warn' and 'repair' fill the
-   earliest empty slots with the extra frames (status 'mismatch' or 'repaired', and a
-   ``DataQualityWarning``), and every frame is flagged ``frame_has_pulse = False``: the guess
-   (which gaps hold a saved frame, and that the video started and stopped with its pulses)
-   vouches for no frame's pulse.
+   every policy: no policy hands out pulses that cannot be placed (a ``saved_frames``
+   declaration can say which pulses precede or follow the video: see "Saved frames"). More
+   frames than pulses with too many empty slots is left to ``policy``: 'fail' raises, 'warn'
+   and 'repair' fill the earliest empty slots with the extra frames (status 'mismatch' or
+   'repaired', and a ``DataQualityWarning``), and every frame is flagged
+   ``frame_has_pulse = False``: the guess (which gaps hold a saved frame, and that the video
+   started and stopped with its pulses) vouches for no frame's pulse.
 
 Assumptions. Without informative pts or a frame counter, the pulses are taken to span exactly
 the recording (first pulse = first frame, last pulse = last frame), and equal counts mean
@@ -84,6 +85,17 @@ started or after it stopped, camera drops, a lost first or last pulse) raises un
 as does a counter that restarts between video chunks. A counter without a step above one only
 says that every acquired frame was saved: the counts then place the frames as without it.
 
+Saved frames
+------------
+A DAQ that records while the camera is triggered but not saving (before the video starts or
+after it stops) has more pulses than the video has frames, and nothing in the counts says which.
+``saved_frames`` (:class:`~w2t_bkin.sync.frame_saved.SavedFrames`) declares them: pulses to skip
+at either end, or a window on the TTL clock. The skipped pulses are set aside before step 4,
+which then places the frames on the rest as usual; the declaration is checked (the frames must
+fit, and with informative pts or a frame counter the first and last frames must sit on the
+declared ends) and refused under every policy when it does not fit, naming the neighbouring
+skip counts that do.
+
 Frame times are continuous across video chunks because the DAQ records every pulse;
 ``chunk_starting_frame`` translates reported indices to ``(chunk, frame in chunk)``, and a slot
 gap exactly at a chunk boundary is reported as a gap between chunks (the camera paused or
@@ -96,6 +108,8 @@ This module holds the result, the driver and its findings. The steps:
 (period, spurious pulses, placement by counts, frame times and gaps),
 :mod:`~w2t_bkin.sync.frame_pts` (placement by container timestamps),
 :mod:`~w2t_bkin.sync.frame_counter` (placement by the frame counter),
+:mod:`~w2t_bkin.sync.frame_place` (which of those places the frames),
+:mod:`~w2t_bkin.sync.frame_saved` (the ``saved_frames`` declaration),
 :mod:`~w2t_bkin.sync.frame_messages` (the frame/pulse mismatch error) and
 :mod:`~w2t_bkin.sync.frame_clock` (cameras without TTL).
 """
@@ -104,7 +118,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -112,15 +126,18 @@ import numpy as np
 from w2t_bkin.errors import warn_data_quality
 from w2t_bkin.sync.clock import ClockModel, fit_clock
 from w2t_bkin.sync.frame_clock import frame_times_from_rate, frame_times_from_video
-from w2t_bkin.sync.frame_counter import _check_counter, _check_pts_agree, _slots_from_counter
+from w2t_bkin.sync.frame_counter import _check_counter, _check_pts_agree
 from w2t_bkin.sync.frame_grid import _check_inputs, _chunk_starts, _slots, _Who
 from w2t_bkin.sync.frame_messages import _mismatch_error
-from w2t_bkin.sync.frame_pts import _informative_pts, _slots_from_pts
-from w2t_bkin.sync.frame_pulses import _assign, _drops, _find_spurious, _period, _slots_from_counts
+from w2t_bkin.sync.frame_place import _place
+from w2t_bkin.sync.frame_pts import _informative_pts
+from w2t_bkin.sync.frame_pulses import _assign, _drops, _find_spurious, _period
+from w2t_bkin.sync.frame_saved import SavedFrames, _choose_saved_pulses
 
 __all__ = [
     "FrameAlignment",
     "FramePolicy",
+    "SavedFrames",
     "align_frames",
     "frame_times_from_rate",
     "frame_times_from_video",
@@ -199,6 +216,9 @@ class FrameAlignment:
         counter placed the frames.
     counter_used
         Whether the camera's embedded frame counter placed the frames.
+    declared_unsaved_pulse_idx
+        ``(n_declared,) int64``: on-grid pulses that ``saved_frames`` declared to have no saved
+        frame (also in ``unassigned_pulse_idx``); empty without a declaration.
     """
 
     frame_times_s: np.ndarray
@@ -227,6 +247,9 @@ class FrameAlignment:
     pts_used: bool
     pts_note: str
     counter_used: bool = False
+    declared_unsaved_pulse_idx: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
 
     @property
     def n_dropped(self) -> int:
@@ -262,6 +285,7 @@ def align_frames(
     spurious_factor: float = 0.5,
     chunk_starting_frame: np.ndarray | None = None,
     frame_counter: np.ndarray | None = None,
+    saved_frames: SavedFrames | None = None,
     camera_id: str = "camera",
     ttl_id: str = "?",
 ) -> FrameAlignment:
@@ -298,6 +322,11 @@ def align_frames(
         saved. It takes precedence over ``frame_pts_s``; informative pts that show other gaps
         than the counter raise. The pulses must span exactly the counted frames: see "Frame
         counter" in the module notes.
+    saved_frames
+        ``[[cameras]].saved_frames``: which pulses belong to saved frames when the DAQ recorded
+        pulses before the video started or after it stopped (see "Saved frames" in the module
+        notes). The other pulses are skipped before the frames are placed, and reported in
+        ``unassigned_pulse_idx``, ``declared_unsaved_pulse_idx`` and the messages.
     camera_id, ttl_id
         Names of the camera and of its frame TTL channel, for messages and errors.
 
@@ -311,8 +340,9 @@ def align_frames(
         Fewer than two pulses, unsorted pulses, pts of the wrong length, more pulses than
         frames without informative pts, pts that fit the pulses in several ways or badly, a
         frame counter of the wrong length, not increasing, disagreeing with informative pts,
-        restarting between chunks or not spanning the pulses exactly, or an ambiguous surplus
-        of frames under ``policy="fail"``.
+        restarting between chunks or not spanning the pulses exactly, an ambiguous surplus
+        of frames under ``policy="fail"``, or a ``saved_frames`` declaration that leaves fewer
+        than two pulses or does not fit the frames (the message names the values that fit).
     """
     who = _Who(camera_id, ttl_id)
     pulses = np.asarray(pulse_times_s, dtype=np.float64).ravel()
@@ -328,20 +358,31 @@ def align_frames(
 
     pts, pts_note = _informative_pts(frame_pts_s, chunks)
     counter = _check_counter(frame_counter, n_frames, chunks, who)
-    if counter is not None:
-        if pts is not None:
-            _check_pts_agree(pts, counter, chunks, gap_factor, who)
-        # a counter without a gap says only that every acquired frame was saved: the counts
-        # then carry the same information and also handle camera drops
-        gapless = bool(np.all(np.diff(counter) == 1))
-        if gapless:
-            slots = _slots_from_counts(n_frames, pulse_slot)
-        else:
-            slots = _slots_from_counter(counter, chunks, pulse_slot)
-    elif pts is not None:
-        slots = _slots_from_pts(pts, chunks, pulse_slot, gap_factor)
+    if counter is not None and pts is not None:
+        _check_pts_agree(pts, counter, chunks, gap_factor, who)
+    declared = np.zeros(0, dtype=np.int64)
+    saved_notes: list[str] = []
+    if saved_frames is None:
+        slots = _place(n_frames, pulse_slot, pts, counter, chunks, gap_factor)
     else:
-        slots = _slots_from_counts(n_frames, pulse_slot)
+        # skip the pulses declared to have no saved frame, then place as without a declaration
+        choice = _choose_saved_pulses(
+            saved_frames,
+            n_frames,
+            kept,
+            pulse_slot,
+            pts,
+            counter,
+            chunks,
+            gap_factor,
+            policy,
+            _evidence(pts, counter, pts_note),
+            who,
+        )
+        declared = kept_idx[~choice.selected]
+        kept, kept_idx = kept[choice.selected], kept_idx[choice.selected]
+        pulse_slot = pulse_slot[choice.selected] - pulse_slot[choice.selected][0]
+        slots, saved_notes = choice.slots, [choice.note]
     how = slots.how
     if slots.problem:
         if slots.fatal or policy == "fail":
@@ -360,7 +401,7 @@ def align_frames(
         has, frame_pulse, problem = _unverify_guessed_frames(
             frame_slot, pulse_slot, has, frame_pulse, problem
         )
-    unassigned = kept_idx[~np.isin(pulse_slot, frame_slot)]
+    unassigned = np.union1d(kept_idx[~np.isin(pulse_slot, frame_slot)], declared)
     origin = frame_slot[0]
     frame_slot = frame_slot - origin
     dropped, after, per_gap, chunk_after, chunk_periods = _drops(frame_slot, chunks)
@@ -405,6 +446,7 @@ def align_frames(
         pts_used=pts is not None and counter is None,
         pts_note=pts_note if counter is None else "the frame counter placed the frames",
         counter_used=counter is not None,
+        declared_unsaved_pulse_idx=declared,
     )
     pts_notes = (
         [f"{who}: container timestamps not used: {pts_note}"]
@@ -417,13 +459,22 @@ def align_frames(
             if slots.how != "frame_counter"
             else f"{who}: frames placed by the camera's embedded frame counter"
         )
-    messages = tuple(notes + pts_notes) + _describe(result, problem, who)
+    messages = tuple(notes + pts_notes + saved_notes) + _describe(result, problem, who)
     result = replace(result, messages=messages)
     for message in messages:
         log.info("%s", message)
     if problem:  # a policy guessed (status 'mismatch' or 'repaired'): never silently
         warn_data_quality("; ".join(messages), stacklevel=2)
     return result
+
+
+def _evidence(pts: np.ndarray | None, counter: np.ndarray | None, pts_note: str) -> str:
+    """What besides the counts checks a ``saved_frames`` declaration, for messages."""
+    if counter is not None:
+        return "the camera's frame counter"
+    if pts is not None:
+        return "the container timestamps"
+    return f"the counts only; container timestamps not used: {pts_note}"
 
 
 def _unverify_guessed_frames(

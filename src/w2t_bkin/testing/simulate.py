@@ -52,7 +52,8 @@ class CameraTruth:
         frame, no pulse). The first and last nominal frames are never dropped.
     unsaved_frame_idx
         ``(n_unsaved,) int64``: positions in the nominal train of frames acquired (their pulse
-        was recorded) but never written to the video.
+        was recorded) but never written to the video, those before the first and after the last
+        saved frame included.
     unsaved_pulse_idx
         ``(n_unsaved,) int64``: indices into ``pulse_times_s`` of the pulses of those frames.
     pulse_times_s
@@ -85,11 +86,17 @@ class CameraTruth:
 
     @property
     def missing_frame_idx(self) -> np.ndarray:
-        """``(n,) int64``: nominal positions without a saved frame (dropped or unsaved), sorted.
+        """``(n,) int64``: positions without a saved frame (dropped or unsaved), sorted.
 
-        These are the ``dropped_frames`` that :func:`w2t_bkin.sync.align_frames` should report.
+        Only positions between the first and the last saved frame, counted from the first saved
+        frame (the nominal position minus ``frame_nominal_idx[0]``, which is 0 unless
+        ``unsaved_leading_frames`` was given): the ``dropped_frames`` that
+        :func:`w2t_bkin.sync.align_frames` should report.
         """
-        return np.union1d(self.dropped_frame_idx, self.unsaved_frame_idx).astype(np.int64)
+        first, last = self.frame_nominal_idx[0], self.frame_nominal_idx[-1]
+        missing = np.union1d(self.dropped_frame_idx, self.unsaved_frame_idx)
+        inside = missing[(missing > first) & (missing < last)]
+        return (inside - first).astype(np.int64)
 
     @property
     def n_pulses(self) -> int:
@@ -106,6 +113,8 @@ def simulate_camera(
     missing_pulse_fraction: float = 0.0,
     spurious_pulse_fraction: float = 0.0,
     unsaved_frame_fraction: float = 0.0,
+    unsaved_leading_frames: int = 0,
+    unsaved_trailing_frames: int = 0,
     constant_rate_pts: bool = False,
     t_start_s: float = 0.0,
     seed: int = 0,
@@ -137,7 +146,11 @@ def simulate_camera(
     unsaved_frame_fraction
         Fraction of acquired frames whose pulse was recorded but which were never written to
         the video (the host dropped them), so the DAQ has more pulses than the video has
-        frames. Never the first or last acquired frame, never a frame whose pulse was lost.
+        frames. Never the first or last saved frame, never a frame whose pulse was lost.
+    unsaved_leading_frames, unsaved_trailing_frames
+        Acquired frames before the first saved frame and after the last one, whose pulses were
+        recorded (the DAQ ran while the camera was triggered but not saving). Their pulses are
+        never lost; lost pulses and inner unsaved frames are drawn between them.
     constant_rate_pts
         Write ``frame_pts_s`` as a constant-frame-rate container does (OpenCV, Bonsai and most
         writers): ``frame_index / rate_hz``, evenly spaced whatever was dropped.
@@ -159,8 +172,16 @@ def simulate_camera(
     acquired_times = t_start_s + acquired_idx * period_daq_s
     n_acquired = acquired_idx.size
 
+    lead, trail = int(unsaved_leading_frames), int(unsaved_trailing_frames)
+    if lead < 0 or trail < 0 or lead + trail > n_acquired - 2:
+        raise ValueError(
+            f"unsaved_leading_frames and unsaved_trailing_frames must be >= 0 and leave at least "
+            f"2 of the {n_acquired} acquired frames saved, got {lead} and {trail}"
+        )
+    # the saved span's first and last frames, and the unsaved frames around it, keep their pulse
+    first_saved, last_saved = lead, n_acquired - 1 - trail
     n_lost = round(missing_pulse_fraction * n_acquired)
-    lost = np.sort(rng.choice(np.arange(1, n_acquired - 1), size=n_lost, replace=False))
+    lost = np.sort(rng.choice(np.arange(first_saved + 1, last_saved), size=n_lost, replace=False))
     has_pulse = np.ones(n_acquired, dtype=bool)
     has_pulse[lost] = False
     real_frame = np.flatnonzero(has_pulse).astype(np.int64)
@@ -173,9 +194,11 @@ def simulate_camera(
 
     # drawn last (and only when asked) so that the other faults of a seed do not change
     saved = np.ones(n_acquired, dtype=bool)
+    saved[:first_saved] = False
+    saved[last_saved + 1 :] = False
     n_unsaved = round(unsaved_frame_fraction * n_acquired)
     if n_unsaved:
-        inner = real_frame[(real_frame > 0) & (real_frame < n_acquired - 1)]
+        inner = real_frame[(real_frame > first_saved) & (real_frame < last_saved)]
         saved[rng.choice(inner, size=n_unsaved, replace=False)] = False
     # acquired-frame index -> saved-frame index, -1 for frames never written
     saved_idx = np.where(saved, np.cumsum(saved) - 1, -1).astype(np.int64)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
+import glob
+import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from w2t_bkin.errors import DiscoveryError
-from w2t_bkin.metadata import SessionMetadata
+from w2t_bkin.errors import DiscoveryError, MetadataError
+from w2t_bkin.metadata import ROOT_METADATA_ENV, SessionMetadata, check_metadata_file
 from w2t_bkin.workspace.layout import ID_RE, Workspace, check_glob, resolve_glob, sort_paths
 
 
@@ -37,14 +41,63 @@ class SessionRef:
 def discover_sessions(
     workspace: Workspace, subject_glob: str = "*", session_glob: str = "*"
 ) -> list[SessionRef]:
-    """Sessions whose folder holds a ``session.toml``, sorted by subject then session."""
-    found: list[SessionRef] = []
+    """Sessions whose folder holds a ``session.toml``, sorted by subject then session.
+
+    Folders whose subject or session name is not a valid ID are not sessions (their names
+    become NWB file names and identifiers); :func:`invalid_session_folders` lists them.
+    """
+    return [
+        SessionRef(subject_dir.name, session_dir.name, session_dir, has_subject)
+        for subject_dir, session_dir, has_subject in _session_folders(
+            workspace, subject_glob, session_glob
+        )
+        if ID_RE.fullmatch(subject_dir.name) and ID_RE.fullmatch(session_dir.name)
+    ]
+
+
+def invalid_session_folders(
+    workspace: Workspace, subject_glob: str = "*", session_glob: str = "*"
+) -> list[MetadataError]:
+    """One error per folder that holds a ``session.toml`` but has an invalid subject or session
+    name (``day 2``, ``día3``): :func:`discover_sessions` skips it, so nothing processes it.
+
+    Each error names the folder and suggests a valid name.
+    """
+    errors: list[MetadataError] = []
+    for subject_dir, session_dir, _ in _session_folders(workspace, subject_glob, session_glob):
+        for kind, folder in (("subject", subject_dir), ("session", session_dir)):
+            if ID_RE.fullmatch(folder.name):
+                continue
+            errors.append(
+                MetadataError(
+                    f"{kind} folder name {folder.name!r} is not a valid {kind} "
+                    "ID (only ASCII letters, digits, '_' and '-' are allowed), so this session "
+                    "is not discovered or processed",
+                    hint=f"rename the folder {folder} to e.g. {suggest_id(folder.name)!r} "
+                    "(the ID becomes part of the NWB file name)",
+                    path=session_dir,
+                )
+            )
+            break  # one error per session folder: the subject's name, else the session's
+    return errors
+
+
+def suggest_id(name: str) -> str:
+    """A valid ID close to ``name``: accents dropped, other runs of characters made ``-``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_name).strip("-") or "S1"
+
+
+def _session_folders(
+    workspace: Workspace, subject_glob: str, session_glob: str
+) -> list[tuple[Path, Path, bool]]:
+    """``(subject folder, session folder, has subject.toml)`` of every folder holding a
+    ``session.toml`` whose names match the globs, valid IDs or not."""
+    found: list[tuple[Path, Path, bool]] = []
     if not workspace.raw.is_dir():
         return found
     for subject_dir in sorted(p for p in workspace.raw.iterdir() if p.is_dir()):
-        if not ID_RE.fullmatch(subject_dir.name) or not fnmatch.fnmatchcase(
-            subject_dir.name, subject_glob
-        ):
+        if not fnmatch.fnmatchcase(subject_dir.name, subject_glob):
             continue
         has_subject = (subject_dir / "subject.toml").is_file()
         for session_dir in sorted(p for p in subject_dir.iterdir() if p.is_dir()):
@@ -52,8 +105,27 @@ def discover_sessions(
                 continue
             if not fnmatch.fnmatchcase(session_dir.name, session_glob):
                 continue
-            found.append(SessionRef(subject_dir.name, session_dir.name, session_dir, has_subject))
+            found.append((subject_dir, session_dir, has_subject))
     return found
+
+
+def experiment_metadata_files(workspace: Workspace) -> list[Path]:
+    """The metadata files every session merges: ``$W2T_ROOT_METADATA`` and ``metadata.toml``."""
+    env = os.environ.get(ROOT_METADATA_ENV)
+    candidates = [Path(env)] if env else []
+    return [p for p in (*candidates, workspace.root_metadata) if p.is_file()]
+
+
+def check_experiment_metadata(workspace: Workspace) -> None:
+    """Raise when a metadata file every session merges cannot be parsed.
+
+    Raises
+    ------
+    MetadataError
+        The file is not TOML (the message names the file, line and column) or not UTF-8.
+    """
+    for path in experiment_metadata_files(workspace):
+        check_metadata_file(path)
 
 
 @dataclass(frozen=True)
@@ -95,7 +167,29 @@ def _resolve_all(
             continue
         for path in resolve_glob(session_dir, pattern, order):
             seen.setdefault(path, None)
+        problems += [dangling_link_problem(what, link) for link in _dangling(session_dir, pattern)]
     return sort_paths(list(seen), order)
+
+
+def _no_match(problem: str) -> bool:
+    return "match no file" in problem or "matches no file" in problem
+
+
+def _dangling(session_dir: Path, pattern: str) -> list[Path]:
+    # glob.glob, not Path.glob: Python 3.11's Path.glob skips a dangling link named literally
+    root = glob.escape(str(session_dir))  # a folder name may hold [ or *
+    matches = (Path(m) for m in glob.glob(f"{root}/{pattern}", recursive=True))
+    return sorted(p for p in matches if p.is_symlink() and not p.exists())
+
+
+def dangling_link_problem(what: str, link: Path) -> str:
+    """The one report of a declared file whose symlink points nowhere, with the fix."""
+    return (
+        f"{what}: {link} is a link to {os.readlink(link)}, which does not exist (a workspace "
+        "copied or moved without the raw files its relative links point to?); import the raw "
+        "folder again with w2t-bkin data import-raw SOURCE -e ROOT -s SUBJECT -x SESSION "
+        "--confirm, or import with --copy so the workspace holds the files"
+    )
 
 
 def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionFiles:
@@ -146,6 +240,16 @@ def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionF
                 f"camera {camera.id!r} has neither video paths nor pose outputs "
                 "(declare paths, or [pose.cameras.<id>] with paths)"
             )
+    # A glob whose only matches are dangling links was reported as such, with the fix: saying
+    # also that it "matches no file" would report the same file twice.
+    dangling = {p.split(": ", 1)[0] for p in problems if " is a link to " in p}
+    problems = [
+        p
+        for p in problems
+        if not (
+            p.split(": ", 1)[0] in dangling and ("match no file" in p or "matches no file" in p)
+        )
+    ]
     return SessionFiles(
         session_dir, cameras, ttls, bpod, pose, tuple(problems), frame_counters=frame_counters
     )
@@ -154,11 +258,18 @@ def find_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionF
 def require_session_files(session_dir: Path, metadata: SessionMetadata) -> SessionFiles:
     """Like :func:`find_session_files`, but every problem at once becomes a DiscoveryError."""
     files = find_session_files(session_dir, metadata)
-    if files.problems:
-        raise DiscoveryError(
-            "declared files are missing or their globs are invalid:\n  "
-            + "\n  ".join(files.problems),
-            hint="fix the globs in session.toml (relative to the session folder), mark the "
-            "entry optional = true, or import the files with `w2t-bkin data import-raw`",
-        )
+    error = discovery_error(files)
+    if error is not None:
+        raise error
     return files
+
+
+def discovery_error(files: SessionFiles) -> DiscoveryError | None:
+    """Every problem of ``files`` as one error (``None`` when there is none)."""
+    if not files.problems:
+        return None
+    return DiscoveryError(
+        "declared files are missing or their globs are invalid:\n  " + "\n  ".join(files.problems),
+        hint="fix the globs in session.toml (relative to the session folder), mark the "
+        "entry optional = true, or import the files with `w2t-bkin data import-raw`",
+    )

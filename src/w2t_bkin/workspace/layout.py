@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ class Workspace:
 def check_id(value: str, kind: str) -> str:
     """Validate a subject/session ID (``^[A-Za-z0-9_-]+$``); it becomes a folder name."""
     if not ID_RE.fullmatch(value):
-        example = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "S1"
+        example = re.sub(r"[^A-Za-z0-9_-]+", "-", _ascii(value)).strip("-") or "S1"
         raise MetadataError(
             f"invalid {kind} ID {value!r}: only letters, digits, '_' and '-' are allowed",
             hint=f"rename the {kind}, e.g. {example!r}",
@@ -77,8 +78,23 @@ def check_id(value: str, kind: str) -> str:
     return value
 
 
+def _ascii(text: str) -> str:
+    """``text`` with accents dropped (``día3`` -> ``dia3``): NFKD splits off the marks."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
 def open_workspace(root: Path) -> Workspace:
     """A workspace that must already exist (made by ``w2t-bkin data init``)."""
+    if root.is_file():
+        # e.g. ROOT/configuration.toml: the experiment folder is meant, not a file in it.
+        folder = root.parent if Workspace(root.parent).raw.is_dir() else None
+        raise WorkspaceError(
+            f"{root} is a file; commands take the experiment folder (the one holding "
+            "configuration.toml and data/)",
+            hint=f"pass the folder instead: {folder}"
+            if folder is not None
+            else "pass the experiment folder, or create one with: w2t-bkin data init FOLDER",
+        )
     if not root.exists():
         raise WorkspaceError(
             f"experiment root does not exist: {root}",

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,10 @@ from w2t_bkin.cli import main
 from w2t_bkin.config import Config
 from w2t_bkin.nwb.inspection import read_nwb
 from w2t_bkin.testing import ExperimentSpec, write_experiment
+from w2t_bkin.testing.bpod import simulate_bpod_trials, write_bpod_mat
+from w2t_bkin.testing.video import write_video
+
+START = ("--date", "2026-01-02", "--start-time", "10:00+01:00")
 
 
 def run(*args: str | Path) -> int:
@@ -26,9 +30,9 @@ def run(*args: str | Path) -> int:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     root = tmp_path / "exp"
-    assert run("data", "init", root, "--lab", "Larkum", "--experimenters", "A,B", "--yes") == 0
+    assert run("data", "init", root, "--lab", "Larkum", "--experimenters", "A; B", "--yes") == 0
     assert run("data", "add-subject", root, "m1", "--sex", "F", "--age", "P90D", "--yes") == 0
-    assert run("data", "add-session", root, "m1", "s1", "--date", "2026-01-02", "--yes") == 0
+    assert run("data", "add-session", root, "m1", "s1", *START, "--yes") == 0
     return root
 
 
@@ -51,8 +55,9 @@ def test_session_layout(workspace: Path) -> None:
     ]
     data = tomllib.loads((session / "session.toml").read_text())
     assert data["identifier"] == "m1-s1" and data["session_id"] == "s1"
-    assert data["session_start_time"].date().isoformat() == "2026-01-02"
-    assert data["session_start_time"].tzinfo is not None
+    start = data["session_start_time"]
+    assert start == datetime(2026, 1, 2, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert start.utcoffset() == timedelta(hours=1)
 
 
 def test_init_and_add_session_split_experimenter_names_alike(tmp_path: Path) -> None:
@@ -60,7 +65,7 @@ def test_init_and_add_session_split_experimenter_names_alike(tmp_path: Path) -> 
     names = "Doe, J; Roe, R"
     assert run("data", "init", root, "--experimenters", names, "--yes") == 0
     assert run("data", "add-subject", root, "m1", "--yes") == 0
-    assert run("data", "add-session", root, "m1", "s1", "--experimenter", names, "--yes") == 0
+    assert run("data", "add-session", root, "m1", "s1", *START, "--experimenter", names, "-y") == 0
     for toml in ("data/raw/metadata.toml", "data/raw/m1/s1/session.toml"):
         assert tomllib.loads((root / toml).read_text())["experimenter"] == ["Doe, J", "Roe, R"]
 
@@ -89,8 +94,8 @@ def test_init_is_idempotent_and_keeps_edited_files(workspace: Path) -> None:
         (("data", "add-subject", "{root}", "m2", "--sex", "female"), 2, "sex"),
         (("data", "add-subject", "{root}", "m2", "--age", "90d"), 2, "ISO-8601"),
         (("data", "add-subject", "{root}", "m1"), 3, "already exists"),
-        (("data", "add-session", "{root}", "nobody", "s1"), 3, "add-subject"),
-        (("data", "add-session", "{root}", "m1", "s/1"), 2, "invalid session ID"),
+        (("data", "add-session", "{root}", "nobody", "s1", *START), 3, "add-subject"),
+        (("data", "add-session", "{root}", "m1", "s/1", *START), 2, "invalid session ID"),
         (("data", "add-subject", "{root}/missing", "m1"), 3, "does not exist"),
         (("discover", "{root}/missing"), 3, "data init"),
     ],
@@ -119,7 +124,7 @@ def test_add_subject_reports_every_invalid_field_at_once(
 
 
 def test_discover_formats(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run("data", "add-session", workspace, "m1", "s2", "--yes")
+    run("data", "add-session", workspace, "m1", "s2", *START, "--yes")
     capsys.readouterr()
     assert run("discover", workspace, "--format", "json") == 0
     rows = json.loads(capsys.readouterr().out)
@@ -147,8 +152,13 @@ def test_validate_reports_all_problems_at_once(
     out = capsys.readouterr().out
     assert "camera 'top': paths ['Video/*.avi'] match no file" in out
     assert "TTL 'ttl_cam': paths ['TTLs/*.txt'] match no file" in out
-    (workspace / "data/raw/m1/s1/Video/a.avi").write_bytes(b"x")
-    (workspace / "data/raw/m1/s1/TTLs/a.txt").write_text("0.1\n")
+    video = workspace / "data/raw/m1/s1/Video/a.avi"
+    video.write_bytes(b"x")
+    (workspace / "data/raw/m1/s1/TTLs/a.txt").write_text("0.1\n0.2\n0.3\n")
+    assert run("data", "validate", workspace) == 1  # the run's checks: the video is opened
+    out = capsys.readouterr().out
+    assert str(video) in out.replace("\n", "")
+    write_video(video, 3, 30.0, codec="mpeg4")
     assert run("data", "validate", workspace) == 0
 
 
@@ -162,14 +172,20 @@ def test_import_raw_dry_run_then_relative_links(
         "cam1_2026.avi",
         "cam0_frame.txt",
         "cam1_frame.txt",
-        "session1.mat",
         "notes.docx",
     ):
         (source / name).write_bytes(b"raw")
+    write_bpod_mat(source / "session1.mat", simulate_bpod_trials(4, trial_types=(1,), seed=2))
     before = {p.name: p.read_bytes() for p in source.iterdir()}
     args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    capsys.readouterr()
     assert run(*args) == 0
-    assert "dry run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "dry run" in out and "conflict" not in out
+    # no sync rule yet: proposed with the file's names; both TTLs are frame clocks
+    assert "needed by run Bpod files are imported but no [[bpod.sync.trial_types]]" in out
+    assert "needed by run no TTL channel is imported or declared" in out
+    assert '# sync_ttl = "<the TTL channel id receiving it>"' in out
     session = workspace / "data/raw/m1/s1"
     assert not (session / "Video/cam0").exists()
     assert run(*args, "--confirm") == 0
@@ -187,10 +203,15 @@ def test_import_raw_dry_run_then_relative_links(
         {"id": "ttl_cam0_frame", "paths": ["TTLs/cam0_frame.txt"]},
         {"id": "ttl_cam1_frame", "paths": ["TTLs/cam1_frame.txt"]},
     ]
-    assert data["bpod"]["path"] == ["Bpod/session1.mat"]
-    # every declared glob matches its linked file
+    assert data["bpod"] == {"path": ["Bpod/session1.mat"]}  # the proposal is comments only
+    assert "# [[bpod.sync.trial_types]]" in (session / "session.toml").read_text()
+    # every declared glob matches its linked file (the placeholder videos and pulse files
+    # themselves are validate's to refuse, as is the sync rule the dry run asked for)
     capsys.readouterr()
-    assert run("data", "validate", workspace) == 0
+    run("data", "validate", workspace)
+    out = capsys.readouterr().out
+    assert "m1/s1" in out  # the session was checked
+    assert "match no file" not in out and "symlink" not in out
 
 
 BPOD_RULES = """
@@ -224,7 +245,7 @@ def test_import_raw_of_a_generated_session_validates_and_runs(
     truth = write_experiment(tmp_path / "rig", spec)
     source = tmp_path / "rig/data/raw/mouse01/ses01"
     root = tmp_path / "exp"
-    subject = ("mouse01", "--sex", "F", "--date-of-birth", "2026-08-01", "--yes")
+    subject = ("mouse01", "--sex", "F", "--date-of-birth", "2026-08-01T00:00Z", "--yes")
     session_opts = ("--date", "2026-11-02", "--start-time", "09:00:00+00:00", "--yes")
     assert run("data", "init", root, "--yes") == 0
     assert run("data", "add-subject", root, *subject) == 0
@@ -298,26 +319,73 @@ def test_import_raw_refuses_a_malformed_session_toml_before_linking(
 
 
 def test_import_raw_copy_writes_complete_files_and_is_repeatable(
-    workspace: Path, tmp_path: Path
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = tmp_path / "rig"
     source.mkdir()
     payload = os.urandom(3 << 20)  # larger than one copy block
     (source / "cam0.avi").write_bytes(payload)
     args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    args += ("--frame-clock", "cam0=video")  # no frame TTL: run needs the clock declared
     assert run(*args, "--confirm", "--copy") == 0
     copied = workspace / "data/raw/m1/s1/Video/cam0/cam0.avi"
     assert not copied.is_symlink() and copied.read_bytes() == payload
     assert copied.stat().st_mtime == (source / "cam0.avi").stat().st_mtime
     assert sorted(p.name for p in copied.parent.iterdir()) == ["cam0.avi"]  # no temp file left
+    capsys.readouterr()
     assert run(*args, "--confirm", "--copy") == 0  # the same copy again is not a clash
+    assert "copied 0 file(s); session.toml unchanged" in capsys.readouterr().out
+
+
+def test_import_raw_dry_run_shows_what_run_would_refuse_and_confirm_refuses_it(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rig"
+    source.mkdir()
+    (source / "cam1.mp4").write_bytes(b"raw")
+    (source / "cam1.slp").write_bytes(b"slp")
+    (source / "cam1.analysis.h5").write_bytes(b"not read: the name says SLEAP")
+    args = ("data", "import-raw", source, "-e", workspace, "-s", "m1", "--session", "s1")
+    session_toml = workspace / "data/raw/m1/s1/session.toml"
+    toml_before = session_toml.read_bytes()
+    capsys.readouterr()
+
+    assert run(*args) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert (
+        "conflict camera 'cam1': several pose files for one video (cam1.mp4: cam1.analysis.h5, "
+        "cam1.slp); run takes exactly one per video and does not guess which: keep one kind, "
+        "e.g. pass --exclude '*.analysis.h5' or --exclude '*.slp'"
+    ) in out
+    assert "conflict camera 'cam1' has no frame clock" in out
+    assert "2 conflict(s): --confirm refuses until resolved" in out
+
+    assert run(*args, "--confirm") == 3
+    err = capsys.readouterr().err
+    assert "the import plan has 2 conflict(s); nothing was linked" in err
+    assert "Traceback" not in err
+    assert session_toml.read_bytes() == toml_before
+    assert not (workspace / "data/raw/m1/s1/Video/cam1").exists()
+
+    assert run(*args, "--frame-clock", "cam1") == 2  # not CAMERA=VALUE
+    assert "'cam1' is not CAMERA=VALUE (e.g. cam1=video)" in capsys.readouterr().err
+    resolved = ("--exclude", "*.slp", "--frame-clock", "cam1=video", "--confirm")
+    assert run(*args, *resolved) == 0
+    data = tomllib.loads(session_toml.read_text())
+    assert data["cameras"] == [
+        {"id": "cam1", "paths": ["Video/cam1/cam1.mp4"], "frame_clock": "video"}
+    ]
+    assert data["pose"]["cameras"]["cam1"] == {
+        "source": "sleap",
+        "paths": ["Pose/cam1/cam1.analysis.h5"],
+    }
 
 
 def test_validate_lists_what_run_would_reject(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run("data", "add-subject", workspace, "m2", "--yes") == 0  # no age, no birth date
-    assert run("data", "add-session", workspace, "m2", "s1", "--yes") == 0
+    assert run("data", "add-session", workspace, "m2", "s1", *START, "--yes") == 0
     session = workspace / "data/raw/m1/s1/session.toml"
     session.write_text(
         session.read_text()
@@ -359,13 +427,17 @@ def test_config_show_needs_a_workspace(tmp_path: Path, capsys: pytest.CaptureFix
     [
         ("--date", "bad", "invalid --date 'bad': expected a date as YYYY-MM-DD"),
         ("--start-time", "bad", "invalid --start-time 'bad': expected HH:MM[:SS]"),
+        ("--utc-offset", "CET", "invalid --utc-offset 'CET': expected +HH:MM, -HH:MM or Z"),
     ],
 )
 def test_add_session_bad_date_and_time_are_metadata_errors(
     workspace: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
 ) -> None:
     capsys.readouterr()
-    assert run("data", "add-session", workspace, "m1", "s2", option, value, "--yes") == 2
+    given = {"--date": "2026-01-02", "--start-time": "10:00", "--utc-offset": "+01:00"}
+    given[option] = value
+    args = [a for pair in given.items() for a in pair]
+    assert run("data", "add-session", workspace, "m1", "s2", *args, "--yes") == 2
     assert expected in capsys.readouterr().err
     assert not (workspace / "data/raw/m1/s2").exists()
 
@@ -383,13 +455,12 @@ def test_add_subject_weight_needs_a_number_and_a_unit(
     assert subject["weight"] == "25 g"
 
 
-def test_add_subject_stores_date_of_birth_with_a_time_zone(workspace: Path) -> None:
-    assert run("data", "add-subject", workspace, "m2", "--date-of-birth", "2026-01-31", "-y") == 0
-    dob = tomllib.loads((workspace / "data/raw/m2/subject.toml").read_text())["subject"][
-        "date_of_birth"
-    ]
-    local = datetime(2026, 1, 31).astimezone()
-    assert dob == local and dob.utcoffset() == local.utcoffset()
+def test_add_subject_stores_date_of_birth_with_the_offset_given(workspace: Path) -> None:
+    args = ("--date-of-birth", "2026-01-31", "--utc-offset", "+01:00", "-y")
+    assert run("data", "add-subject", workspace, "m2", *args) == 0
+    subject = tomllib.loads((workspace / "data/raw/m2/subject.toml").read_text())["subject"]
+    assert subject["date_of_birth"] == datetime(2026, 1, 31, tzinfo=timezone(timedelta(hours=1)))
+    assert subject["date_of_birth"].utcoffset() == timedelta(hours=1)
 
 
 def test_config_show_and_schema(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

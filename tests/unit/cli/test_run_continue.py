@@ -41,9 +41,11 @@ def _nwb(root: Path, session: str) -> Path:
 
 
 def _row(stdout: str, session: str) -> str:
-    rows = [line for line in stdout.splitlines() if "mouse01" in line and session in line]
+    # The summary table comes last; a row's first line holds its session and status (the NWB
+    # path folds onto the lines below, which may contain the session's name too).
+    rows = [line for line in stdout.splitlines() if line.startswith(f"│ mouse01/{session} ")]
     assert rows, stdout
-    return rows[-1]  # the summary table comes last
+    return rows[-1]
 
 
 def test_continue_on_error_true_processes_the_rest_and_exits_non_zero(

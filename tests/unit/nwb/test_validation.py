@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hdmf.common import DynamicTable, VectorData
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.file import Subject
 
@@ -18,10 +19,12 @@ from w2t_bkin.errors import IngestError, NWBValidationError
 from w2t_bkin.nwb.validation import (
     IMPORTANCE_ORDER,
     ValidationReport,
+    blocking_hint,
     raise_for_blocking,
     validate_nwb,
     write_validation_json,
 )
+from w2t_bkin.runtime.capture import capture_run
 
 START = dt.datetime(2024, 3, 5, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 ZERO_COUNTS = dict.fromkeys(IMPORTANCE_ORDER, 0)
@@ -293,3 +296,186 @@ def test_real_subject_without_sex_and_species(real_data: Path) -> None:
         "check_subject_sex",
         "check_subject_species_exists",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# a check that crashes inside nwbinspector; hints that fit their finding
+
+INDEX_ERROR_H5 = "IndexError: Index (0) out of range for empty dimension"
+
+
+def _write_empty_table_nwb(path: Path) -> Path:
+    """A DANDI-ready file plus a zero-row table with typed columns, as the Bpod writer used to
+    write ``ActionsTable`` without actions: nwbinspector 0.7's table checks raise on it."""
+    nwbfile = NWBFile(
+        session_description="a table without rows",
+        identifier="empty-table-1",
+        session_start_time=START,
+        experiment_description="nothing happened",
+        keywords=["synthetic"],
+        experimenter=["Doe, Jane"],
+        institution="Example University",
+        subject=_dandi_subject(),
+    )
+    table = DynamicTable(
+        name="actions",
+        description="actions of a session in which none happened",
+        columns=[
+            VectorData(name="timestamp", description="s", data=np.zeros(0, dtype=np.float64)),
+            VectorData(name="value", description="text", data=np.zeros(0, dtype=np.str_)),
+        ],
+    )
+    nwbfile.create_processing_module(name="behavior", description="behaviour").add(table)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+@pytest.fixture(scope="module")
+def empty_table_nwb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_empty_table_nwb(tmp_path_factory.mktemp("nwb") / "empty_table.nwb")
+
+
+def test_crashed_check_is_a_one_line_finding_that_does_not_block(empty_table_nwb: Path) -> None:
+    report = validate_nwb(empty_table_nwb)
+    assert [(f["importance"], f["check_name"], f["message"]) for f in report.findings] == [
+        (
+            "CHECK_NOT_RUN",
+            "check_col_not_nan",
+            f"nwbinspector could not run check check_col_not_nan: {INDEX_ERROR_H5}",
+        ),
+        (
+            "CHECK_NOT_RUN",
+            "check_column_binary_capability",
+            f"nwbinspector could not run check check_column_binary_capability: {INDEX_ERROR_H5}",
+        ),
+        (
+            "CHECK_NOT_RUN",
+            "check_table_values_for_dict",
+            f"nwbinspector could not run check check_table_values_for_dict: {INDEX_ERROR_H5}",
+        ),
+        ("BEST_PRACTICE_VIOLATION", "check_empty_table", "This table has no data added to it."),
+    ]
+    assert report.counts == {**ZERO_COUNTS, "CHECK_NOT_RUN": 3, "BEST_PRACTICE_VIOLATION": 1}
+    assert report.is_clean
+    assert report.exit_code == 0
+    assert report.blocking_findings == ()
+    raise_for_blocking(report)  # nothing blocks
+    assert "Traceback" not in json.dumps(report.to_dict())
+
+
+def test_crashed_check_traceback_goes_to_the_run_log_only(
+    empty_table_nwb: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log_path = tmp_path / "pipeline.log"
+    caplog.set_level("DEBUG")
+    with capture_run(log_path):
+        validate_nwb(empty_table_nwb)
+    text = log_path.read_text()
+    for check in ("check_col_not_nan", "check_column_binary_capability"):
+        assert f"nwbinspector check {check} raised while validating {empty_table_nwb}:" in text
+    assert text.count("Traceback (most recent call last)") == 3
+    assert text.count(f"\n{INDEX_ERROR_H5}\n") == 3
+    # inside a run the traceback bypasses the package logger, so no console handler shows it
+    assert "Traceback" not in caplog.text
+
+
+def test_crashed_check_traceback_is_a_debug_record_outside_a_run(
+    empty_table_nwb: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="w2t_bkin.nwb.validation")
+    validate_nwb(empty_table_nwb)
+    crashed = [r for r in caplog.records if "raised while validating" in r.getMessage()]
+    assert [r.levelname for r in crashed] == ["DEBUG", "DEBUG", "DEBUG"]
+    assert "Traceback (most recent call last)" in crashed[0].getMessage()
+
+
+def test_check_crash_in_a_real_check_still_blocks_when_critical(tmp_path: Path) -> None:
+    # Only the crash is demoted: a CRITICAL finding of a check that ran still blocks.
+    path = _write_empty_table_nwb(tmp_path / "empty_no_subject.nwb")
+    with h5py.File(path, "a") as handle:
+        del handle["general/subject"]
+    report = validate_nwb(path)
+    assert [f["check_name"] for f in report.blocking_findings] == ["check_subject_exists"]
+    assert report.counts["CHECK_NOT_RUN"] == 3
+    assert report.exit_code == 1
+
+
+PUBLISH_ANYWAY = (
+    "or set finalization.fail_on_critical = false to publish the file at the output path anyway "
+    "(validation.json keeps the findings)"
+)
+BUG = "report it with validation.json and pipeline.log"
+
+
+def test_subject_findings_get_one_subject_toml_hint(tmp_path: Path) -> None:
+    subject = Subject(subject_id="mouse-02", species="mouse", description="no sex, no age")
+    report = validate_nwb(_write_nwb(tmp_path / "partial.nwb", subject))
+    with pytest.raises(NWBValidationError) as info:
+        raise_for_blocking(report)
+    assert info.value.hint == (
+        "add or complete the [subject] table of subject.toml (fields named above) and re-run; "
+        + PUBLISH_ANYWAY
+    )
+
+
+def test_schema_and_read_errors_are_reported_as_w2t_bkin_bugs(
+    clean_nwb: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.nwb"
+    shutil.copy(clean_nwb, broken)
+    with h5py.File(broken, "a") as handle:
+        del handle["identifier"]
+    with pytest.raises(NWBValidationError) as info:
+        raise_for_blocking(validate_nwb(broken))
+    assert info.value.hint == (
+        "pynwb could not read the written file back: a w2t-bkin bug unless the disk is full or "
+        f"failing; {BUG}; "
+        f"a file w2t-bkin wrote that breaks the NWB schema is a w2t-bkin bug: {BUG}; "
+        + PUBLISH_ANYWAY
+    )
+    assert "subject.toml" not in str(info.value.hint)
+
+
+def test_data_check_hint_names_the_check_and_where(tmp_path: Path) -> None:
+    path = tmp_path / "wide.nwb"
+    nwbfile = NWBFile(
+        session_description="wide data",
+        identifier="wide-2",
+        session_start_time=START,
+        keywords=["synthetic"],
+        experimenter=["Doe, Jane"],
+        institution="Example University",
+        subject=_dandi_subject(),
+    )
+    nwbfile.add_acquisition(
+        TimeSeries(
+            name="wide",
+            description="time on the short axis",
+            data=np.zeros((3, 10), dtype=np.float32),
+            unit="V",
+            rate=10.0,
+        )
+    )
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    report = validate_nwb(path, config="default")  # check_data_orientation is CRITICAL here
+    assert [f["check_name"] for f in report.blocking_findings] == ["check_data_orientation"]
+    with pytest.raises(NWBValidationError) as info:
+        raise_for_blocking(report)
+    assert info.value.hint == (
+        "check check_data_orientation concerns the data written at /acquisition/wide: if the raw "
+        f"data behind it are right, this is a w2t-bkin bug; {BUG}; " + PUBLISH_ANYWAY
+    )
+
+
+def test_blocking_hint_has_one_clause_per_kind_of_finding() -> None:
+    findings = [
+        {"check_name": "check_subject_sex", "location": "/general/subject"},
+        {"check_name": "check_session_id_no_slashes", "location": "/"},
+        {"check_name": "check_subject_age", "location": "/general/subject"},
+    ]
+    assert blocking_hint(findings) == (
+        "add or complete the [subject] table of subject.toml (fields named above) and re-run; "
+        "remove the '/' from session_id in session.toml and re-run; " + PUBLISH_ANYWAY
+    )

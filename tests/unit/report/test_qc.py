@@ -178,9 +178,10 @@ def test_page_is_well_formed_and_self_contained(page: str) -> None:
     checker = _parse(page)
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page  # no JavaScript, and the malicious label is escaped
-    assert checker.tags.count("section") == 8
+    assert checker.tags.count("section") == 9
     # every image is an embedded PNG
-    assert len(checker.img_src) == 4  # TTL raster, IPI histograms, trials, pose cam_top
+    # TTL raster, IPI histograms, trials, pose cam_top per keypoint and over time
+    assert len(checker.img_src) == 5
     for src in checker.img_src:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -226,7 +227,9 @@ def test_trial_alignment_facts(page: str) -> None:
 
 
 def test_validation_rows_coloured_by_importance(page: str) -> None:
-    assert '<tr class="imp-critical"><td>CRITICAL</td><td>check_subject_age</td>' in page
+    assert (
+        '<tr class="imp-critical"><td>CRITICAL</td><td class="wrap">check_subject_age</td>' in page
+    )
     assert '<tr class="imp-best_practice_suggestion"><td>BEST_PRACTICE_SUGGESTION</td>' in page
     assert "1 blocking" in page
 
@@ -286,7 +289,7 @@ def test_large_confidence_array_renders(tmp_path: Path) -> None:
     path = write_qc_report(qc, tmp_path / "qc" / "report.html")
     page = path.read_text(encoding="utf-8")
     checker = _parse(page)
-    assert len(checker.img_src) == 1
+    assert len(checker.img_src) == 2  # per keypoint, over time
     assert "200,000 frames; percentiles from 50,000 frames" in "".join(checker.text)
 
 
@@ -320,7 +323,7 @@ def test_all_nan_keypoint_has_nan_stats() -> None:
             },
         )
     )
-    assert len(_parse(page).img_src) == 1
+    assert len(_parse(page).img_src) == 2  # per keypoint, over time
 
 
 def test_stride_subsample_bounds() -> None:
@@ -434,9 +437,11 @@ def test_failed_session_report_shows_phase_error_and_what_was_not_reached() -> N
     assert badges["session"] == ("fail", "failed in ingestion")
     assert badges["Bpod alignment"] == ("na", "not reached")
     assert badges["NWB validation"] == ("na", "not reached")
+    assert badges["cameras"] == ("na", "not reached")
+    assert badges["TTL channels"] == ("ok", "1")  # read in verification, which finished
     text = "".join(_parse(page).text)
     assert "This session failed in phase ingestion; no NWB file was published" in text
-    assert '<pre class="error">ingestion failed: pose file &lt;x&gt;.h5 has 5 frames</pre>' in page
+    assert '<p class="error"><b>Error:</b> ingestion failed: pose file &lt;x&gt;.h5 has 5 ' in page
     reached = "not reached: the session failed in phase ingestion before"
     assert f"{reached} frame times were available" in text
     assert f"{reached} pose tracks were available" in text
@@ -473,7 +478,7 @@ def test_pose_shows_every_individual_and_counts_missing_from_positions() -> None
     checker = _parse(page)
     pose = page.split('<section id="pose">')[1].split("</section>")[0]
     assert "<h4>cam0: female</h4>" in pose and "<h4>cam0: male</h4>" in pose
-    assert len(checker.img_src) == 1  # a figure for the scored individual only
+    assert len(checker.img_src) == 2  # figures (per keypoint, over time) of the scored one only
     female, male = pose.split("<h4>cam0: male</h4>")
     assert "<th>% frames missing (no position)</th>" in pose
     female_rows = re.findall(r"<tr><td>(nose|tail)</td>(.*?)</tr>", female)

@@ -22,7 +22,9 @@ from w2t_bkin.model.results import SessionResult
 from w2t_bkin.session.assemble import session_identifier, trial_outcomes
 from w2t_bkin.session.context import SessionContext, metadata_file_defining, session_start_time
 from w2t_bkin.session.driver import collect_warnings
+from w2t_bkin.session.fingerprint import session_fingerprint
 from w2t_bkin.sources.bpod import BpodSession
+from w2t_bkin.workspace.discovery import SessionFiles
 from w2t_bkin.workspace.layout import Workspace
 
 
@@ -90,28 +92,33 @@ def _config(**sections: dict[str, object]) -> Config:
     return Config.model_validate(sections)
 
 
+def _identifier(ctx: SessionContext) -> str:
+    files = SessionFiles(ctx.raw_dir)
+    return session_identifier(ctx, session_fingerprint(ctx.config, ctx.metadata, files))
+
+
 def test_identifier_depends_only_on_settings_that_change_the_file(tmp_path: Path) -> None:
-    base = session_identifier(_context(tmp_path, identifier="m1-s1-rig2"))
+    base = _identifier(_context(tmp_path, identifier="m1-s1-rig2"))
     assert base.startswith("m1-s1-rig2-")
-    assert len(base.rsplit("-", 1)[1]) == 12 and int(base.rsplit("-", 1)[1], 16) >= 0
+    assert len(base.rsplit("-", 1)[1]) == 16 and int(base.rsplit("-", 1)[1], 16) >= 0
     same = [
         _config(execution={"log_level": "DEBUG", "continue_on_error": False}),
         _config(finalization={"validate_nwb": False, "qc_report": False}),
         _config(ingestion={"video_decode_timeout_s": 10.0, "cache_video_probes": False}),
     ]
     for config in same:
-        assert session_identifier(_context(tmp_path, config, identifier="m1-s1-rig2")) == base
+        assert _identifier(_context(tmp_path, config, identifier="m1-s1-rig2")) == base
     different = [
         _config(synchronization={"trial_match_tolerance_s": 0.002}),
         _config(verification={"frame_pulse_policy": "repair"}),
         _config(assembly={"compression": "none"}),
     ]
-    identifiers = {
-        session_identifier(_context(tmp_path, c, identifier="m1-s1-rig2")) for c in different
-    }
+    identifiers = {_identifier(_context(tmp_path, c, identifier="m1-s1-rig2")) for c in different}
     assert len(identifiers) == 3 and base not in identifiers
     # without a metadata identifier: subject-session
-    assert session_identifier(_context(tmp_path)).startswith("m1-s1-")
+    assert _identifier(_context(tmp_path)).startswith("m1-s1-")
+    # other metadata, other content
+    assert _identifier(_context(tmp_path, identifier="m1-s1-rig2", lab="Other Lab")) != base
 
 
 def _workspace_files(tmp_path: Path, root_toml: str, session_toml: str) -> Path:

@@ -137,7 +137,8 @@ def test_pose_files_join_the_camera_whose_video_names_them(root: Path, tmp_path:
     _dlc(source / f"cam10{DLC}.h5")
     (source / "side.mp4.predictions.slp").write_bytes(b"slp")
 
-    plan = plan_import(source, root, "m1", "s1")
+    clocks = {camera: "video" for camera in ("top", "side", "cam1", "cam10")}
+    plan = plan_import(source, root, "m1", "s1", frame_clocks=clocks)
 
     pose = {i.source.name: (i.entry_id, i.pose_source) for i in plan.items if i.pose_source}
     assert pose == {
@@ -145,7 +146,12 @@ def test_pose_files_join_the_camera_whose_video_names_them(root: Path, tmp_path:
         f"cam10{DLC}.h5": ("cam10", "dlc"),  # cam1's video does not own cam10's output
         "side.mp4.predictions.slp": ("side", "sleap"),
     }
-    assert plan.conflicts == ()
+    # run reads one pose file per chunk: top_000 has none
+    assert plan.conflicts == (
+        "camera 'top': no pose file for video chunk(s) top_000.mp4; run needs one per chunk: "
+        "add their pose outputs to the import folder, or leave the camera's pose files out "
+        "with --exclude",
+    )
 
 
 def test_two_pose_sources_for_one_camera_conflict_until_one_is_chosen(
@@ -155,7 +161,7 @@ def test_two_pose_sources_for_one_camera_conflict_until_one_is_chosen(
     _dlc(source / f"cam1{DLC}.h5")
     (source / "cam1.analysis.h5").write_bytes(b"not read: the name says SLEAP")
 
-    plan = plan_import(source, root, "m1", "s1")
+    plan = plan_import(source, root, "m1", "s1", frame_clocks={"cam1": "video"})
     assert plan.conflicts == (
         f"camera 'cam1' has pose files from 2 sources (dlc: cam1{DLC}.h5; sleap: "
         "cam1.analysis.h5); one camera takes one source: pass --pose-source cam1=dlc or "
@@ -167,11 +173,18 @@ def test_two_pose_sources_for_one_camera_conflict_until_one_is_chosen(
     assert (root / "data/raw/m1/s1/session.toml").read_text() == toml
     assert not (root / "data/raw/m1/s1/Video/cam1").exists()
 
-    chosen = plan_import(source, root, "m1", "s1", {"cam1": "dlc"})
+    chosen = plan_import(source, root, "m1", "s1", {"cam1": "dlc"}, frame_clocks={"cam1": "video"})
     assert chosen.conflicts == ()
     assert [i.source.name for i in chosen.items if i.pose_source] == [f"cam1{DLC}.h5"]
     assert chosen.skipped == (source / "cam1.analysis.h5",)
-    typo = plan_import(source, root, "m1", "s1", {"cam1": "deeplabcut", "cam9": "dlc"})
+    typo = plan_import(
+        source,
+        root,
+        "m1",
+        "s1",
+        {"cam1": "deeplabcut", "cam9": "dlc"},
+        frame_clocks={"cam1": "video"},
+    )
     assert len(typo.conflicts) == 3  # unknown source, camera without such files, still 2
 
 
@@ -205,7 +218,29 @@ def test_a_frame_ttl_naming_no_camera_is_linked_only_when_unambiguous(
         "TTL 'ttl_frame' names no camera and 2 camera(s) have no frame TTL: which pulses clock "
         "which camera is not guessed"
     ) in plan.notes
-    assert "camera 'side': no TTL file names it, so no ttl_id is declared" in "\n".join(plan.notes)
+    assert [c.split(":")[0] for c in plan.conflicts] == [
+        "camera 'side' has no frame clock",
+        "camera 'top' has no frame clock",
+    ]
+    assert plan.conflicts[1] == (
+        "camera 'top' has no frame clock: no TTL file names it and the metadata declares "
+        "neither ttl_id nor frame_clock, so run would refuse it; pass --frame-clock top=TTL_ID "
+        "for the channel with one pulse per frame (channels: ttl_frame), or --frame-clock "
+        "top=video to time frames by the video file (not aligned to the DAQ)"
+    )
+    chosen = plan_import(two, root, "m1", "s1", frame_clocks={"top": "ttl_frame", "side": "video"})
+    assert (chosen.conflicts, chosen.frame_ttls, chosen.video_clocks) == (
+        (),
+        (("top", "ttl_frame"),),
+        ("side",),
+    )
+    wrong = plan_import(two, root, "m1", "s1", frame_clocks={"top": "rate", "cam9": "video"})
+    assert wrong.conflicts[:2] == (
+        "--frame-clock cam9=video: no camera 'cam9' in this import (cameras: side, top)",
+        "--frame-clock top=rate: not a TTL channel id of this session nor 'video' (use one of: "
+        "ttl_frame, video); 'rate' needs fps: declare frame_clock = 'rate' and fps in "
+        "session.toml",
+    )
 
 
 def test_files_that_would_share_a_target_conflict(root: Path, tmp_path: Path) -> None:
@@ -248,9 +283,11 @@ def test_existing_target_that_is_another_file_is_refused_before_linking(
 def test_reimport_keeps_links_and_user_keys(root: Path, tmp_path: Path) -> None:
     source = _touch(tmp_path / "rig", "cam0_1.avi", "cam0_10.avi", "cam0_2.avi")
     session = root / "data/raw/m1/s1"
-    assert len(apply_import(plan_import(source, root, "m1", "s1"))) == 3
+    clock = {"cam0": "video"}
+    assert len(apply_import(plan_import(source, root, "m1", "s1", frame_clocks=clock))) == 3
     toml = session / "session.toml"
     toml.write_text(toml.read_text().replace('id = "cam0"', 'id = "cam0"\nfps = 30.0'))
+    # the declared frame_clock is enough now: no --frame-clock needed again
     assert apply_import(plan_import(source, root, "m1", "s1")) == []  # nothing new to link
     text = toml.read_text()
     assert "fps = 30.0" in text
