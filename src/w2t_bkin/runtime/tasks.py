@@ -1,0 +1,124 @@
+"""What executors run and report: task specs, progress events, outcomes (no domain code).
+
+A task is named by an importable function path and small keyword arguments, so a process pool
+or a Dask worker receives only a :class:`TaskSpec` (pickled in bytes, not a closure or a large
+object). Inside a task, :func:`report_progress` sends a :class:`TaskEvent` to the coordinating
+process, wherever the task runs. The coordinator receives one :class:`TaskOutcome` per task.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+EventKind = Literal["started", "progress", "finished"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One unit of work.
+
+    Attributes
+    ----------
+    key
+        Unique within a batch (e.g. ``"mouse01/ses01"``); names the task in events and outcomes.
+    function
+        ``"package.module:function"``, imported where the task runs.
+    kwargs
+        Keyword arguments: small, picklable values (paths, strings, numbers).
+    """
+
+    key: str
+    function: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self) -> Callable[..., Any]:
+        module, _, name = self.function.partition(":")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """Progress of a running task, e.g. ``kind="progress", detail="phase synchronization"``.
+
+    ``time_s`` is the worker's ``time.time()`` when the event happened; ``worker`` names the
+    process or Dask worker.
+    """
+
+    key: str
+    kind: EventKind
+    detail: str
+    time_s: float
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How a task ended.
+
+    Attributes
+    ----------
+    value
+        What the task function returned (``None`` when it raised).
+    error
+        ``"<ExceptionType>: <message>"`` when it raised or its worker was lost, else ``None``.
+    transient
+        The error was classed as transient (I/O error, lost worker) and retries were used up.
+    cancelled
+        The batch was cancelled (Ctrl-C) before or while the task ran.
+    attempts
+        How many times it ran (1 + retries used).
+    """
+
+    key: str
+    value: Any = None
+    error: str | None = None
+    transient: bool = False
+    cancelled: bool = False
+    attempts: int = 1
+    worker: str = ""
+
+
+class Executor(Protocol):
+    """Runs tasks and reports events and outcomes to the calling (coordinating) thread."""
+
+    def run(
+        self,
+        tasks: Sequence[TaskSpec],
+        *,
+        on_event: Callable[[TaskEvent], None],
+        on_outcome: Callable[[TaskOutcome], None],
+        retries: int = 0,
+    ) -> None:
+        """Run every task; returns when each has an outcome. Ctrl-C cancels the rest and
+        reports them as cancelled outcomes before re-raising ``KeyboardInterrupt``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# progress from inside a task
+
+_emitter: contextvars.ContextVar[Callable[[EventKind, str], None] | None] = contextvars.ContextVar(
+    "w2t_task_emitter", default=None
+)
+
+
+def report_progress(detail: str, kind: EventKind = "progress") -> None:
+    """Tell the coordinator what this task is doing (no-op outside an executor's task)."""
+    emit = _emitter.get()
+    if emit is not None:
+        emit(kind, detail)
+
+
+def set_emitter(emit: Callable[[EventKind, str], None] | None) -> contextvars.Token[Any]:
+    """Executors bind the current task's event sink (returns the token to reset it)."""
+    return _emitter.set(emit)
+
+
+def reset_emitter(token: contextvars.Token[Any]) -> None:
+    _emitter.reset(token)
