@@ -207,7 +207,12 @@ def _ensure_session(scale: str) -> Path:
 
 
 def _cold_config(root: Path, scale: str) -> Path:
-    """A copy of the workspace configuration with the video-probe cache off (a cold first run)."""
+    """A copy of the workspace configuration with the video-probe cache off (a cold first run).
+
+    The input digest cache of the workspace is removed too: every input is hashed again, as on
+    a first run.
+    """
+    (root / ".w2t" / "cache" / "fingerprints.sqlite").unlink(missing_ok=True)
     config = load_workspace_config(root)
     cold = config.model_copy(
         update={"ingestion": config.ingestion.model_copy(update={"cache_video_probes": False})}

@@ -8,16 +8,27 @@ in which order, and when a batch stops, is decided here once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Literal
 
-from w2t_bkin.config import load_workspace_config
+from w2t_bkin.config import ExecutionConfig, load_workspace_config
 from w2t_bkin.errors import W2TError
 from w2t_bkin.model.results import SessionResult, SessionStatus
+from w2t_bkin.runtime.registry import Registry, TaskRecord, registry_path, utc_now
+from w2t_bkin.runtime.tasks import Executor, SerialExecutor, TaskEvent, TaskOutcome, TaskSpec
 from w2t_bkin.session import process_session
+from w2t_bkin.session.cache import (
+    CacheDecision,
+    cache_key,
+    decide,
+    fingerprint_record,
+    output_records,
+    session_cache_inputs,
+)
 from w2t_bkin.session.preflight import Preflight, Problem, preflight
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
-from w2t_bkin.workspace.layout import open_workspace
+from w2t_bkin.workspace.layout import Workspace, open_workspace
 
 # The phase name of a session failed by the preflight without running. run_batch runs every
 # session instead (one with a preflight error fails fast in its own phase and writes its
@@ -55,19 +66,23 @@ class BatchStopped:
     config_path: Path
 
 
-BatchEvent = PreflightProblems | SessionStarted | SessionFinished | BatchStopped
-
-
 @dataclass
 class BatchResult:
-    """Every selected session's result, in selection order (skipped ones included)."""
+    """Every selected session's result, in selection order (skipped and cached included).
+
+    ``plans`` holds each session's cache decision; ``run_id`` the registry's id of the run
+    (``None`` for a dry run).
+    """
 
     results: list[SessionResult] = field(default_factory=list)
+    plans: dict[tuple[str, str], CacheDecision] = field(default_factory=dict)
+    run_id: str | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 when every session succeeded, else the largest exit code of those that did not."""
-        return max((r.exit_code for r in self.results if not r.ok), default=0)
+        """0 when every session succeeded or was cached, else the largest exit code of the rest
+        (at least 1)."""
+        return max((max(r.exit_code, 1) for r in self.results if not r.ok), default=0)
 
 
 def select_sessions(root: Path, subject: str = "*", session: str = "*") -> list[SessionRef]:
@@ -87,6 +102,50 @@ def select_sessions(root: Path, subject: str = "*", session: str = "*") -> list[
     return refs
 
 
+ExecutorKind = Literal["local", "dask"]
+
+
+@dataclass(frozen=True)
+class SessionPlanned:
+    """Before anything runs: whether a session will run, and why (the cache decision)."""
+
+    ref: SessionRef
+    decision: CacheDecision
+
+
+@dataclass(frozen=True)
+class SessionProgress:
+    """A running session reported progress (its current phase), from wherever it runs."""
+
+    ref: SessionRef
+    detail: str
+    time_s: float
+    worker: str
+
+
+BatchEvent = (
+    PreflightProblems
+    | SessionPlanned
+    | SessionStarted
+    | SessionProgress
+    | SessionFinished
+    | BatchStopped
+)
+
+
+def run_session_task(
+    root: str, subject: str, session: str, config_path: str | None, invocation: list[str]
+) -> SessionResult:
+    """One session as an executor task: plain arguments in, a picklable result out."""
+    return process_session(
+        Path(root),
+        subject,
+        session,
+        config_path=Path(config_path) if config_path is not None else None,
+        invocation=invocation,
+    )
+
+
 def run_batch(
     root: Path,
     *,
@@ -95,62 +154,394 @@ def run_batch(
     config_path: Path | None = None,
     invocation: Sequence[str] | None = None,
     on_event: Callable[[BatchEvent], None] | None = None,
+    jobs: int | None = None,
+    executor: ExecutorKind | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    retries: int | None = None,
 ) -> BatchResult:
-    """Check every selected session (the preflight), then process them one after another.
+    """Check, plan and process the selected sessions; record the run in the registry.
 
-    The preflight (:func:`w2t_bkin.session.preflight.preflight`, the checks of ``data
-    validate``) reports every problem of every selected session at once, before any session
-    runs (a :class:`PreflightProblems` event). Each session then runs as before: one with a
-    preflight error fails in its own phase (configuration ... ingestion) with that error, fast,
-    and leaves its ``status.json`` and ``pipeline.log`` like any failed run.
+    1. The preflight (the checks of ``data validate``) reports every problem of every
+       selected session at once (a :class:`PreflightProblems` event).
+    2. Each session's cache decision (:func:`w2t_bkin.session.cache.decide`): ``run`` (never
+       run, forced, failed last time), ``stale`` with its reasons (input, configuration,
+       metadata, package version or outputs changed) or ``cached`` (a
+       :class:`SessionPlanned` event each). ``dry_run`` stops here and records nothing.
+    3. The sessions to run go to the executor: the calling process for ``local`` with one job,
+       a process pool of exactly ``jobs`` workers, or Dask (a ``LocalCluster`` of ``jobs``
+       workers, or the cluster at ``scheduler``). Phases are reported as they start
+       (:class:`SessionProgress`). A session whose failure is transient (an I/O error, a lost
+       worker) runs again up to ``retries`` times; bad input never does.
+    4. Every session's outcome is recorded in ``ROOT/.w2t/registry.sqlite`` by this process
+       only (workers return results); Ctrl-C records the run as cancelled and re-raises.
 
-    When a session fails and the effective configuration (``config_path`` or
-    ROOT/configuration.toml) sets ``execution.continue_on_error = false``, the remaining
-    sessions are not processed; their results have status ``skipped``. The first session the
-    preflight found failing then runs first, so that no session is processed for nothing.
-    Results are in selection order either way.
+    ``jobs``, ``executor``, ``scheduler`` and ``retries`` default to the ``[execution]`` keys of
+    the configuration.
 
-    Parameters
-    ----------
-    invocation
-        What the user asked for (the CLI's command line), recorded in every session's
-        provenance.
-    on_event
-        Called with each :data:`BatchEvent` as it happens (progress display).
+    When a session fails and ``execution.continue_on_error`` is false, the remaining sessions
+    are skipped (the first session the preflight found failing runs first). Results are in
+    selection order.
 
     Raises
     ------
     ConfigError
         The effective configuration is missing (``config_path``) or invalid; nothing runs.
     W2TError
-        No session matches the selection.
+        No session matches the selection, or the executor cannot start.
     """
     notify = on_event or (lambda event: None)
-    # The same loader process_session uses, read once up front: a batch needs the policy
-    # before its first session, and an invalid file fails every session alike.
-    continue_on_error = load_workspace_config(root, config_path).execution.continue_on_error
+    config = load_workspace_config(root, config_path)
+    execution = config.execution
+    continue_on_error = execution.continue_on_error
+    jobs = jobs if jobs is not None else execution.jobs
+    scheduler = scheduler if scheduler is not None else (execution.scheduler or None)
+    if executor is None:  # a scheduler address means Dask
+        executor = "dask" if scheduler is not None else execution.executor
+    retries = retries if retries is not None else execution.retries
     refs = select_sessions(root, subject, session)
     checked = preflight(root, subject, session, config_path)
     if checked.problems:
         notify(PreflightProblems(tuple(checked.problems)))
-    order = refs if continue_on_error else _failing_first(refs, checked)
-    batch = BatchResult()
-    for k, ref in enumerate(order):
-        notify(SessionStarted(ref))
-        result = process_session(
-            root, ref.subject, ref.session, config_path=config_path, invocation=invocation
-        )
-        batch.results.append(result)
-        notify(SessionFinished(result))
-        if not result.ok and not continue_on_error:
-            effective = config_path or open_workspace(root).config_path
-            skipped = _skipped(order[k + 1 :], result, effective)
-            batch.results += skipped
-            notify(BatchStopped(result, tuple(skipped), effective))
-            break
-    position = {(r.subject, r.session): i for i, r in enumerate(refs)}
+    registry = Registry(registry_path(root))
+    plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
+    for ref in refs:
+        notify(SessionPlanned(ref, plans[ref].decision))
+    batch = BatchResult(plans={_key(r): p.decision for r, p in plans.items()})
+    if dry_run:
+        return batch
+    registry.mark_stale_runs()
+    run_id = registry.start_run(invocation or [], config.model_dump(mode="json"))
+    batch.run_id = run_id
+    recorder = _Recorder(root, registry, run_id, plans)
+    for ref in refs:
+        if not plans[ref].decision.must_run:
+            batch.results.append(recorder.cached(ref))
+            notify(SessionFinished(batch.results[-1]))
+    pending = [r for r in refs if plans[r].decision.must_run]
+    if not continue_on_error:
+        pending = _failing_first(pending, checked)
+    runner = _Runner(
+        root,
+        config_path,
+        invocation,
+        notify,
+        recorder,
+        _executor(executor, jobs, scheduler, execution),
+    )
+    try:
+        if continue_on_error:
+            batch.results += runner.run(pending, retries)
+        else:
+            batch.results += _one_at_a_time(runner, pending, retries, root, config_path, notify)
+    except KeyboardInterrupt:
+        batch.results += runner.cancelled
+        registry.finish_run(run_id, "cancelled")
+        raise
+    finally:
+        runner.close()
+    registry.finish_run(run_id, "succeeded" if all(r.ok for r in batch.results) else "failed")
+    position = {_key(r): i for i, r in enumerate(refs)}
     batch.results.sort(key=lambda r: position[(r.subject, r.session)])
     return batch
+
+
+def _key(ref: SessionRef | SessionResult) -> tuple[str, str]:
+    return (ref.subject, ref.session)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    decision: CacheDecision
+    fingerprint: dict[str, Any]
+    cache_key: str | None
+    previous: TaskRecord | None
+
+
+def _plan(
+    root: Path, ref: SessionRef, config_path: Path | None, registry: Registry, force: bool
+) -> _Plan:
+    """The cache decision of one session (a session that cannot be checked runs, to fail)."""
+    previous = registry.latest_task(f"{ref.subject}/{ref.session}")
+    try:
+        fingerprint, sections, metadata = session_cache_inputs(
+            root, ref.subject, ref.session, config_path
+        )
+    except W2TError as exc:
+        reason = f"cannot check: {exc.message.splitlines()[0]}"
+        return _Plan(CacheDecision("run", (reason,)), {}, None, previous)
+    outputs = Workspace(root).processed_dir(ref.subject, ref.session)
+    decision = decide(
+        f"{ref.subject}/{ref.session}", fingerprint, sections, metadata, previous, outputs, force
+    )
+    record = fingerprint_record(fingerprint, sections, metadata)
+    return _Plan(decision, record, cache_key(fingerprint), previous)
+
+
+def executor_plan(
+    kind: ExecutorKind, jobs: int, scheduler: str | None, execution: ExecutionConfig
+) -> str:
+    """Where a batch's sessions run, in words (the choice :func:`_executor` makes)."""
+    if kind == "local":
+        return "this process" if jobs == 1 else f"{jobs} local worker processes"
+    if scheduler is not None:
+        return f"dask scheduler {scheduler}"
+    if execution.slurm_jobs > 0:
+        return f"dask workers in {execution.slurm_jobs} SLURM jobs"
+    return f"dask local cluster of {jobs} workers"
+
+
+def _executor(
+    kind: ExecutorKind, jobs: int, scheduler: str | None, execution: ExecutionConfig
+) -> Executor:
+    """The executor a batch asked for (``--jobs 1`` locally: this process, no pool)."""
+    if kind == "local" and jobs == 1 and scheduler is None:
+        return SerialExecutor()
+    from w2t_bkin.runtime.executors import make_executor
+
+    if kind == "dask" and scheduler is None and execution.slurm_jobs > 0:
+        cluster = slurm_cluster(execution)
+        cluster.scale(jobs=execution.slurm_jobs)  # sbatch: one job per worker
+        try:
+            inner = make_executor(kind, execution.slurm_jobs, cluster.scheduler_address)
+        except BaseException:
+            cluster.close()
+            raise
+        return _OwningExecutor(inner, cluster)
+    return make_executor(kind, jobs, scheduler)
+
+
+class _OwningExecutor:
+    """An executor on a cluster this batch started: closing it also stops the cluster."""
+
+    def __init__(self, inner: Executor, cluster: Any) -> None:
+        self.inner, self.cluster = inner, cluster
+
+    def run(
+        self,
+        tasks: Sequence[TaskSpec],
+        *,
+        on_event: Callable[[TaskEvent], None],
+        on_outcome: Callable[[TaskOutcome], None],
+        retries: int = 0,
+    ) -> None:
+        self.inner.run(tasks, on_event=on_event, on_outcome=on_outcome, retries=retries)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.cluster.close()
+
+
+def slurm_cluster(execution: ExecutionConfig) -> Any:
+    """A dask-jobqueue ``SLURMCluster`` from the ``slurm_*`` keys of ``[execution]``.
+
+    Each SLURM job runs one Dask worker process with one thread (one session at a time) on
+    ``slurm_cores`` cores (``--cpus-per-task``) and ``slurm_memory``; the caller scales it to
+    ``slurm_jobs`` jobs. The scheduler runs in this (coordinating) process, so the nodes must
+    reach the machine ``run`` was started on.
+    """
+    from w2t_bkin.extras import require
+
+    jobqueue = require("dask_jobqueue", "dask", purpose="starting Dask workers as SLURM jobs")
+    cluster = jobqueue.SLURMCluster(
+        queue=execution.slurm_queue or None,
+        account=execution.slurm_account or None,
+        cores=1,  # Dask's view: one thread, one session at a time
+        processes=1,
+        job_cpu=execution.slurm_cores,  # SLURM's view: the cores a session may use
+        memory=execution.slurm_memory,
+        walltime=execution.slurm_walltime,
+    )
+    return cluster
+
+
+class _Recorder:
+    """Turns results into registry records (the coordinating process is the only writer)."""
+
+    def __init__(
+        self, root: Path, registry: Registry, run_id: str, plans: dict[SessionRef, _Plan]
+    ) -> None:
+        self.root, self.registry, self.run_id = root, registry, run_id
+        self.plans = {_key(ref): plan for ref, plan in plans.items()}
+        self.started_at: dict[tuple[str, str], str] = {}
+
+    def cached(self, ref: SessionRef) -> SessionResult:
+        plan = self.plans[_key(ref)]
+        assert plan.previous is not None  # cached means a successful earlier record
+        folder = Workspace(self.root).processed_dir(ref.subject, ref.session)
+        outputs = {name: folder / out.path for name, out in plan.previous.outputs.items()}
+        result = SessionResult(
+            ref.subject, ref.session, status=SessionStatus.CACHED, outputs=outputs
+        )
+        result.warnings = list(plan.previous.warnings)
+        now = utc_now()
+        self.registry.record_task(
+            self.run_id,
+            replace(plan.previous, status="cached", started_at=now, finished_at=now, run_id=""),
+        )
+        return result
+
+    def record(self, result: SessionResult, attempts: int) -> None:
+        key = _key(result)
+        plan = self.plans[key]
+        folder = Workspace(self.root).processed_dir(result.subject, result.session)
+        status = _TASK_STATUS.get(result.status, "failed")
+        self.registry.record_task(
+            self.run_id,
+            TaskRecord(
+                task_key=f"{result.subject}/{result.session}",
+                status=status,
+                cache_key=plan.cache_key if status == "done" else None,
+                started_at=self.started_at.get(key),
+                finished_at=utc_now(),
+                attempts=attempts,
+                phase_durations_s=dict(result.phase_durations_s),
+                outputs=output_records(result.outputs, folder) if status == "done" else {},
+                warnings=tuple(result.warnings),
+                error=result.error,
+                fingerprint=plan.fingerprint,
+            ),
+        )
+
+
+_TASK_STATUS = {
+    SessionStatus.SUCCEEDED: "done",
+    SessionStatus.FAILED: "failed",
+    SessionStatus.BUSY: "busy",
+    SessionStatus.SKIPPED: "skipped",
+    SessionStatus.CANCELLED: "cancelled",
+    SessionStatus.INTERRUPTED: "cancelled",
+}
+
+
+class _Runner:
+    """Sends sessions to the executor, retries transient failures, records every outcome."""
+
+    def __init__(
+        self,
+        root: Path,
+        config_path: Path | None,
+        invocation: Sequence[str] | None,
+        notify: Callable[[BatchEvent], None],
+        recorder: _Recorder,
+        executor: Executor,
+    ) -> None:
+        self.root, self.config_path, self.invocation = root, config_path, list(invocation or [])
+        self.notify, self.recorder, self.executor = notify, recorder, executor
+        self.refs: dict[str, SessionRef] = {}
+        self.cancelled: list[SessionResult] = []
+
+    def run(self, refs: list[SessionRef], retries: int) -> list[SessionResult]:
+        """Run ``refs``; each outcome is recorded as it arrives, so a killed batch keeps the
+        record of every session it finished."""
+        results: dict[str, SessionResult] = {}
+        attempts: dict[str, int] = {}
+        pending = refs
+        for round_ in range(retries + 1):
+            if not pending:
+                break
+            again: list[SessionRef] = []
+
+            def on_outcome(
+                outcome: TaskOutcome,
+                last: bool = round_ == retries,
+                again: list[SessionRef] = again,
+            ) -> None:
+                ref = self.refs[outcome.key]
+                attempts[outcome.key] = attempts.get(outcome.key, 0) + outcome.attempts
+                result = self._result(ref, outcome)
+                results[outcome.key] = result
+                if result.status == SessionStatus.CANCELLED:
+                    return
+                if result.transient and result.status == SessionStatus.FAILED and not last:
+                    again.append(ref)  # retried in the next round
+                    return
+                self.recorder.record(result, attempts[outcome.key])
+                self.notify(SessionFinished(result))
+
+            self.executor.run(
+                [self._task(ref) for ref in pending],
+                on_event=self._on_event,
+                on_outcome=on_outcome,
+                retries=retries,
+            )
+            pending = again
+        return list(results.values())
+
+    def close(self) -> None:
+        self.executor.close()
+
+    def _task(self, ref: SessionRef) -> TaskSpec:
+        key = f"{ref.subject}/{ref.session}"
+        self.refs[key] = ref
+        config = str(self.config_path) if self.config_path is not None else None
+        return TaskSpec(
+            key,
+            "w2t_bkin.batch:run_session_task",
+            {
+                "root": str(self.root),
+                "subject": ref.subject,
+                "session": ref.session,
+                "config_path": config,
+                "invocation": self.invocation,
+            },
+        )
+
+    def _on_event(self, event: TaskEvent) -> None:
+        ref = self.refs[event.key]
+        if event.kind == "started":
+            self.recorder.started_at.setdefault(_key(ref), utc_now())
+            self.notify(SessionStarted(ref))
+        elif event.kind == "progress":
+            self.notify(SessionProgress(ref, event.detail, event.time_s, event.worker))
+
+    def _result(self, ref: SessionRef, outcome: TaskOutcome) -> SessionResult:
+        if outcome.cancelled:
+            result = SessionResult(
+                ref.subject, ref.session, status=SessionStatus.CANCELLED, error="cancelled"
+            )
+            self.recorder.record(result, outcome.attempts)
+            self.cancelled.append(result)
+            return result
+        if isinstance(outcome.value, SessionResult):
+            return outcome.value
+        # The task raised or its worker was lost: no session code reported anything.
+        return SessionResult(
+            ref.subject,
+            ref.session,
+            status=SessionStatus.FAILED,
+            error=f"the session's task failed on {outcome.worker or 'its worker'}: {outcome.error}",
+            failed_phase="execution",
+            exit_code=70,
+            transient=outcome.transient,
+        )
+
+
+def _one_at_a_time(
+    runner: _Runner,
+    refs: list[SessionRef],
+    retries: int,
+    root: Path,
+    config_path: Path | None,
+    notify: Callable[[BatchEvent], None],
+) -> list[SessionResult]:
+    """``continue_on_error = false``: one session at a time, the rest skipped after a failure."""
+    results: list[SessionResult] = []
+    for k, ref in enumerate(refs):
+        (result,) = runner.run([ref], retries)
+        results.append(result)
+        if not result.ok:
+            effective = config_path or open_workspace(root).config_path
+            skipped = _skipped(refs[k + 1 :], result, effective)
+            for item in skipped:
+                runner.recorder.record(item, 0)
+            results += skipped
+            notify(BatchStopped(result, tuple(skipped), effective))
+            break
+    return results
 
 
 def _failing_first(refs: list[SessionRef], checked: Preflight) -> list[SessionRef]:

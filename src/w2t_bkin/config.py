@@ -164,6 +164,38 @@ class ExecutionConfig(_Section):
             "report them as skipped (false). Either way the run exits non-zero."
         ),
     )
+    executor: Literal["local", "dask"] = Field(
+        "local",
+        description=(
+            "Where sessions run: 'local' (this machine: in this process with jobs = 1, else a "
+            "pool of `jobs` worker processes) or 'dask' (a Dask cluster: `scheduler`, else "
+            "SLURM jobs when slurm_jobs > 0, else a local cluster of `jobs` workers). "
+            "`run --executor` overrides it."
+        ),
+    )
+    jobs: int = Field(1, ge=1, description="Sessions processed at once (`run --jobs`).")
+    scheduler: str = Field(
+        "",
+        description="Address of a running Dask scheduler, e.g. 'tcp://10.0.0.5:8786' (empty: "
+        "none; `run --scheduler`).",
+    )
+    retries: int = Field(
+        0,
+        ge=0,
+        description="Retries of a session whose failure is transient (an I/O error, a lost "
+        "worker); bad input is never retried (`run --retries`).",
+    )
+    slurm_jobs: int = Field(
+        0,
+        ge=0,
+        description="With executor = 'dask' and no scheduler: SLURM jobs to start through "
+        "dask-jobqueue, one Dask worker (one session at a time) each; 0: no SLURM.",
+    )
+    slurm_queue: str = Field("", description="SLURM partition (sbatch -p); empty: the default.")
+    slurm_account: str = Field("", description="SLURM account (sbatch -A); empty: none.")
+    slurm_cores: int = Field(4, ge=1, description="CPU cores per SLURM job.")
+    slurm_memory: str = Field("16GB", description="Memory per SLURM job, e.g. '16GB'.")
+    slurm_walltime: str = Field("02:00:00", description="Time limit per SLURM job (HH:MM:SS).")
 
 
 CONTENT_SECTIONS = ("schema_version", "verification", "synchronization", "assembly")

@@ -13,6 +13,7 @@ Exit codes
 5  data do not agree with each other (``VerificationError``, ``SyncError``)
 6  output could not be written or validated (``OutputError``, ``NWBValidationError``)
 7  a required optional dependency is missing (``MissingExtraError``)
+8  the run registry cannot be read or written, or has no such run (``RegistryError``)
 70 an error w2t-bkin did not raise on purpose: a bug or an unforeseen input
    (``UnexpectedError``; the CLI's ``internal error`` exit uses the same code)
 
@@ -28,9 +29,14 @@ from pathlib import Path
 
 
 class W2TError(Exception):
-    """Base class of every error raised on purpose by w2t-bkin."""
+    """Base class of every error raised on purpose by w2t-bkin.
+
+    ``transient`` marks an error that may not happen again on a retry (an I/O error of a
+    network disk, a timeout): a batch with ``--retries`` retries those, never bad input.
+    """
 
     exit_code: int = 1
+    transient: bool = False
 
     def __init__(
         self,
@@ -105,6 +111,10 @@ class OutputError(W2TError, OSError):
     exit_code = 6
 
 
+class SessionBusyError(OutputError):
+    """Another run (thread or process) holds the session's lock; this run did nothing."""
+
+
 class NWBValidationError(W2TError, ValueError):
     """The written NWB file has critical validation findings."""
 
@@ -136,6 +146,12 @@ class MissingExtraError(W2TError, ImportError):  # type: ignore[misc]
         super().__init__(message, hint=hint)
         self.name = module
         self.extra = extra
+
+
+class RegistryError(W2TError, LookupError):
+    """The run registry (``ROOT/.w2t/registry.sqlite``) is unusable or lacks the run asked for."""
+
+    exit_code = 8
 
 
 class UnexpectedError(W2TError):

@@ -10,6 +10,9 @@ Extras (``pyproject.toml``, ``[project.optional-dependencies]``; ``all`` install
 ``pose``
     ``sleap-io``: reading SLEAP ``.slp`` label and prediction files. SLEAP analysis exports
     (``.analysis.h5``), DeepLabCut and Lightning Pose files need no extra.
+``dask``
+    ``dask[distributed]`` and ``dask-jobqueue``: ``run --executor dask`` (a local Dask cluster,
+    a running scheduler, or Dask workers started as SLURM jobs).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from types import ModuleType
 
 from w2t_bkin.errors import MissingExtraError
 
-EXTRAS: dict[str, tuple[str, ...]] = {"pose": ("sleap-io",)}
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "pose": ("sleap-io",),
+    "dask": ("dask", "dask-jobqueue"),
+}
 """Distributions each extra installs (the ``all`` extra installs every one)."""
 
 

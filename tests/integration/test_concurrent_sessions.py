@@ -159,7 +159,7 @@ def test_a_second_run_of_the_same_session_in_another_thread_is_refused(
         release.set()
         first_result = first.result(timeout=300)
     assert first_result.ok, first_result.error
-    assert (second.status, second.exit_code) == ("failed", 6)
+    assert (second.status, second.exit_code) == ("busy", 6)
     assert "session mouse01/ses01 is being processed by another run (pid " in (second.error or "")
     # The refused run touched nothing: the first run's log is whole and its own.
     log = (root / "data/processed/mouse01/ses01/pipeline.log").read_text()

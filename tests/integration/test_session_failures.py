@@ -411,7 +411,7 @@ def test_a_second_run_of_the_same_session_is_refused_while_the_first_holds_the_l
     before = sorted(p.name for p in (root / OUT).iterdir())
     with session_lock(root, "mouse01", "ses01"):
         result = process_session(root, "mouse01", "ses01")
-    assert (result.status, result.failed_phase) == ("failed", "configuration")
+    assert (result.status, result.failed_phase, result.exit_code) == ("busy", None, 6)
     assert "session mouse01/ses01 is being processed by another run (pid " in (result.error or "")
     # the refused run touched nothing: the first run's outputs are exactly where they were
     assert sorted(p.name for p in (root / OUT).iterdir()) == before

@@ -76,7 +76,7 @@ def test_require_reports_an_installed_but_broken_module(
 
 
 def test_require_rejects_an_unknown_extra() -> None:
-    with pytest.raises(ValueError, match=r"unknown extra 'ephys'; known: \['pose'\]"):
+    with pytest.raises(ValueError, match=r"unknown extra 'ephys'; known: \['dask', 'pose'\]"):
         require("json", "ephys", "x")
 
 

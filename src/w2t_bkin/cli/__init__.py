@@ -83,6 +83,7 @@ def _register() -> None:
         migrate_cmd,
         nwb_cmd,
         run_cmd,
+        status_cmd,
         validate_cmd,
     )
 

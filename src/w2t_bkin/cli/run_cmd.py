@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -11,32 +11,98 @@ from rich.table import Table
 
 from w2t_bkin.cli import app, invocation, stderr, stdout
 from w2t_bkin.errors import W2TError
-from w2t_bkin.model.results import SessionResult
+from w2t_bkin.model.results import SessionResult, SessionStatus
 
 if TYPE_CHECKING:
     from w2t_bkin.batch import BatchEvent
 
 
 def run_sessions(
-    root: Path, subject: str, session: str, config: Path | None
+    root: Path, subject: str, session: str, config: Path | None, **options: Any
 ) -> list[SessionResult]:
-    """Process the selected sessions (:func:`w2t_bkin.batch.run_batch`), printing each outcome."""
+    """Process the selected sessions (:func:`w2t_bkin.batch.run_batch`), printing each outcome.
+
+    ``options`` go to :func:`~w2t_bkin.batch.run_batch` (jobs, executor, scheduler, force,
+    dry_run, retries).
+    """
     # Imported here: the session pipeline loads SciPy and PyAV, which --help need not wait for.
     from w2t_bkin.batch import run_batch
 
-    batch = run_batch(
-        root,
-        subject=subject,
-        session=session,
-        config_path=config,
-        invocation=invocation(),
-        on_event=_print_event,
-    )
+    with _Progress(enabled=stdout.is_terminal and not options.get("dry_run")) as progress:
+        batch = run_batch(
+            root,
+            subject=subject,
+            session=session,
+            config_path=config,
+            invocation=invocation(),
+            on_event=progress.handle,
+            **options,
+        )
     return batch.results
 
 
+class _Progress:
+    """Shows batch events: a live view of running sessions on a terminal, else plain lines."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.live: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=stdout,
+                transient=True,
+            )
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def handle(self, event: BatchEvent) -> None:
+        from w2t_bkin.batch import SessionPlanned, SessionProgress
+
+        if isinstance(event, SessionPlanned):
+            _print_plan(event)
+        elif isinstance(event, SessionProgress):
+            key = f"{event.ref.subject}/{event.ref.session}"
+            where = f" on {event.worker}" if event.worker else ""
+            if self.live is None:
+                stdout.print(f"  {key}: {event.detail}{where}", highlight=False)
+            elif key in self.tasks:
+                self.live.update(self.tasks[key], description=f"{key}: {event.detail}")
+            else:
+                self.tasks[key] = self.live.add_task(f"{key}: {event.detail}", total=None)
+        else:
+            if self.live is not None and hasattr(event, "result"):
+                key = f"{event.result.subject}/{event.result.session}"
+                if key in self.tasks:
+                    self.live.remove_task(self.tasks.pop(key))
+            _print_event(event)
+
+
+def _print_plan(event: Any) -> None:
+    """``run`` / ``cached`` / ``stale`` of one session, with the reasons."""
+    key = f"{event.ref.subject}/{event.ref.session}"
+    state = event.decision.state
+    colour = {"run": "cyan", "cached": "green", "stale": "yellow"}[state]
+    reasons = "; ".join(event.decision.reasons)
+    stdout.print(
+        f"[{colour}]{state}[/] {escape(key)}" + (f": {escape(reasons)}" if reasons else ""),
+        highlight=False,
+    )
+
+
 def _print_event(event: BatchEvent) -> None:
-    from w2t_bkin.batch import PreflightProblems, SessionFinished, SessionStarted
+    from w2t_bkin.batch import BatchStopped, PreflightProblems, SessionFinished, SessionStarted
 
     if isinstance(event, PreflightProblems):
         n_errors = sum(p.severity == "error" for p in event.problems)
@@ -54,7 +120,7 @@ def _print_event(event: BatchEvent) -> None:
         stdout.print(f"processing {event.ref.subject}/{event.ref.session} ...", highlight=False)
     elif isinstance(event, SessionFinished):
         _print_result(event.result)
-    elif event.skipped:
+    elif isinstance(event, BatchStopped) and event.skipped:
         failed = event.failed
         stderr.print(
             f"stopping after {failed.subject}/{failed.session} failed: "
@@ -69,6 +135,18 @@ def _print_event(event: BatchEvent) -> None:
 def _print_result(result: SessionResult) -> None:
     from w2t_bkin.batch import PREFLIGHT_PHASE
 
+    if result.status == SessionStatus.BUSY:
+        stderr.print(
+            f"  [yellow]busy[/] {result.subject}/{result.session}: {escape(result.error or '')}",
+            highlight=False,
+        )
+        return
+    if result.status == SessionStatus.CACHED:
+        stdout.print(
+            f"  [green]cached[/] {result.subject}/{result.session}: outputs are current",
+            highlight=False,
+        )
+        return
     if result.ok:
         flagged = f" with {_count(len(result.warnings), 'warning')}" if result.warnings else ""
         stdout.print(
@@ -133,7 +211,7 @@ def _summary(results: list[SessionResult]) -> int:
         )
     stdout.print(table)
     failed = [r for r in results if not r.ok]
-    return max((r.exit_code for r in failed), default=0)
+    return max((max(r.exit_code, 1) for r in failed), default=0)
 
 
 FIRST_WARNING_CHARS = 60
@@ -159,9 +237,52 @@ def run(
     subject: str = typer.Option("*", "--subject", "-s", help="Subject glob."),
     session: str = typer.Option("*", "--session", "-x", help="Session glob."),
     config: Path | None = typer.Option(None, "--config", help="Use this configuration file."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, help="Sessions processed at once [execution.jobs: 1]."
+    ),
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        help="local (this machine) or dask (a Dask cluster) [execution.executor: local].",
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Process cached sessions again."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would run and why; process nothing."
+    ),
+    retries: int | None = typer.Option(
+        None,
+        "--retries",
+        min=0,
+        help="Retries of transient failures (I/O errors, lost workers) [execution.retries: 0].",
+    ),
 ) -> None:
-    """Process sessions into NWB; exit 0 only when every selected session succeeded."""
-    code = _summary(run_sessions(root, subject, session, config))
+    """Process sessions into NWB; cached sessions (unchanged inputs, settings and outputs) are
+    skipped. Exit 0 only when every selected session succeeded or was cached."""
+    if executor not in (None, "local", "dask"):
+        raise W2TError(f"unknown --executor {executor!r}", hint="use local or dask")
+    if scheduler is not None and executor == "local":
+        raise W2TError(
+            "--scheduler needs --executor dask", hint=f"add --executor dask --scheduler {scheduler}"
+        )
+    results = run_sessions(
+        root,
+        subject,
+        session,
+        config,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        force=force,
+        dry_run=dry_run,
+        retries=retries,
+    )
+    if dry_run:
+        stdout.print("dry run: nothing processed")
+        return
+    code = _summary(results)
     if code:
         raise typer.Exit(code)
 

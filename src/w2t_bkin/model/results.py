@@ -22,6 +22,12 @@ class SessionStatus(StrEnum):
     """Not processed: an earlier session failed and the batch stops on errors."""
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl-C or ``SystemExit`` while running."""
+    CACHED = "cached"
+    """Not run: its last run's outputs are current (same content key, outputs intact)."""
+    BUSY = "busy"
+    """Not run: another run (another process, or another thread) holds the session's lock."""
+    CANCELLED = "cancelled"
+    """Not run, or stopped: the batch was cancelled (Ctrl-C) before it finished."""
 
 
 @dataclass
@@ -48,6 +54,9 @@ class SessionResult:
         The first error line(s), the phase it stopped in and the CLI exit code (0 on success).
     previous_outputs
         Where the last successful outputs were kept when this run failed.
+    transient
+        The failure may not repeat on a retry (an I/O error such as EIO or a timeout); a batch
+        with retries runs the session again. Never set for bad input.
     """
 
     subject: str
@@ -62,10 +71,12 @@ class SessionResult:
     failed_phase: str | None = None
     exit_code: int = 0
     previous_outputs: Path | None = None
+    transient: bool = False
 
     def __post_init__(self) -> None:
         self.status = SessionStatus(self.status)  # a plain string from older callers
 
     @property
     def ok(self) -> bool:
-        return self.status == SessionStatus.SUCCEEDED
+        """Succeeded now, or its current outputs came from an earlier run (cached)."""
+        return self.status in (SessionStatus.SUCCEEDED, SessionStatus.CACHED)

@@ -122,3 +122,81 @@ def set_emitter(emit: Callable[[EventKind, str], None] | None) -> contextvars.To
 
 def reset_emitter(token: contextvars.Token[Any]) -> None:
     _emitter.reset(token)
+
+
+# --------------------------------------------------------------------------------------------
+# in the coordinating process
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error a retry may not meet again: I/O errors (``OSError`` that is not a W2TError
+    about bad input or a missing file), and errors marked ``transient``."""
+    if getattr(exc, "transient", False):
+        return True
+    if isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError):
+        return False
+    return isinstance(exc, OSError) and not hasattr(exc, "exit_code")
+
+
+class SerialExecutor:
+    """Runs tasks one after another in the calling process and thread.
+
+    The executor of ``--jobs 1``: no worker process to start (a batch of one session costs no
+    interpreter start), and a task sees the caller's state, so a debugger or a test's patch
+    reaches it. A task that crashes the interpreter takes the coordinator with it: use a
+    process pool (``--jobs 2`` and more) where that matters.
+    """
+
+    def run(
+        self,
+        tasks: Sequence[TaskSpec],
+        *,
+        on_event: Callable[[TaskEvent], None],
+        on_outcome: Callable[[TaskOutcome], None],
+        retries: int = 0,
+    ) -> None:
+        import os
+
+        worker = f"pid {os.getpid()}"
+        for index, spec in enumerate(tasks):
+            try:
+                on_outcome(self._run_one(spec, on_event, retries, worker))
+            except KeyboardInterrupt:
+                for rest in tasks[index:]:
+                    on_outcome(TaskOutcome(rest.key, error="cancelled", cancelled=True))
+                raise
+
+    @staticmethod
+    def _run_one(
+        spec: TaskSpec, on_event: Callable[[TaskEvent], None], retries: int, worker: str
+    ) -> TaskOutcome:
+        import time
+
+        def emit(kind: EventKind, detail: str) -> None:
+            on_event(TaskEvent(spec.key, kind, detail, time.time(), worker))
+
+        attempt = 0
+        while True:
+            attempt += 1
+            token = set_emitter(emit)
+            emit("started", f"attempt {attempt}")
+            try:
+                value = spec.resolve()(**spec.kwargs)
+            except Exception as exc:
+                transient = is_transient(exc)
+                if transient and attempt <= retries:
+                    continue
+                return TaskOutcome(
+                    spec.key,
+                    error=f"{type(exc).__name__}: {exc}",
+                    transient=transient,
+                    attempts=attempt,
+                    worker=worker,
+                )
+            finally:
+                emit("finished", f"attempt {attempt}")
+                reset_emitter(token)
+            return TaskOutcome(spec.key, value=value, attempts=attempt, worker=worker)
+
+    def close(self) -> None:
+        pass

@@ -13,10 +13,12 @@ from typing import TypeVar
 from w2t_bkin.errors import (
     DataQualityWarning,
     PhaseError,
+    SessionBusyError,
     W2TError,
 )
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.runtime.capture import CONSOLE_ONLY, RunCapture, capture_run
+from w2t_bkin.runtime.tasks import report_progress
 from w2t_bkin.session.assemble import assemble, fingerprint_inputs
 from w2t_bkin.session.context import SessionContext, load_context, nwb_file_name
 from w2t_bkin.session.failures import as_w2t_error
@@ -97,6 +99,11 @@ def process_session(
                 started_at=datetime.now(UTC), folder=processed, invocation=tuple(invocation)
             )
             _run_phases(root, subject, session, config_path, result, run, set_aside)
+    except SessionBusyError as exc:
+        result.status = SessionStatus.BUSY
+        result.error = str(exc)
+        result.exit_code = exc.exit_code
+        log.info("%s/%s: %s", subject, session, exc)
     except W2TError as exc:
         result.status = SessionStatus.FAILED
         result.failed_phase = "configuration"
@@ -144,6 +151,7 @@ def _run_phases(
             result.failed_phase = exc.phase
             result.error = str(exc)
             result.exit_code = exc.exit_code
+            result.transient = exc.cause.transient
             session_log.write(logging.ERROR, "%s/%s: %s", subject, session, exc)
         finally:
             if result.status == SessionStatus.PENDING:  # KeyboardInterrupt or SystemExit
@@ -174,6 +182,7 @@ def _stage(
 def _phase(result: SessionResult, session_log: RunCapture, name: str, step: Callable[[], T]) -> T:
     """Run one phase; any exception becomes a :class:`PhaseError` naming the phase."""
     log.info("phase %s: start", name)
+    report_progress(f"phase {name}")  # to the batch's coordinator, when run as a task
     started = time.perf_counter()
     try:
         value = step()

@@ -23,7 +23,9 @@ def as_w2t_error(exc: Exception, phase: str, log_path: Path | None = None) -> W2
     if isinstance(exc, W2TError):
         return exc
     if isinstance(exc, OSError):
-        return _os_error(exc, writing=phase in WRITING_PHASES)
+        error = _os_error(exc, writing=phase in WRITING_PHASES)
+        error.transient = exc.errno in TRANSIENT_ERRNOS
+        return error
     if isinstance(exc, MemoryError):
         return W2TError(
             "out of memory",
@@ -37,6 +39,11 @@ def as_w2t_error(exc: Exception, phase: str, log_path: Path | None = None) -> W2
         "report it with pipeline.log",
     )
 
+
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ESTALE, errno.ECONNRESET, errno.EINTR}
+)
+"""OS errors a retry may not meet again (a flaky network disk, a timeout); never bad input."""
 
 _H5_FILE_NAME = re.compile(r"name = '([^']+)'")
 

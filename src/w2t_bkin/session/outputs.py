@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from w2t_bkin.errors import OutputError
+from w2t_bkin.errors import OutputError, SessionBusyError
 from w2t_bkin.model.results import SessionResult
 from w2t_bkin.runtime.capture import RunCapture
 from w2t_bkin.runtime.locks import LockHeldError, exclusive_lock
@@ -170,7 +170,7 @@ def session_lock(root: Path, subject: str, session: str) -> Iterator[None]:
         try:
             stack.enter_context(exclusive_lock(path))
         except LockHeldError as exc:
-            raise OutputError(
+            raise SessionBusyError(
                 f"session {subject}/{session} is being processed by another run ({exc.holder})",
                 path=path,
                 hint="wait for that run to finish; its lock is released when it exits",

@@ -121,4 +121,5 @@ def test_a_session_whose_lock_is_held_reports_its_error_once(tmp_path: Path) -> 
     assert result.returncode == 6, result.stderr
     output = result.stdout + result.stderr
     assert output.count("is being processed by another run") == 1, output
-    assert "failed mouse01/ses01 in phase configuration" in result.stderr
+    assert "  busy mouse01/ses01: " in result.stderr
+    assert "session mouse01/ses01 is being processed by another run (pid " in result.stderr

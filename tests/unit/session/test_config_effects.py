@@ -777,7 +777,107 @@ def test_continue_on_error(experiment: tuple[Path, dict[str, Any]], tmp_path: Pa
     def statuses(config: Config) -> list[tuple[str, str]]:
         path = tmp_path / f"continue-{config.execution.continue_on_error}.toml"
         path.write_text(render_config_template(config))
-        return [(r.session, r.status) for r in run_sessions(root, "*", "*", path)]
+        # --force: ses02 succeeded in the first batch and would otherwise be cached
+        results = run_sessions(root, "*", "*", path, force=True)
+        return [(r.session, r.status) for r in results]
 
     assert statuses(go_on) == [("ses01", "failed"), ("ses02", "succeeded")]
     assert statuses(stop) == [("ses01", "failed"), ("ses02", "skipped")]
+
+
+def _batch_with(root: Path, tmp_path: Path, config: Config, **options: Any) -> Any:
+    from w2t_bkin.batch import run_batch
+
+    path = tmp_path / f"config-{next(_RUN_IDS)}.toml"
+    path.write_text(render_config_template(config))
+    events: list[Any] = []
+    batch = run_batch(root, config_path=path, force=True, on_event=events.append, **options)
+    return batch, events
+
+
+@effect_of("execution.executor", "execution.jobs", "execution.scheduler")
+def test_executor_jobs_and_scheduler_choose_where_sessions_run(
+    experiment: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import os
+
+    from w2t_bkin.batch import SessionProgress
+
+    root = copy_workspace(experiment[0], tmp_path)
+    here = f"pid {os.getpid()}"
+
+    def workers(config: Config) -> set[str]:
+        batch, events = _batch_with(root, tmp_path, config)
+        assert all(r.ok for r in batch.results), [r.error for r in batch.results]
+        return {e.worker for e in events if isinstance(e, SessionProgress)}
+
+    default, pool_config = changed("execution.jobs", 2)
+    assert workers(default) == {here}  # local, one job: in this process
+    pool = workers(pool_config)
+    assert here not in pool and all(w.startswith("pid ") for w in pool)
+    _, dask = changed("execution.executor", "dask")
+    assert all(w.startswith("tcp://127.0.0.1:") for w in workers(dask))
+    missing = str(tmp_path / "no-scheduler.json")
+    _, remote = changed("execution.scheduler", missing, {**FAST, "execution.executor": "dask"})
+    with pytest.raises(ConfigError, match=re.escape(missing)):
+        _batch_with(root, tmp_path, remote)
+
+
+@effect_of("execution.retries")
+def test_retries_rerun_a_session_after_a_transient_io_error(
+    experiment: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import w2t_bkin.session.verify as verify
+
+    root = copy_workspace(experiment[0], tmp_path)
+    real = verify.load_ttl_channel
+    left = {"ttl_cue": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:  # EIO on one file, as a flaky network disk
+        if args[0] == "ttl_cue" and left["ttl_cue"]:
+            left["ttl_cue"] -= 1
+            raise OSError(errno.EIO, "Input/output error", str(args[1][0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verify, "load_ttl_channel", flaky)
+    default, retried = changed("execution.retries", 1)
+    for config, expected in ((default, "failed"), (retried, "succeeded")):
+        left["ttl_cue"] = 2  # the preflight reads it first, then the first attempt
+        batch, _ = _batch_with(root, tmp_path, config, session="ses01")
+        assert [r.status for r in batch.results] == [expected]
+
+
+@effect_of(
+    "execution.slurm_jobs",
+    "execution.slurm_queue",
+    "execution.slurm_account",
+    "execution.slurm_cores",
+    "execution.slurm_memory",
+    "execution.slurm_walltime",
+)
+def test_slurm_keys_shape_the_jobs_dask_jobqueue_submits() -> None:
+    from w2t_bkin.batch import executor_plan, slurm_cluster
+
+    default = Config().execution
+    assert executor_plan("dask", 2, None, default) == "dask local cluster of 2 workers"
+    slurm = changed("execution.slurm_jobs", 8)[1].execution
+    assert executor_plan("dask", 2, None, slurm) == "dask workers in 8 SLURM jobs"
+    assert executor_plan("dask", 2, "tcp://h:8786", slurm) == "dask scheduler tcp://h:8786"
+    assert executor_plan("local", 1, None, slurm) == "this process"
+    assert executor_plan("local", 3, None, slurm) == "3 local worker processes"
+    settings = {
+        "slurm_queue": ("short", "#SBATCH -p short"),
+        "slurm_account": ("mylab", "#SBATCH -A mylab"),
+        "slurm_cores": (6, "#SBATCH --cpus-per-task=6"),
+        "slurm_memory": ("8GB", "#SBATCH --mem=8G"),
+        "slurm_walltime": ("05:00:00", "#SBATCH -t 05:00:00"),
+    }
+    for key, (value, line) in settings.items():
+        cluster = slurm_cluster(changed(f"execution.{key}", value)[1].execution)
+        try:
+            script = cluster.job_script().splitlines()
+        finally:
+            cluster.close()
+        assert line in script, (key, script)

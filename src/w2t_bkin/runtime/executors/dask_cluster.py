@@ -1,0 +1,258 @@
+"""Run tasks on a Dask cluster: a ``LocalCluster`` started here, or a scheduler already running.
+
+``distributed`` is imported only when a :class:`DaskExecutor` is made (the ``dask`` extra).
+Events from tasks travel through a ``distributed.Queue`` named for the run (the scheduler
+relays them; they are small tuples of strings and numbers) and are delivered in the calling
+thread by :meth:`DaskExecutor.run`, which polls the queue and the finished futures.
+
+Lost workers: the scheduler of a cluster this executor starts gives up on a task the first
+time a worker dies under it (``distributed.scheduler.allowed-failures = 0``), so the task's
+``retries`` alone decide how often it runs again. A scheduler started elsewhere keeps its own
+setting (3 by default), so there a task may run more often than ``1 + retries`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from w2t_bkin.errors import ConfigError
+from w2t_bkin.extras import require
+from w2t_bkin.runtime.executors.common import (
+    POLL_S,
+    AttemptResult,
+    Ledger,
+    describe,
+    run_attempt,
+)
+from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
+
+PURPOSE = "running tasks on a Dask cluster (--executor dask)"
+
+
+def import_distributed(purpose: str = PURPOSE) -> ModuleType:
+    """Import ``distributed``, or raise :class:`MissingExtraError` naming the ``dask`` extra."""
+    return require("distributed", "dask", purpose)
+
+
+# --------------------------------------------------------------------------------------------
+# worker side
+
+
+def _run_on_dask_worker(spec: TaskSpec, attempt: int, queue_name: str) -> AttemptResult:
+    from distributed import Queue, get_worker
+
+    worker = get_worker().address
+    events = Queue(queue_name)
+
+    def send(event: TaskEvent) -> None:
+        # a distributed.Queue carries msgpack-able values only: send the fields, not the object
+        events.put([event.key, event.kind, event.detail, event.time_s, event.worker])
+
+    return run_attempt(spec, attempt, send, worker)
+
+
+# --------------------------------------------------------------------------------------------
+# coordinator side
+
+
+class DaskExecutor:
+    """Tasks as Dask futures, one worker thread per task.
+
+    Parameters
+    ----------
+    jobs
+        Worker processes of the ``LocalCluster`` started when ``scheduler`` is ``None``. With a
+        scheduler, its workers decide how many tasks run at once and ``jobs`` is not used.
+    scheduler
+        ``"tcp://HOST:PORT"`` of a running scheduler, or the path of the JSON file that
+        ``dask scheduler --scheduler-file`` wrote; ``None`` starts a ``LocalCluster`` on
+        127.0.0.1 with no dashboard.
+
+    Raises
+    ------
+    MissingExtraError
+        ``distributed`` is not installed (``pip install 'w2t-bkin[dask]'``).
+    ConfigError
+        ``scheduler`` is neither an address nor an existing scheduler file, or no scheduler
+        answers there.
+    """
+
+    def __init__(self, jobs: int, scheduler: str | None = None) -> None:
+        distributed = import_distributed()
+        self.jobs = jobs
+        self.scheduler = scheduler
+        self._cluster: Any = None
+        if scheduler is None:
+            import dask
+
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    host="127.0.0.1",
+                )
+            self._client: Any = distributed.Client(self._cluster)
+        else:
+            self._client = _connect(distributed, scheduler)
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` the tasks are submitted through."""
+        return self._client
+
+    def run(
+        self,
+        tasks: Sequence[TaskSpec],
+        *,
+        on_event: Callable[[TaskEvent], None],
+        on_outcome: Callable[[TaskOutcome], None],
+        retries: int = 0,
+    ) -> None:
+        """Run every task on the cluster; see :class:`~w2t_bkin.runtime.tasks.Executor`.
+
+        ``on_event`` and ``on_outcome`` are called in this thread. A task's events all arrive
+        before its outcome (a worker's ``Queue.put`` returns once the scheduler holds the event,
+        which is before the task's result exists).
+        """
+        distributed = import_distributed()
+        ledger = Ledger(tasks, retries, on_outcome)
+        events = distributed.Queue(f"w2t-events-{uuid.uuid4().hex}", client=self._client)
+        completed = distributed.as_completed()
+        running: dict[Any, str] = {}
+        try:
+            self._submit(ledger.specs, ledger, running, completed, events.name)
+            while running:
+                # results first: fetching one may recompute it (its holder died), and that
+                # attempt's events must still arrive before the outcome
+                settled = [(future, _result(future)) for future in completed.next_batch(False)]
+                self._deliver(events, ledger, on_event)
+                if not settled:
+                    time.sleep(POLL_S)
+                    continue
+                again = self._settle(distributed, settled, running, ledger)
+                self._submit(again, ledger, running, completed, events.name)
+        except KeyboardInterrupt:
+            self._client.cancel(list(running))
+            ledger.cancel_rest()
+            raise
+        except BaseException:
+            self._client.cancel(list(running))  # e.g. a callback raised: stop the rest
+            raise
+
+    def close(self) -> None:
+        """Close the client, and the ``LocalCluster`` if this executor started it."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
+
+    # ----------------------------------------------------------------------------------------
+
+    def _submit(
+        self,
+        keys: Iterable[str],
+        ledger: Ledger,
+        running: dict[Any, str],
+        completed: Any,
+        queue_name: str,
+    ) -> None:
+        for key in keys:
+            attempt = ledger.attempt(key)
+            future = self._client.submit(
+                _run_on_dask_worker,
+                ledger.specs[key],
+                attempt,
+                queue_name,
+                key=f"w2t-{key}-{attempt}-{uuid.uuid4().hex[:12]}",
+                pure=False,
+            )
+            running[future] = key
+            completed.add(future)
+
+    @staticmethod
+    def _deliver(events: Any, ledger: Ledger, on_event: Callable[[TaskEvent], None]) -> None:
+        for key, kind, detail, time_s, worker in events.get(batch=True):
+            event = TaskEvent(key, kind, detail, time_s, worker)
+            ledger.note_event(event)
+            on_event(event)
+
+    @staticmethod
+    def _settle(
+        distributed: ModuleType,
+        settled: Iterable[tuple[Any, AttemptResult | BaseException]],
+        running: dict[Any, str],
+        ledger: Ledger,
+    ) -> list[str]:
+        """Record finished futures; returns the keys to submit again."""
+        again: list[str] = []
+        for future, result in settled:
+            key = running.pop(future)
+            if isinstance(result, AttemptResult):
+                retry = ledger.finished(key, result)
+            elif (reason := _lost_reason(distributed, result)) is not None:
+                retry = ledger.lost(key, reason, charge=key in ledger.started)
+            else:  # raised outside the task, e.g. the task could not be unpickled there
+                ledger.failed(key, describe(result))
+                retry = False
+            if retry:
+                again.append(key)
+        return again
+
+
+def _result(future: Any) -> AttemptResult | BaseException:
+    """The attempt's result, or what the future raised instead (lost worker, cancelled)."""
+    try:
+        return future.result()  # type: ignore[no-any-return]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a cancelled future raises asyncio.CancelledError
+        return exc
+
+
+def _lost_reason(distributed: ModuleType, exc: BaseException) -> str | None:
+    """Why the task's worker was lost, or ``None`` when it failed for another reason."""
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, (asyncio.CancelledError, concurrent.futures.CancelledError)):
+        return "the task was cancelled on the cluster"
+    if isinstance(exc, (distributed.KilledWorker, CommClosedError)):
+        return describe(exc)
+    return None
+
+
+def _connect(distributed: ModuleType, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler`` (an address or a scheduler file)."""
+    if "://" in scheduler:
+        where: dict[str, str] = {"address": scheduler}
+    elif Path(scheduler).is_file():
+        where = {"scheduler_file": scheduler}
+    else:
+        raise ConfigError(
+            f"Dask scheduler {scheduler!r} is neither an address nor an existing scheduler file",
+            hint="pass tcp://HOST:PORT as printed by 'dask scheduler', or the path given to "
+            "'dask scheduler --scheduler-file'",
+        )
+    try:
+        return distributed.Client(**where)
+    except OSError as exc:  # includes TimeoutError: nothing answered there
+        raise ConfigError(
+            f"cannot connect to the Dask scheduler at {scheduler}: {exc}",
+            hint="check that 'dask scheduler' is running there and reachable from this machine",
+        ) from exc
