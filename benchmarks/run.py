@@ -22,7 +22,7 @@ from typing import Any
 
 from w2t_bkin.io_utils import atomic_write_text
 
-BENCHMARKS = ("bench_video", "bench_pose", "bench_sync", "bench_session")
+BENCHMARKS = ("bench_video", "bench_pose", "bench_sync", "bench_session", "bench_batch")
 COLUMNS = ("name", "value", "unit", "peer", "peer_value", "ratio", "peak_mem_mb", "note")
 
 

@@ -1,0 +1,105 @@
+"""Batch benchmarks: an all-cached rerun, and workers vs one process.
+
+* All-cached rerun of a 20-session workspace: wall time of the whole ``w2t-bkin run`` process
+  (interpreter start and imports included), measured as a child process; goal <= 1.5 s. The peer
+  is the first (processing) run of the same workspace.
+* A CPU-bound batch of 8 sessions with 2 workers against 1 (the in-process executor), for the
+  local process pool and a Dask ``LocalCluster``; goal: speed-up >= 1.7x on 2 cores. Peak memory
+  is the largest resident set of the coordinating process and its children.
+* Dask overhead per session: the 8-session batch on a 1-worker ``LocalCluster`` against the
+  in-process executor, per session.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from w2t_bkin.testing import ExperimentSpec, write_experiment
+
+WORK = Path(__file__).resolve().parent / ".work"
+
+
+def _workspace(name: str, n_sessions: int, duration_s: float) -> Path:
+    root = WORK / name
+    if root.exists():
+        shutil.rmtree(root)
+    spec = ExperimentSpec(n_sessions=n_sessions, duration_s=duration_s, rate_hz=30.0, seed=1)
+    write_experiment(root, spec)
+    return root
+
+
+def _run_cli(root: Path, *args: str) -> tuple[float, float]:
+    """Wall time (s) of ``w2t-bkin run ROOT ARGS`` as a child process, and its peak RSS (MB)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "w2t_bkin", "run", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall_s = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"w2t-bkin run {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall_s, peak_mb
+
+
+def run(scale: str = "full") -> list[dict[str, Any]]:
+    n_cached = 20 if scale == "full" else 6
+    n_batch = 8 if scale == "full" else 4
+    duration_s = 20.0 if scale == "full" else 6.0
+    rows: list[dict[str, Any]] = []
+
+    root = _workspace(f"batch-cached-{scale}", n_cached, 2.0)
+    first_s, _ = _run_cli(root)
+    cached_s, cached_peak = _run_cli(root)
+    rows.append(
+        {
+            "name": f"all-cached rerun, {n_cached} sessions (whole `w2t-bkin run` process)",
+            "value": round(cached_s, 3),
+            "unit": "s",
+            "peer": "first run of the same workspace",
+            "peer_value": round(first_s, 2),
+            "ratio": round(first_s / cached_s, 1),
+            "peak_mem_mb": round(cached_peak, 1),
+            "note": f"goal <= 1.5 s: {'met' if cached_s <= 1.5 else 'NOT met'}",
+        }
+    )
+
+    root = _workspace(f"batch-speedup-{scale}", n_batch, duration_s)
+    serial_s, serial_peak = _run_cli(root, "--force")
+    for executor in ("local", "dask"):
+        two_s, peak = _run_cli(root, "--force", "--jobs", "2", "--executor", executor)
+        rows.append(
+            {
+                "name": f"{n_batch}-session batch, 2 workers ({executor}) vs 1 (in process)",
+                "value": round(two_s, 2),
+                "unit": "s",
+                "peer": "--jobs 1",
+                "peer_value": round(serial_s, 2),
+                "ratio": round(serial_s / two_s, 2),
+                "peak_mem_mb": round(max(peak, serial_peak), 1),
+                "note": f"goal speed-up >= 1.7x: {'met' if serial_s / two_s >= 1.7 else 'NOT met'}"
+                f"; {duration_s:g} s sessions at 30 Hz",
+            }
+        )
+    one_s, peak = _run_cli(root, "--force", "--jobs", "1", "--executor", "dask")
+    rows.append(
+        {
+            "name": "Dask overhead per session (1-worker LocalCluster vs in process)",
+            "value": round((one_s - serial_s) / n_batch, 3),
+            "unit": "s",
+            "peer": "--jobs 1 in process",
+            "peer_value": round(serial_s / n_batch, 2),
+            "ratio": "",
+            "peak_mem_mb": round(peak, 1),
+            "note": f"{n_batch} sessions; includes starting the cluster once",
+        }
+    )
+    return rows
