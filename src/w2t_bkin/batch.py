@@ -201,11 +201,14 @@ def run_batch(
         executor = "dask" if scheduler is not None else execution.executor
     retries = retries if retries is not None else execution.retries
     refs = select_sessions(root, subject, session)
-    checked = preflight(root, subject, session, config_path)
-    if checked.problems:
-        notify(PreflightProblems(tuple(checked.problems)))
     registry = Registry(registry_path(root))
     plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
+    # The preflight checks what will run: a cached session reads none of its inputs.
+    checked = preflight(
+        root, subject, session, config_path, only={_key(r) for r in refs if plans[r].must_run}
+    )
+    if checked.problems:
+        notify(PreflightProblems(tuple(checked.problems)))
     for ref in refs:
         notify(SessionPlanned(ref, plans[ref].decision))
     batch = BatchResult(plans={_key(r): p.decision for r, p in plans.items()})
@@ -257,6 +260,10 @@ class _Plan:
     fingerprint: dict[str, Any]
     cache_key: str | None
     previous: TaskRecord | None
+
+    @property
+    def must_run(self) -> bool:
+        return self.decision.must_run
 
 
 def _plan(

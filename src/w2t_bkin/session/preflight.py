@@ -54,8 +54,12 @@ def preflight(
     config_path: Path | None = None,
     *,
     probe_videos: bool = True,
+    only: set[tuple[str, str]] | None = None,
 ) -> Preflight:
     """Layout, configuration and every selected session's checks (see the module docstring).
+
+    ``only``: the ``(subject, session)`` pairs whose own checks run (a batch skips cached
+    sessions: nothing of theirs is read); ``None``: every selected session.
 
     Raises
     ------
@@ -76,6 +80,8 @@ def preflight(
     checked = {(ref.subject, ref.session) for ref in check.sessions}
     for ref in check.selected:
         key = (ref.subject, ref.session)
+        if only is not None and key not in only:
+            continue
         if key in checked:
             problems = _session_problems(workspace, *key, config, probe_videos)
             found.problems += problems

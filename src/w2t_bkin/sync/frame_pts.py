@@ -8,7 +8,6 @@ order by one FFT correlation per chunk and a dynamic programme over the chunks.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from w2t_bkin.sync.frame_grid import _chunk_bounds, _Slots, _slots, _within_chunk
 
@@ -114,6 +113,8 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
         frames[r] = 1.0
         window = occupied[lower[c] + pad : upper[c] + lengths[c] + pad]
         # frames on a pulse for each start slot lower[c] .. upper[c] (integers; FFT error ~1e-9)
+        from scipy import signal as sp_signal  # 2-3 s to import: only when placing by pts
+
         overlap = np.rint(sp_signal.correlate(window, frames, mode="valid", method="fft"))
         overlaps.append(overlap.astype(np.int64))
         total = overlap.astype(np.int64)
