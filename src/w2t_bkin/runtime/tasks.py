@@ -129,8 +129,12 @@ def reset_emitter(token: contextvars.Token[Any]) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """An error a retry may not meet again: I/O errors (``OSError`` that is not a W2TError
-    about bad input or a missing file), and errors marked ``transient``."""
+    """The one retry rule of every executor: an error a retry may not meet again.
+
+    I/O errors (``OSError``) are, unless they are w2t-bkin's own diagnoses (``W2TError``
+    subclasses such as ``DiscoveryError``) or name a missing or forbidden path; any error
+    marked ``transient`` is.
+    """
     if getattr(exc, "transient", False):
         return True
     if isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError):

@@ -27,12 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from w2t_bkin.errors import ConfigError, W2TError
+from w2t_bkin.errors import ConfigError
 from w2t_bkin.runtime.tasks import (
     EventKind,
     TaskEvent,
     TaskOutcome,
     TaskSpec,
+    is_transient,
     reset_emitter,
     set_emitter,
 )
@@ -57,11 +58,6 @@ class AttemptResult:
 def describe(exc: BaseException) -> str:
     """``"<ExceptionType>: <message>"``, the error text of outcomes and ``finished`` events."""
     return f"{type(exc).__name__}: {exc}"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether running the task again may succeed (see the module's retry policy)."""
-    return isinstance(exc, OSError) and not isinstance(exc, W2TError)
 
 
 def run_attempt(
