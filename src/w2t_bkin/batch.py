@@ -30,11 +30,6 @@ from w2t_bkin.session.preflight import Preflight, Problem, preflight
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
 from w2t_bkin.workspace.layout import Workspace, open_workspace
 
-# The phase name of a session failed by the preflight without running. run_batch runs every
-# session instead (one with a preflight error fails fast in its own phase and writes its
-# status.json); the name stays for the CLI, which prints such results apart.
-PREFLIGHT_PHASE = "preflight"
-
 
 @dataclass(frozen=True)
 class PreflightProblems:

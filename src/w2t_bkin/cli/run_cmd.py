@@ -133,8 +133,6 @@ def _print_event(event: BatchEvent) -> None:
 
 
 def _print_result(result: SessionResult) -> None:
-    from w2t_bkin.batch import PREFLIGHT_PHASE
-
     if result.status == SessionStatus.BUSY:
         stderr.print(
             f"  [yellow]busy[/] {result.subject}/{result.session}: {escape(result.error or '')}",
@@ -154,13 +152,6 @@ def _print_result(result: SessionResult) -> None:
         )
         for name, path in sorted(result.outputs.items()):
             stdout.print(f"    {name:16s} {escape(str(path))}", highlight=False)
-    elif result.failed_phase == PREFLIGHT_PHASE:
-        # Its error was printed with the preflight's problems, before any session ran.
-        stderr.print(
-            f"  [red]failed[/] {result.subject}/{result.session} in the preflight "
-            "(its error is listed above); not processed",
-            highlight=False,
-        )
     else:
         stderr.print(
             f"  [red]failed[/] {result.subject}/{result.session} in phase "

@@ -42,12 +42,10 @@ from __future__ import annotations
 from w2t_bkin.errors import PhaseError, UnexpectedError
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.session.context import SessionContext, load_context
-from w2t_bkin.session.driver import PHASES, as_w2t_error, collect_warnings, process_session
+from w2t_bkin.session.driver import PHASES, as_w2t_error, process_session
 from w2t_bkin.session.ingest import IngestedInputs, ingest
 from w2t_bkin.session.outputs import session_lock
 from w2t_bkin.session.verify import VerifiedInputs, discover_files, verify_inputs
-
-_collect_warnings = collect_warnings  # the name older tests and scripts used
 
 __all__ = [
     "PHASES",

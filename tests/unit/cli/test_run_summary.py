@@ -91,22 +91,6 @@ def test_a_session_with_warnings_does_not_say_only_succeeded(
     assert "    warning bpod: trial 7 has no sync pulse\n" in out
 
 
-def test_a_preflight_failure_is_not_printed_twice(capsys: pytest.CaptureFixture[str]) -> None:
-    result = SessionResult(
-        "mouse01",
-        "ses01",
-        status=SessionStatus.FAILED,
-        error="bpod: path ['Bpod/*.mat'] matches no file",
-        failed_phase="preflight",
-        exit_code=4,
-    )
-    _print_result(result)  # the preflight event printed the error itself
-    err = capsys.readouterr().err
-    assert err == (
-        "  failed mouse01/ses01 in the preflight (its error is listed above); not processed\n"
-    )
-
-
 def test_a_session_whose_lock_is_held_reports_its_error_once(tmp_path: Path) -> None:
     root = tmp_path / "exp"
     write_experiment(root, ExperimentSpec(n_sessions=1, duration_s=1.0, rate_hz=20.0))
