@@ -75,17 +75,18 @@ def _not_a_session_outcome(record: logging.LogRecord) -> bool:
 
 
 def _register() -> None:
-    # Imported here so that each command module can import `app` helpers without cycles.
-    from w2t_bkin.cli import (  # noqa: F401
-        config_cmd,
-        data_cmd,
-        import_cmd,
-        migrate_cmd,
-        nwb_cmd,
-        run_cmd,
-        status_cmd,
-        validate_cmd,
-    )
+    """Import every ``*_cmd`` module of this package: each one adds its commands to ``app``.
+
+    Imported here, not at the top, so that each command module can import ``app`` helpers
+    without a cycle; found by name so that a new command group is one new module. Command
+    modules import their heavy libraries inside the command functions (``--help`` stays fast).
+    """
+    import importlib
+    import pkgutil
+
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name.endswith("_cmd"):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def main(argv: list[str] | None = None) -> int:

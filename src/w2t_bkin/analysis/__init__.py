@@ -1,0 +1,1 @@
+"""Movement analysis on arrays (pure): exact DTW, joint angles, repetition segmentation."""

@@ -1,0 +1,1 @@
+"""Electrophysiology: session discovery, spike-sorting job dispatch and sorting."""

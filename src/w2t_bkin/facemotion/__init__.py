@@ -1,0 +1,1 @@
+"""Facial motion signals (the Facemap method): motion energy and motion SVD over video ROIs."""

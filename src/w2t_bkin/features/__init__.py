@@ -1,0 +1,1 @@
+"""The feature pipeline: declarative, cached, lineage-tracked features on pose tracks."""

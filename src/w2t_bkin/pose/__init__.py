@@ -1,0 +1,1 @@
+"""Pose estimation: estimator backends, streaming inference over videos, compact result files."""

@@ -1,0 +1,1 @@
+"""The local web dashboard and its JSON API over a workspace."""
