@@ -22,7 +22,8 @@ from typing import Any
 
 from w2t_bkin.io_utils import atomic_write_text
 
-BENCHMARKS = ("bench_video", "bench_pose", "bench_sync", "bench_session", "bench_batch")
+# Every benchmarks/bench_*.py module, in name order: a new benchmark is one new module.
+BENCHMARKS = tuple(sorted(p.stem for p in Path(__file__).resolve().parent.glob("bench_*.py")))
 COLUMNS = ("name", "value", "unit", "peer", "peer_value", "ratio", "peak_mem_mb", "note")
 
 

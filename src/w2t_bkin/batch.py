@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from w2t_bkin.config import ExecutionConfig, load_workspace_config
 from w2t_bkin.errors import W2TError
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.runtime.registry import Registry, TaskRecord, registry_path, utc_now
 from w2t_bkin.runtime.tasks import Executor, SerialExecutor, TaskEvent, TaskOutcome, TaskSpec
-from w2t_bkin.session import process_session
 from w2t_bkin.session.cache import (
     CacheDecision,
     cache_key,
@@ -26,9 +25,15 @@ from w2t_bkin.session.cache import (
     output_records,
     session_cache_inputs,
 )
-from w2t_bkin.session.preflight import Preflight, Problem, preflight
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
 from w2t_bkin.workspace.layout import Workspace, open_workspace
+from w2t_bkin.workspace.validate import Problem
+
+if TYPE_CHECKING:
+    from w2t_bkin.session.preflight import Preflight
+
+# The pipeline itself (readers, pandas, SciPy, pynwb) is imported only where a session runs:
+# a fully cached batch never loads it.
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,8 @@ def run_session_task(
     root: str, subject: str, session: str, config_path: str | None, invocation: list[str]
 ) -> SessionResult:
     """One session as an executor task: plain arguments in, a picklable result out."""
+    from w2t_bkin.session.driver import process_session
+
     return process_session(
         Path(root),
         subject,
@@ -198,6 +205,8 @@ def run_batch(
     refs = select_sessions(root, subject, session)
     registry = Registry(registry_path(root))
     plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
+    from w2t_bkin.session.preflight import preflight
+
     # The preflight checks what will run: a cached session reads none of its inputs.
     checked = preflight(
         root, subject, session, config_path, only={_key(r) for r in refs if plans[r].must_run}

@@ -18,12 +18,11 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
-
-import numpy as np
 
 from w2t_bkin.errors import IngestError, OutputError
 
@@ -152,9 +151,12 @@ def to_jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, np.ndarray):
+    # NumPy is looked up, not imported: an object cannot be a NumPy value unless NumPy is
+    # loaded already, and commands that never touch arrays should not pay for the import.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return to_jsonable(obj.item())
     if isinstance(obj, Mapping):
         return {str(to_jsonable(key)): to_jsonable(value) for key, value in obj.items()}

@@ -160,15 +160,16 @@ def test_a_batch_killed_midway_resumes_without_redoing_finished_sessions(tmp_pat
         import os
         from pathlib import Path
         import w2t_bkin.batch as batch
+        import w2t_bkin.session.driver as driver
 
-        real = batch.process_session
+        real = driver.process_session
 
         def dies_in_ses02(root, subject, session, **kwargs):
             if session == "ses02":
                 os._exit(9)  # like kill -9: no cleanup, no registry update
             return real(root, subject, session, **kwargs)
 
-        batch.process_session = dies_in_ses02
+        driver.process_session = dies_in_ses02  # the batch looks it up when a session runs
         batch.run_batch(Path({str(root)!r}), invocation=["first"])
         """
     )

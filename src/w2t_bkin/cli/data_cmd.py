@@ -10,17 +10,10 @@ import typer
 
 from w2t_bkin.cli import app, stdout
 from w2t_bkin.errors import AlreadyExistsError, MetadataError
-from w2t_bkin.workspace.create import (
-    NAMES_RULE,
-    START_EXAMPLE,
-    ExperimentInfo,
-    add_session,
-    add_subject,
-    carries_utc_offset,
-    init_workspace,
-    needs_date,
-    split_names,
-)
+from w2t_bkin.workspace.help_texts import NAMES_RULE, START_EXAMPLE
+
+# The workspace code (pydantic schemas, NumPy) is imported inside each command, not here:
+# `w2t-bkin --help` imports every command module.
 
 data_app = typer.Typer(help="Create and check the experiment workspace.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -48,6 +41,8 @@ def data_init(
     force: bool = typer.Option(False, "--force", help="Create the layout in a non-empty folder."),
 ) -> None:
     """Create the workspace layout, metadata.toml and a valid configuration.toml."""
+    from w2t_bkin.workspace.create import ExperimentInfo, init_workspace, split_names
+
     if interactive(yes):
         lab = lab or typer.prompt("Lab", default="")
         institution = institution or typer.prompt("Institution", default="")
@@ -92,6 +87,8 @@ def data_add_subject(
         "weight": weight,
         "description": description,
     }
+    from w2t_bkin.workspace.create import add_subject
+
     try:
         path = add_subject(root, subject, fields, utc_offset=utc_offset or None, overwrite=force)
     except AlreadyExistsError as exc:
@@ -129,6 +126,8 @@ def data_add_session(
     The session start is never guessed: without --date and --start-time it is asked for, and
     with --yes (or no terminal) the command stops and names the missing options.
     """
+    from w2t_bkin.workspace.create import add_session, carries_utc_offset, needs_date
+
     if interactive(yes):
         if not session_date and (not start_time or needs_date(start_time)):
             session_date = typer.prompt("Session date (YYYY-MM-DD)")

@@ -12,12 +12,6 @@ from rich.table import Table
 from w2t_bkin.cli import app, stderr, stdout
 from w2t_bkin.cli.data_cmd import data_app
 from w2t_bkin.errors import W2TError
-from w2t_bkin.workspace.discovery import (
-    check_experiment_metadata,
-    discover_sessions,
-    invalid_session_folders,
-)
-from w2t_bkin.workspace.layout import open_workspace
 
 
 @data_app.command("validate")
@@ -64,6 +58,13 @@ def discover(
     """List the sessions of a workspace."""
     if output_format not in {"json", "tsv", "plain"}:
         raise W2TError(f"unknown --format {output_format!r}", hint="use json, tsv or plain")
+    from w2t_bkin.workspace.discovery import (
+        check_experiment_metadata,
+        discover_sessions,
+        invalid_session_folders,
+    )
+    from w2t_bkin.workspace.layout import open_workspace
+
     workspace = open_workspace(root)
     check_experiment_metadata(workspace)  # a broken metadata.toml breaks every session
     for error in invalid_session_folders(workspace, subject, session):

@@ -132,10 +132,11 @@ def _duplicate_ids(path: Path, data: dict[str, Any], text: str) -> list[str]:
             value = entry.get(key) if isinstance(entry, dict) else None
             if not isinstance(value, str):
                 continue  # a missing or mistyped id is the schema's to report
-            line = find_key_line(text, (kind, index, key))
             if value not in first:
                 first[value] = index
                 continue
+            # Lines are looked up only for a repeat: scanning the text is the costly part.
+            line = find_key_line(text, (kind, index, key))
             first_line = find_key_line(text, (kind, first[value], key))
             where = f"{path}:{line}" if line is not None else str(path)
             problems.append(

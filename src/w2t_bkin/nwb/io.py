@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
@@ -18,6 +19,47 @@ from w2t_bkin.errors import OutputError
 from w2t_bkin.io_utils import current_umask, fsync_dir
 
 log = logging.getLogger(__name__)
+
+
+# Arrays at least this large are compressed chunk by chunk on every core (see ChunkedGzipIO);
+# smaller ones go through HDF5's own single-threaded filter, where the set-up would dominate.
+PARALLEL_MIN_BYTES = 1 << 20
+
+
+class ChunkedGzipIO(H5DataIO):
+    """An HDF5 gzip (+ shuffle) dataset whose chunks are compressed by us, in parallel threads.
+
+    hdmf creates the dataset (empty, with the same chunking and filter pipeline it would give
+    ``data``); :func:`fill_deferred_datasets` then writes every chunk already compressed with
+    ``write_direct_chunk``. The file is byte-for-byte what HDF5's filters describe: each chunk is
+    a zlib stream of the shuffled chunk, so every HDF5 reader decodes it with its standard
+    ``deflate`` and ``shuffle`` filters. HDF5 itself compresses on one thread with zlib, about
+    30 MB/s on pose arrays; ISA-L's zlib-compatible encoder (``isal``) does ~10x that per core.
+    """
+
+    def __init__(self, data: np.ndarray, chunks: tuple[int, ...], level: int, shuffle: bool):
+        super().__init__(
+            shape=data.shape,
+            dtype=data.dtype,
+            chunks=chunks,
+            compression="gzip",
+            compression_opts=level,
+            shuffle=shuffle,
+        )
+        self.source = data
+        self.level = level
+        self.use_shuffle = shuffle
+
+    def __len__(self) -> int:
+        return int(self.source.shape[0])
+
+    # pynwb's constructors check lengths and shapes, and in-memory readers index the data:
+    # they see the array, as with any other DataIO.
+    def __getitem__(self, item: Any) -> Any:
+        return self.source[item]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.source, dtype=dtype)
 
 
 def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5DataIO:
@@ -40,15 +82,90 @@ def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5Dat
     if data.ndim == 0 or data.shape[0] == 0:
         return data
     chunks = (min(config.chunk_rows, data.shape[0]), *data.shape[1:])
+    shuffle = config.shuffle and data.dtype.kind in "iufb"
+    if (
+        config.compression == "gzip"
+        and data.dtype.kind in "iufb"
+        and data.nbytes >= PARALLEL_MIN_BYTES
+    ):
+        # A view stays a view (e.g. one keypoint of a pose array): chunks are copied one by one.
+        return ChunkedGzipIO(data, chunks, config.compression_level, shuffle)
     if config.compression == "gzip":
         return H5DataIO(
             data,
             chunks=chunks,
             compression="gzip",
             compression_opts=config.compression_level,
-            shuffle=config.shuffle and data.dtype.kind in "iufb",
+            shuffle=shuffle,
         )
     return H5DataIO(data, chunks=chunks)
+
+
+def deferred_datasets(nwbfile: NWBFile) -> list[ChunkedGzipIO]:
+    """Every :class:`ChunkedGzipIO` the objects of ``nwbfile`` hold (each once)."""
+    found: dict[int, ChunkedGzipIO] = {}
+    for obj in nwbfile.objects.values():
+        for value in obj.fields.values():
+            if isinstance(value, ChunkedGzipIO):
+                found.setdefault(id(value), value)
+    return list(found.values())
+
+
+def fill_deferred_datasets(datasets: list[ChunkedGzipIO], max_workers: int | None = None) -> None:
+    """Write each dataset's chunks, compressed in a thread pool, in order, with bounded memory.
+
+    At most ``2 * max_workers`` compressed chunks wait in memory; the HDF5 writes stay on this
+    thread (h5py serialises them anyway).
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    workers = max_workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="w2t-gzip") as pool:
+        for dataio in datasets:
+            dataset = dataio.dataset
+            rows = dataset.chunks[0]
+            n_rows = dataio.source.shape[0]
+            pending: list[tuple[int, Future[bytes]]] = []
+            for start in range(0, n_rows, rows):
+                pending.append((start, pool.submit(_compress_chunk, dataio, start, rows)))
+                if len(pending) >= 2 * workers:
+                    _write_chunk(dataset, *pending.pop(0))
+            for item in pending:
+                _write_chunk(dataset, *item)
+
+
+def _write_chunk(dataset: object, start: int, future: object) -> None:
+    offset = (start,) + (0,) * (len(dataset.shape) - 1)  # type: ignore[attr-defined]
+    dataset.id.write_direct_chunk(offset, future.result())  # type: ignore[attr-defined]
+
+
+def _compress_chunk(dataio: ChunkedGzipIO, start: int, rows: int) -> bytes:
+    """One chunk as HDF5 stores it: padded to the full chunk shape, shuffled, zlib-compressed."""
+    block = dataio.source[start : start + rows]
+    if block.shape[0] < rows:  # HDF5 stores edge chunks whole; the padding is never read
+        padded = np.zeros((rows, *block.shape[1:]), dtype=block.dtype)
+        padded[: block.shape[0]] = block
+        block = padded
+    raw = np.ascontiguousarray(block).view(np.uint8)
+    if dataio.use_shuffle and block.dtype.itemsize > 1:
+        # HDF5's shuffle filter: byte 0 of every element, then byte 1, ... (element = itemsize).
+        raw = raw.reshape(-1, block.dtype.itemsize).T
+    return _zlib_compress(np.ascontiguousarray(raw).tobytes(), dataio.level)
+
+
+def _zlib_compress(data: bytes, level: int) -> bytes:
+    """A zlib stream (what HDF5's deflate filter reads), by ISA-L when installed, else zlib.
+
+    ISA-L has levels 0-3; zlib's 0-9 map onto them as 0 -> 0, 1-3 -> 1, 4-6 -> 2, 7-9 -> 3.
+    Both release the GIL, so chunks compress on every core.
+    """
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib keeps files identical
+        import zlib
+
+        return zlib.compress(data, level)
+    return isal_zlib.compress(data, 0 if level == 0 else min(3, 1 + (level - 1) // 3))
 
 
 def row_ids(n_rows: int) -> ElementIdentifiers:
@@ -122,6 +239,7 @@ def write_nwbfile_staged(nwbfile: NWBFile, path: Path) -> Path:
     try:
         with NWBHDF5IO(str(tmp), mode="w") as io:
             io.write(nwbfile)
+            fill_deferred_datasets(deferred_datasets(nwbfile))
         _fsync_path(tmp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~current_umask())

@@ -125,11 +125,10 @@ def add_camera_pose(
                     f"Position of '{keypoint}' ({individual}) in camera '{camera_id}' in pixels; "
                     "NaN where not detected."
                 ),
-                data=wrap_dataset(
-                    np.ascontiguousarray(pose.positions[:, i, k, :], dtype=np.float32), config
-                ),
+                # Views of float32 pose, not copies: the writer copies one chunk at a time.
+                data=wrap_dataset(np.asarray(pose.positions[:, i, k, :], dtype=np.float32), config),
                 confidence=wrap_dataset(
-                    np.ascontiguousarray(pose.confidence[:, i, k], dtype=np.float32), config
+                    np.asarray(pose.confidence[:, i, k], dtype=np.float32), config
                 ),
                 confidence_definition=f"Score reported by {pose.source_software}; NaN if none.",
                 unit="pixels",

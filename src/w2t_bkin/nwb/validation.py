@@ -134,7 +134,10 @@ class ValidationReport:
 
 
 def validate_nwb(
-    path: str | os.PathLike[str], *, config: InspectorConfigName = "dandi"
+    path: str | os.PathLike[str],
+    *,
+    config: InspectorConfigName = "dandi",
+    use_loaded_namespaces: bool = False,
 ) -> ValidationReport:
     """Run PyNWB schema validation and nwbinspector on an NWB (HDF5) file.
 
@@ -145,6 +148,11 @@ def validate_nwb(
     config
         ``"dandi"`` applies nwbinspector's DANDI importance configuration (subject metadata
         checks become CRITICAL); ``"default"`` uses each check's own importance.
+    use_loaded_namespaces
+        For a file this process has just written: validate against the schemas already loaded
+        here when the file caches the same namespaces at the same versions, and read it once for
+        both validators. Loading the file's cached schemas again takes seconds and gives the same
+        schemas; a file caching any other namespace or version is validated the full way.
 
     Returns
     -------
@@ -171,12 +179,20 @@ def validate_nwb(
     # them instead, and restore the filters nwbinspector changes globally.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        findings = _pynwb_findings(path)
-        # skip_validate: pynwb.validate already ran above, under our own check name.
-        messages = nwbinspector.inspect_nwbfile(
-            nwbfile_path=path, skip_validate=True, config=inspector_config
+        quick = (
+            _validate_with_loaded_namespaces(path, inspector_config)
+            if use_loaded_namespaces
+            else None
         )
-        findings += [_inspector_finding(message, path) for message in messages]
+        if quick is not None:
+            findings = quick
+        else:
+            findings = _pynwb_findings(path)
+            # skip_validate: pynwb.validate already ran above, under our own check name.
+            messages = nwbinspector.inspect_nwbfile(
+                nwbfile_path=path, skip_validate=True, config=inspector_config
+            )
+            findings += [_inspector_finding(message, path) for message in messages]
     for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
         log.debug("while validating %s: %s", path, message)
 
@@ -316,6 +332,58 @@ def _require_nwb_hdf5(path: Path) -> None:
         )
 
 
+def _validate_with_loaded_namespaces(
+    path: Path, inspector_config: dict[str, Any] | None
+) -> list[dict[str, str | None]] | None:
+    """Both validators in one read, against the schemas loaded in this process.
+
+    ``None`` when that is not the same as validating against the file's cached schemas (a
+    namespace or version this process has not loaded) or when anything fails: the caller then
+    runs the full path, which also turns a read failure into its finding.
+    """
+    import h5py
+    import nwbinspector
+    import pynwb
+    from hdmf.validate import ValidatorMap
+
+    catalog = pynwb.get_type_map().namespace_catalog
+    try:
+        with h5py.File(path, "r") as handle:
+            cached = {
+                name: sorted(group.keys())
+                for name, group in handle.get("specifications", {}).items()
+            }
+    except OSError:
+        return None
+    loaded = set(catalog.namespaces)
+    for name, versions in cached.items():
+        if name not in loaded or versions != [catalog.get_namespace(name).version]:
+            return None
+    # As pynwb.validate: each cached namespace not included by another, hdmf-experimental aside.
+    included = {
+        item["namespace"]
+        for name in cached
+        for item in catalog.get_namespace(name)["schema"]
+        if "namespace" in item
+    }
+    to_validate = sorted(set(cached) - included - {"hdmf-experimental"}) or ["core"]
+    try:
+        with pynwb.NWBHDF5IO(str(path), mode="r", load_namespaces=False) as io:
+            builder = io.read_builder()
+            errors = []
+            for name in to_validate:
+                errors += ValidatorMap(catalog.get_namespace(name)).validate(builder)
+            nwbfile = io.read()
+            messages = list(
+                nwbinspector.inspect_nwbfile_object(nwbfile_object=nwbfile, config=inspector_config)
+            )
+    except Exception:  # the full path reports it, with the finding it deserves
+        log.debug("quick validation of %s failed; validating the full way", path, exc_info=True)
+        return None
+    findings = _schema_findings(errors)
+    return findings + [_inspector_finding(message, path) for message in messages if message]
+
+
 def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
     import pynwb
 
@@ -331,6 +399,11 @@ def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:
                 f"schema validation could not run: {type(exc).__name__}: {exc}",
             )
         ]
+    return _schema_findings(errors)
+
+
+def _schema_findings(errors: Iterable[Any]) -> list[dict[str, str | None]]:
+    """pynwb/hdmf validation errors as findings, each once."""
     findings = [
         _finding(
             "CRITICAL",

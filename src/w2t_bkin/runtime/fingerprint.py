@@ -75,12 +75,17 @@ class DigestCache:
         The SQLite file (created with its folder on first write); ``None`` keeps the cache in
         this object only. SQLite's own locking makes concurrent writers safe; each call opens
         its own connection, so one object may be used from several threads.
+
+    The first lookup reads every known digest in one query (a session has dozens of inputs, and
+    a connection per file costs more than the lookups); a key missing from that snapshot is
+    looked up once more on its own, since another process may have added it since.
     """
 
     def __init__(self, db_path: Path | None = None) -> None:
         self.db_path = db_path
         self._memory: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._preloaded = False
 
     def get(self, stat: FileStat) -> str | None:
         key = stat.key()
@@ -89,6 +94,11 @@ class DigestCache:
                 return self._memory[key]
         if self.db_path is None or not self.db_path.is_file():
             return None
+        if not self._preloaded:
+            self._preload()
+            with self._lock:
+                if key in self._memory:
+                    return self._memory[key]
         try:
             with self._connect() as db:
                 row = db.execute("SELECT sha256 FROM digests WHERE key = ?", (key,)).fetchone()
@@ -100,6 +110,18 @@ class DigestCache:
         with self._lock:
             self._memory[key] = row[0]
         return str(row[0])
+
+    def _preload(self) -> None:
+        self._preloaded = True
+        try:
+            with self._connect() as db:
+                rows = db.execute("SELECT key, sha256 FROM digests").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("ignoring unreadable digest cache %s: %s", self.db_path, exc)
+            return
+        with self._lock:
+            for key, sha256 in rows:
+                self._memory.setdefault(str(key), str(sha256))
 
     def put(self, stat: FileStat, sha256: str) -> None:
         with self._lock:

@@ -39,13 +39,37 @@ log records and warnings are routed to it alone (:mod:`w2t_bkin.runtime.capture`
 
 from __future__ import annotations
 
-from w2t_bkin.errors import PhaseError, UnexpectedError
-from w2t_bkin.model.results import SessionResult, SessionStatus
-from w2t_bkin.session.context import SessionContext, load_context
-from w2t_bkin.session.driver import PHASES, as_w2t_error, process_session
-from w2t_bkin.session.ingest import IngestedInputs, ingest
-from w2t_bkin.session.outputs import session_lock
-from w2t_bkin.session.verify import VerifiedInputs, discover_files, verify_inputs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from w2t_bkin.errors import PhaseError, UnexpectedError
+    from w2t_bkin.model.results import SessionResult, SessionStatus
+    from w2t_bkin.session.context import SessionContext, load_context
+    from w2t_bkin.session.driver import PHASES, as_w2t_error, process_session
+    from w2t_bkin.session.ingest import IngestedInputs
+    from w2t_bkin.session.outputs import session_lock
+    from w2t_bkin.session.verify import VerifiedInputs, discover_files, verify_inputs
+
+# A name that is also a submodule (``ingest``) is not offered here: once the submodule is
+# imported, the package attribute is the module. Loaded on first use: `w2t-bkin status` and the cache check import session.cache, which must
+# not pull in the whole pipeline (pandas, SciPy, readers) through this package's __init__.
+_LAZY = {
+    "PhaseError": "w2t_bkin.errors",
+    "UnexpectedError": "w2t_bkin.errors",
+    "SessionResult": "w2t_bkin.model.results",
+    "SessionStatus": "w2t_bkin.model.results",
+    "SessionContext": "w2t_bkin.session.context",
+    "load_context": "w2t_bkin.session.context",
+    "PHASES": "w2t_bkin.session.driver",
+    "as_w2t_error": "w2t_bkin.session.driver",
+    "process_session": "w2t_bkin.session.driver",
+    "IngestedInputs": "w2t_bkin.session.ingest",
+    "session_lock": "w2t_bkin.session.outputs",
+    "VerifiedInputs": "w2t_bkin.session.verify",
+    "discover_files": "w2t_bkin.session.verify",
+    "verify_inputs": "w2t_bkin.session.verify",
+}
 
 __all__ = [
     "PHASES",
@@ -58,9 +82,15 @@ __all__ = [
     "VerifiedInputs",
     "as_w2t_error",
     "discover_files",
-    "ingest",
     "load_context",
     "process_session",
     "session_lock",
     "verify_inputs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

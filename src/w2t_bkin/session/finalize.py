@@ -39,7 +39,9 @@ def finalize(
     if ctx.config.finalization.validate_nwb:
         from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json
 
-        report = validate_nwb(staged, config=ctx.config.finalization.inspector_config)
+        report = validate_nwb(
+            staged, config=ctx.config.finalization.inspector_config, use_loaded_namespaces=True
+        )
         blocked = not report.is_clean and ctx.config.finalization.fail_on_critical
         # validation.json names the file it describes where that file ends up.
         kept_at = invalid_nwb_path(ctx.nwb_path) if blocked else ctx.nwb_path

@@ -15,6 +15,7 @@ identity in ``.w2t/cache/fingerprints.sqlite``: an input is read once per change
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,17 @@ def session_fingerprint(
 
 
 def workspace_digest_cache(cache_dir: Path) -> DigestCache:
-    """The digest cache of a workspace (``ROOT/.w2t/cache/fingerprints.sqlite``)."""
-    return DigestCache(cache_dir / DIGEST_CACHE_NAME)
+    """The digest cache of a workspace (``ROOT/.w2t/cache/fingerprints.sqlite``).
+
+    One object per folder and process, so that a batch reads the cache once, not per session
+    (entries are keyed by file identity, so a long-lived object never serves a stale digest).
+    """
+    return _digest_cache(str(Path(cache_dir).absolute()))
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_cache(cache_dir: str) -> DigestCache:
+    return DigestCache(Path(cache_dir) / DIGEST_CACHE_NAME)
 
 
 def _relative_name(path: Path, session_dir: Path) -> str:

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from w2t_bkin.config import Config, load_workspace_config
 from w2t_bkin.errors import W2TError, reset_data_quality_sink, set_data_quality_sink
 from w2t_bkin.metadata import load_session_metadata_sources, metadata_files
 from w2t_bkin.session.context import SessionContext
-from w2t_bkin.session.pose import pose_files_by_video, resolve_pose_model
-from w2t_bkin.session.verify import Findings, check_inputs
 from w2t_bkin.workspace.discovery import SessionFiles, discovery_error, find_session_files
 from w2t_bkin.workspace.layout import Workspace, open_workspace
 from w2t_bkin.workspace.validate import Problem, check_workspace
+
+if TYPE_CHECKING:
+    from w2t_bkin.session.verify import Findings
 
 __all__ = ["Preflight", "Problem", "preflight", "preflight_session", "preflight_workspace"]
 
@@ -133,6 +135,9 @@ def _session_problems(
     workspace: Workspace, subject: str, session: str, config: Config, probe_videos: bool
 ) -> list[Problem]:
     """Errors (the run's messages) and data-quality warnings of one session."""
+    # The checks import the readers (pandas, SciPy): only when a session is checked at all.
+    from w2t_bkin.session.verify import Findings
+
     where = f"{subject}/{session}"
     findings = Findings(collect=True)
     quality: list[str] = []
@@ -154,6 +159,9 @@ def _check_session(
     probe_videos: bool,
 ) -> None:
     """The run's phases up to ingestion, every error put in ``findings``."""
+    from w2t_bkin.session.pose import pose_files_by_video, resolve_pose_model
+    from w2t_bkin.session.verify import check_inputs
+
     loaded = findings.attempt(load_session_metadata_sources, workspace.raw, subject, session)
     if loaded is None:
         return  # without metadata nothing else can be checked

@@ -113,9 +113,7 @@ def _place_chunks(rel: list[np.ndarray], pulse_slot: np.ndarray) -> tuple[list[i
         frames[r] = 1.0
         window = occupied[lower[c] + pad : upper[c] + lengths[c] + pad]
         # frames on a pulse for each start slot lower[c] .. upper[c] (integers; FFT error ~1e-9)
-        from scipy import signal as sp_signal  # 2-3 s to import: only when placing by pts
-
-        overlap = np.rint(sp_signal.correlate(window, frames, mode="valid", method="fft"))
+        overlap = np.rint(_correlate_valid(window, frames))
         overlaps.append(overlap.astype(np.int64))
         total = overlap.astype(np.int64)
         if c == 0:
@@ -212,3 +210,42 @@ def _prefix_best(total: np.ndarray, ways: np.ndarray) -> tuple[np.ndarray, np.nd
     run_start = np.maximum.accumulate(np.where(rises, np.arange(total.size), 0))
     base = np.where(run_start > 0, count[run_start - 1], 0)
     return best, np.minimum(count - base, 2)
+
+
+def _correlate_valid(window: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``out[k] = sum_j window[k + j] * kernel[j]`` for ``k = 0 .. len(window) - len(kernel)``.
+
+    SciPy's ``correlate(..., mode="valid", method="fft")``, by NumPy's FFT: importing
+    ``scipy.signal`` costs seconds. A circular correlation of length ``n >= len(window)`` has no
+    wrap-around at these lags, so no padding beyond the next fast FFT length is needed.
+
+    Parameters
+    ----------
+    window
+        ``(n_window,) float64``.
+    kernel
+        ``(n_kernel,) float64``, ``n_kernel <= n_window``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_window - n_kernel + 1,) float64``.
+    """
+    n_valid = window.size - kernel.size + 1
+    n = _fast_fft_length(window.size)
+    spectrum = np.fft.rfft(window, n) * np.conj(np.fft.rfft(kernel, n))
+    return np.fft.irfft(spectrum, n)[:n_valid]
+
+
+def _fast_fft_length(n: int) -> int:
+    """The smallest 5-smooth integer (only factors 2, 3, 5) at least ``n``: a fast FFT size."""
+    best = 1 << max(0, (n - 1).bit_length())  # a power of two always qualifies
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            candidate = power35 << max(0, (-(-n // power35) - 1).bit_length())
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best

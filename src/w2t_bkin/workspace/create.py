@@ -15,6 +15,7 @@ from w2t_bkin.errors import AlreadyExistsError, MetadataError, WorkspaceError
 from w2t_bkin.io_utils import atomic_write_text
 from w2t_bkin.metadata import SubjectMeta
 from w2t_bkin.tomlerrors import format_loc
+from w2t_bkin.workspace.help_texts import START_EXAMPLE
 from w2t_bkin.workspace.layout import SESSION_SUBDIRS, Workspace, check_id, open_workspace
 
 DEFAULT_KEYWORDS = ["behavior", "pose estimation", "synchronization"]
@@ -29,16 +30,8 @@ class ExperimentInfo:
     description: str = "Behavioural experiment"
 
 
-# The one rule for several people in one value; --help, the prompts and README.md quote it.
-NAMES_RULE = (
-    'People are separated by ";", each written "Last, First" as NWB recommends '
-    '("Doe, Jane; Roe, Rick"). Without ";", "Doe, Jane" is one person and "Jane Doe, Rick Roe" '
-    "two; any other list of commas is refused as ambiguous."
-)
-
-
 def split_names(text: str, option: str = "--experimenters") -> list[str]:
-    """The people named in ``text``, by :data:`NAMES_RULE`.
+    """The people named in ``text``, by :data:`w2t_bkin.workspace.help_texts.NAMES_RULE`.
 
     - ``;`` always separates people; inside one person, a comma is NWB's "Last, First" form.
     - Without ``;``: no comma, or one comma between two one-word parts ("Doe, Jane",
@@ -221,13 +214,6 @@ def add_session(
         data["experimenter"] = experimenters
     atomic_write_text(path, _toml(data))
     return path
-
-
-START_EXAMPLE = (
-    "give the wall-clock time of DAQ t=0 with the lab's UTC offset on that day, e.g. "
-    "--date 2026-11-21 --start-time 13:45+01:00, or --start-time 13:45 --utc-offset +01:00 "
-    "(Berlin is +01:00 in winter and +02:00 in summer)"
-)
 
 
 def session_start_time(

@@ -42,11 +42,11 @@ from w2t_bkin.session import (
     SessionContext,
     SessionResult,
     discover_files,
-    ingest,
     load_context,
     process_session,
     verify_inputs,
 )
+from w2t_bkin.session.ingest import ingest
 from w2t_bkin.sources.pose.io import read_pose
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 from w2t_bkin.testing.experiment import DLC_SCORER

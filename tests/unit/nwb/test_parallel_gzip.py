@@ -1,0 +1,102 @@
+"""Large arrays are gzip-compressed chunk by chunk in threads: the file is standard HDF5.
+
+Each test writes through :func:`write_nwbfile_staged` (the pipeline's writer) and reads back with
+plain h5py, and once more chunk by chunk with Python's own ``zlib`` and a hand-written unshuffle,
+so a chunk that HDF5's standard deflate + shuffle filters would decode differently fails here.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from pynwb import NWBFile, TimeSeries
+
+from w2t_bkin.config import AssemblyConfig
+from w2t_bkin.nwb.io import PARALLEL_MIN_BYTES, ChunkedGzipIO, wrap_dataset, write_nwbfile_staged
+
+
+def _nwbfile() -> NWBFile:
+    return NWBFile(
+        session_description="parallel gzip test",
+        identifier="parallel-gzip",
+        session_start_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def _write(tmp_path: Path, arrays: dict[str, np.ndarray], config: AssemblyConfig) -> Path:
+    nwbfile = _nwbfile()
+    for name, data in arrays.items():
+        nwbfile.add_acquisition(
+            TimeSeries(
+                name=name,
+                data=wrap_dataset(data, config),
+                unit="a.u.",
+                timestamps=wrap_dataset(np.arange(data.shape[0], dtype=np.float64) / 150.0, config),
+            )
+        )
+    return write_nwbfile_staged(nwbfile, tmp_path / "out.nwb")
+
+
+def _unshuffle(raw: bytes, itemsize: int) -> bytes:
+    return np.frombuffer(raw, np.uint8).reshape(itemsize, -1).T.tobytes()
+
+
+@pytest.mark.parametrize("level", [1, 4, 9])
+def test_large_arrays_round_trip_through_standard_gzip_and_shuffle(
+    tmp_path: Path, level: int
+) -> None:
+    rng = np.random.default_rng(7)
+    n_rows = 300_001  # not a multiple of the chunk: the last chunk is an edge chunk
+    positions = rng.normal(300.0, 50.0, size=(n_rows, 2)).astype(np.float32)
+    positions[rng.random(n_rows) < 0.1] = np.nan
+    counts = rng.integers(-5, 5, size=n_rows, dtype=np.int64)
+    pulses = (rng.random(2_000_000) < 0.5).astype(np.uint8)
+    # One keypoint of a (frames, individuals, keypoints, xy) array: a strided view, not a copy.
+    keypoint = rng.normal(size=(n_rows, 1, 3, 2)).astype(np.float32)[:, 0, 1, :]
+    assert not keypoint.flags.c_contiguous
+    config = AssemblyConfig(compression_level=level, chunk_rows=65536)
+    assert isinstance(wrap_dataset(positions, config), ChunkedGzipIO)
+
+    arrays = {"positions": positions, "counts": counts, "pulses": pulses, "keypoint": keypoint}
+    path = _write(tmp_path, arrays, config)
+
+    with h5py.File(path, "r") as f:
+        for name, expected in arrays.items():
+            dataset = f[f"acquisition/{name}/data"]
+            assert dataset.compression == "gzip"
+            assert dataset.compression_opts == level
+            assert dataset.shuffle is True
+            assert dataset.chunks == (65536, *expected.shape[1:])
+            np.testing.assert_array_equal(dataset[()], expected)
+            # Chunk by chunk with zlib itself: what any HDF5 reader's filters would do.
+            itemsize = expected.dtype.itemsize
+            for start in range(0, expected.shape[0], 65536):
+                offset = (start,) + (0,) * (expected.ndim - 1)
+                filter_mask, payload = dataset.id.read_direct_chunk(offset)
+                assert filter_mask == 0
+                raw = zlib.decompress(payload)
+                if itemsize > 1:
+                    raw = _unshuffle(raw, itemsize)
+                chunk = np.frombuffer(raw, expected.dtype).reshape(65536, *expected.shape[1:])
+                stop = min(start + 65536, expected.shape[0])
+                np.testing.assert_array_equal(chunk[: stop - start], expected[start:stop])
+        timestamps = f["acquisition/positions/timestamps"][()]
+        np.testing.assert_array_equal(timestamps, np.arange(n_rows) / 150.0)
+
+
+def test_small_arrays_and_no_compression_keep_the_hdf5_path(tmp_path: Path) -> None:
+    small = np.arange(1000, dtype=np.float32)
+    assert small.nbytes < PARALLEL_MIN_BYTES
+    assert not isinstance(wrap_dataset(small, AssemblyConfig()), ChunkedGzipIO)
+    big = np.zeros(PARALLEL_MIN_BYTES, dtype=np.uint8)
+    assert not isinstance(wrap_dataset(big, AssemblyConfig(compression="none")), ChunkedGzipIO)
+
+    path = _write(tmp_path, {"small": small}, AssemblyConfig())
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["acquisition/small/data"][()], small)
+        assert f["acquisition/small/data"].compression == "gzip"
