@@ -145,12 +145,27 @@ def test_trial_state_raster_draws_each_visit_relative_to_its_pulse() -> None:
     )
     fig = qc_time_figures.trial_states_figure(states)
     ax = fig.axes[0]
+    iti, sync, no_pulse = ax.collections  # one collection per state, then the diamonds
+    assert (iti.get_label(), sync.get_label()) == ("ITI", "Sync")
     bars = {
-        (round(p.get_x(), 6), round(p.get_width(), 6), round(p.get_y() + 0.4)) for p in ax.patches
+        (label, round(v[0, 0], 6), round(v[1, 0] - v[0, 0], 6), round(v[0, 1] + 0.4))
+        for collection, label in ((iti, "ITI"), (sync, "Sync"))
+        for v in (path.vertices for path in collection.get_paths())
     }
-    assert bars == {(0.1, 0.9, 0), (0.2, 1.3, 1), (0.0, 0.1, 0), (0.002, 0.198, 1)}
-    (no_pulse,) = ax.collections
+    assert bars == {
+        ("Sync", 0.0, 0.1, 0),
+        ("ITI", 0.1, 0.9, 0),
+        ("Sync", 0.002, 0.198, 1),
+        ("ITI", 0.2, 1.3, 1),
+    }
     np.testing.assert_allclose(no_pulse.get_offsets(), [[0.0, 1.0]])  # trial 1 only
+    assert ax.get_xlim()[0] < 0.0 < 1.5 < ax.get_xlim()[1]  # every bar and the pulse line show
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "ITI",
+        "Sync",
+        "sync pulse",
+        "no pulse: clock model",
+    ]
     assert _tick_label_boxes_overlap(fig) == []
 
 
