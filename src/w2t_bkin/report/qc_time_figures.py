@@ -195,7 +195,7 @@ def trial_states_figure(states: TrialStates) -> Figure:
             row_of[trial[mask]], start_s[mask], np.maximum(stop_s[mask], start_s[mask])
         )
         ax.add_collection(
-            PolyCollection(bars, facecolors=palette(s % 20), linewidths=0, label=name)
+            PolyCollection(list(bars), facecolors=palette(s % 20), linewidths=0, label=name)
         )
     if drawn.any():
         # 0 (the sync pulse line) always shows, as autoscaling did with one artist per bar.
