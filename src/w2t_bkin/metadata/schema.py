@@ -253,10 +253,34 @@ class BpodMeta(_Meta):
     _normalise_paths = field_validator("path", mode="before")(_as_list)
 
 
+PoseSource = Literal["dlc", "sleap", "lightning_pose", "mediapipe", "synthetic"]
+PoseBackend = Literal["deeplabcut", "sleap", "mediapipe", "synthetic"]
+# The output format (source) each estimator backend writes.
+POSE_BACKEND_SOURCE: dict[str, str] = {
+    "deeplabcut": "dlc",
+    "sleap": "sleap",
+    "mediapipe": "mediapipe",
+    "synthetic": "synthetic",
+}
+
+
 class PoseModelMeta(_Meta):
     """A pose model whose outputs a camera's pose files are (``[pose.models.<id>]``)."""
 
-    source: Literal["dlc", "sleap", "lightning_pose"]
+    source: PoseSource
+    backend: PoseBackend | None = Field(
+        None,
+        description="Estimator that generates this model's outputs for a camera that declares "
+        "no paths (phase 'pose generation'): deeplabcut, sleap (their own Python environments, "
+        "W2T_DEEPLABCUT_PYTHON / W2T_SLEAP_PYTHON), mediapipe (built in; path: a .task bundle, "
+        "unset: the bundle `w2t-bkin pose build-model` builds) or synthetic (tests). Unset: "
+        "outputs are never generated.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Backend options for generation, e.g. {min_pose_detection_confidence = 0.3} "
+        "(mediapipe) or {backend_options = {shuffle = 2}} (deeplabcut).",
+    )
     path: str | None = Field(
         None,
         description="The model, relative to the workspace models/ folder (or absolute): a "
@@ -265,8 +289,8 @@ class PoseModelMeta(_Meta):
     )
     artifacts: str | None = Field(
         None,
-        description="Folder name under data/interim for generated pose outputs; reserved for "
-        "pose generation, which this version does not run.",
+        description="Folder under data/interim/<subject>/<session>/ for this model's generated "
+        "outputs (one subfolder per camera); unset: 'pose'.",
     )
     software_version: str | None = Field(
         None,
@@ -274,9 +298,23 @@ class PoseModelMeta(_Meta):
         "used when the files do not record one.",
     )
 
+    @model_validator(mode="after")
+    def _backend_writes_source(self) -> PoseModelMeta:
+        if self.backend is not None and POSE_BACKEND_SOURCE[self.backend] != self.source:
+            raise ValueError(
+                f"backend {self.backend!r} writes source {POSE_BACKEND_SOURCE[self.backend]!r} "
+                f"outputs, not {self.source!r}: set source = "
+                f"{POSE_BACKEND_SOURCE[self.backend]!r}"
+            )
+        if self.backend is None and self.source in ("mediapipe", "synthetic"):
+            raise ValueError(
+                f"source {self.source!r} outputs are only generated: set backend = {self.source!r}"
+            )
+        return self
+
 
 class PoseCameraMeta(_Meta):
-    source: Literal["dlc", "sleap", "lightning_pose"]
+    source: PoseSource
     paths: list[str] = Field(
         default_factory=list,
         description="Globs of existing pose outputs; exactly one file per video chunk.",
@@ -347,6 +385,45 @@ class PoseMeta(_Meta):
         return self
 
 
+class FaceMotionROIMeta(_Meta):
+    """``[[facemotion.cameras.<camera>.rois]]``: one rectangle of the camera's frame.
+
+    Declare the ROIs once per camera view in ``data/raw/metadata.toml`` (or ``subject.toml``
+    when the framing differs per animal); a ``session.toml`` that repeats an ``id`` overrides
+    only the keys it gives (e.g. ``x`` and ``y`` after the camera was nudged).
+    """
+
+    id: str = Field(pattern=ID_PATTERN, description="ROI name, e.g. 'whisker' or 'nose'.")
+    x: int = Field(0, ge=0, description="Left edge in pixels of the full frame (0 = left).")
+    y: int = Field(0, ge=0, description="Top edge in pixels of the full frame (0 = top).")
+    width: int | None = Field(None, gt=0, description="Width in pixels (unset: to the edge).")
+    height: int | None = Field(None, gt=0, description="Height in pixels (unset: to the edge).")
+    bin: int = Field(
+        4, ge=1, le=64, description="Average bin x bin pixel blocks first (Facemap's sbin)."
+    )
+    n_components: int = Field(
+        100, ge=0, le=2000, description="Motion SVD components kept (0: motion energy only)."
+    )
+    description: str | None = None
+
+
+class FaceMotionCameraMeta(_Meta):
+    """``[facemotion.cameras.<camera>]``: facial motion (Facemap method) of one camera."""
+
+    rois: list[FaceMotionROIMeta] = Field(default_factory=list)
+    enabled: bool = Field(True, description="false skips this camera (e.g. in one session).")
+    fit_frames: int = Field(
+        4000, ge=2, description="Motion frames the SVD is fitted on, spread over the video."
+    )
+    segment_frames: int = Field(
+        500, ge=2, description="Longest run of consecutive frames per fit segment (memory bound)."
+    )
+
+
+class FaceMotionMeta(_Meta):
+    cameras: dict[str, FaceMotionCameraMeta] = Field(default_factory=dict)
+
+
 class SessionMetadata(_Meta):
     """The merged metadata of one session."""
 
@@ -373,6 +450,7 @@ class SessionMetadata(_Meta):
     TTLs: list[TTLMeta] = Field(default_factory=list)
     bpod: BpodMeta | None = None
     pose: PoseMeta = PoseMeta()
+    facemotion: FaceMotionMeta = FaceMotionMeta()
 
     _normalise_experimenter = field_validator("experimenter", mode="before")(_as_list)
 
@@ -414,6 +492,14 @@ class SessionMetadata(_Meta):
                 problems.append(
                     f"pose.cameras.{camera_id}: no [[cameras]] entry with id {camera_id!r}"
                 )
+        for camera_id, motion in self.facemotion.cameras.items():
+            if camera_id not in camera_ids:
+                problems.append(
+                    f"facemotion.cameras.{camera_id}: no [[cameras]] entry with id {camera_id!r}"
+                )
+            roi_ids = [roi.id for roi in motion.rois]
+            for roi_id in sorted({r for r in roi_ids if roi_ids.count(r) > 1}):
+                problems.append(f"facemotion.cameras.{camera_id}: duplicate ROI id {roi_id!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

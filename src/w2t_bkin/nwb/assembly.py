@@ -38,6 +38,7 @@ from w2t_bkin.nwb.devices import (
     build_subject,
     ensure_device,
 )
+from w2t_bkin.nwb.facemotion import FaceMotionSeries, add_camera_facemotion
 from w2t_bkin.nwb.io import row_ids, wrap_dataset, write_nwbfile_atomic, write_nwbfile_staged
 from w2t_bkin.nwb.names import SYNC_MODULE
 from w2t_bkin.nwb.pose import add_camera_pose
@@ -71,6 +72,8 @@ class CameraAssembly:
         ``(n_frames,) bool``; False for frames whose time was interpolated.
     skeleton_name
         Prefix of the ndx-pose Skeleton name.
+    facemotion
+        Facial motion series of the camera's ROIs (one per ROI), on its frame times.
     """
 
     camera_id: str
@@ -82,6 +85,7 @@ class CameraAssembly:
     device_name: str | None = None
     frame_has_pulse: np.ndarray | None = None
     skeleton_name: str | None = None
+    facemotion: tuple[FaceMotionSeries, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,7 @@ def _add_camera(
     frame_times_s = np.asarray(camera.frame_times_s, dtype=np.float64)
     write_video = config.write_videos and camera.videos is not None
     write_pose = config.write_pose and camera.pose is not None
-    if not (write_video or write_pose):
+    if not (write_video or write_pose or camera.facemotion):
         return
     if camera.videos is not None and camera.videos.n_frames != frame_times_s.shape[0]:
         raise VerificationError(
@@ -345,6 +349,16 @@ def _add_camera(
             image_series=image_series,
             skeleton_name=camera.skeleton_name,
             video_note=note,
+            clock_description=f"{frame_clock_text(camera.frame_clock)}. {clock}",
+        )
+    if camera.facemotion:
+        add_camera_facemotion(
+            nwbfile,
+            camera_id=camera.camera_id,
+            rois=camera.facemotion,
+            frame_times_s=frame_times_s,
+            config=config,
+            image_series=image_series,
             clock_description=f"{frame_clock_text(camera.frame_clock)}. {clock}",
         )
 

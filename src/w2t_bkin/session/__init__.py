@@ -7,9 +7,11 @@ Phases, in order, one module each (each phase logs its start, end and duration t
 configuration      :mod:`~w2t_bkin.session.context`: configuration.toml and merged metadata
 discovery          :mod:`~w2t_bkin.session.verify`: every glob of the metadata resolved
 verification       :mod:`~w2t_bkin.session.verify`: cheap checks (probes, TTL, Bpod names)
-pose generation    :mod:`~w2t_bkin.session.pose`: declared pose models checked
+pose generation    :mod:`~w2t_bkin.session.generate`: pose computed (cached) for cameras whose
+                   model names a backend; declared models checked
 ingestion          :mod:`~w2t_bkin.session.ingest`: pose outputs read per camera
 synchronization    :mod:`~w2t_bkin.session.synchronize`: frame times and Bpod clock model
+facial motion      :mod:`~w2t_bkin.session.facemotion`: motion energy and SVD of declared ROIs
 assembly           :mod:`~w2t_bkin.session.assemble`: the NWB file staged under a temporary name
 finalization       :mod:`~w2t_bkin.session.finalize`: validation, publication, QC, provenance
 =================  ==========================================================================
@@ -51,9 +53,10 @@ if TYPE_CHECKING:
     from w2t_bkin.session.outputs import session_lock
     from w2t_bkin.session.verify import VerifiedInputs, discover_files, verify_inputs
 
-# A name that is also a submodule (``ingest``) is not offered here: once the submodule is
-# imported, the package attribute is the module. Loaded on first use: `w2t-bkin status` and the cache check import session.cache, which must
-# not pull in the whole pipeline (pandas, SciPy, readers) through this package's __init__.
+# Loaded on first use: `w2t-bkin status` and the cache check import session.cache, which must
+# not pull in the whole pipeline (pandas, SciPy, readers) through this package's __init__. A
+# name that is also a submodule (``ingest``) is not offered: once that submodule is imported,
+# the package attribute is the module.
 _LAZY = {
     "PhaseError": "w2t_bkin.errors",
     "UnexpectedError": "w2t_bkin.errors",

@@ -6,6 +6,7 @@ Finalization validates the temporary file and only then renames it to the output
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import numpy as np
 from w2t_bkin.metadata import BpodMeta
 from w2t_bkin.model.bpod import BpodSession
 from w2t_bkin.session.context import SessionContext, session_start_time
+from w2t_bkin.session.facemotion import camera_facemotion_series
 from w2t_bkin.session.fingerprint import (
     SessionFingerprint,
     session_fingerprint,
@@ -23,6 +25,7 @@ from w2t_bkin.session.ingest import IngestedInputs
 from w2t_bkin.session.synchronize import SyncedSession
 
 if TYPE_CHECKING:
+    from w2t_bkin.facemotion.result import CameraMotion
     from w2t_bkin.nwb.assembly import SessionAssembly
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ def build_assembly(
     inputs: IngestedInputs,
     synced: SyncedSession,
     fingerprint: SessionFingerprint,
+    facemotion: Mapping[str, CameraMotion] | None = None,
 ) -> SessionAssembly:
     """Everything the NWB writer needs, on the reference clock."""
     from w2t_bkin.nwb.assembly import CameraAssembly, SessionAssembly, TrialsAssembly
@@ -87,6 +91,7 @@ def build_assembly(
                 frame_has_pulse=(
                     timing.alignment.frame_has_pulse if timing.alignment is not None else None
                 ),
+                facemotion=camera_facemotion_series(facemotion, camera_id),
             )
         )
     trials = None
@@ -123,6 +128,7 @@ def assemble(
     inputs: IngestedInputs,
     synced: SyncedSession,
     fingerprint: SessionFingerprint,
+    facemotion: Mapping[str, CameraMotion] | None = None,
 ) -> Path:
     """Assembly: build the NWB file and write it completely under a temporary name.
 
@@ -130,5 +136,5 @@ def assemble(
     """
     from w2t_bkin.nwb.assembly import stage_nwb  # pynwb is loaded only when writing
 
-    assembly = build_assembly(ctx, inputs, synced, fingerprint)
+    assembly = build_assembly(ctx, inputs, synced, fingerprint, facemotion)
     return stage_nwb(assembly, ctx.nwb_path, ctx.config.assembly)

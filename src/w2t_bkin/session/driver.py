@@ -16,13 +16,16 @@ from w2t_bkin.errors import (
     SessionBusyError,
     W2TError,
 )
+from w2t_bkin.facemotion.result import CameraMotion
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.runtime.capture import CONSOLE_ONLY, RunCapture, capture_run
-from w2t_bkin.runtime.tasks import report_progress
+from w2t_bkin.runtime.tasks import report_progress, run_phase
 from w2t_bkin.session.assemble import assemble, fingerprint_inputs
 from w2t_bkin.session.context import SessionContext, load_context, nwb_file_name
+from w2t_bkin.session.facemotion import compute_facemotion
 from w2t_bkin.session.failures import as_w2t_error
 from w2t_bkin.session.finalize import finalize
+from w2t_bkin.session.generate import generate_pose
 from w2t_bkin.session.ingest import IngestedInputs, ingest
 from w2t_bkin.session.outputs import (
     checked_output_folder,
@@ -30,7 +33,6 @@ from w2t_bkin.session.outputs import (
     set_aside_earlier_outputs,
     settle_previous_outputs,
 )
-from w2t_bkin.session.pose import generate_pose
 from w2t_bkin.session.sidecars import write_failure_sidecars, write_status
 from w2t_bkin.session.state import SessionRun
 from w2t_bkin.session.synchronize import SyncedSession, synchronize
@@ -50,6 +52,7 @@ PHASES = (
     "pose generation",
     "ingestion",
     "synchronization",
+    "facial motion",
     "assembly",
     "finalization",
 )
@@ -138,11 +141,12 @@ def _run_phases(
             session_log.set_level(ctx.config.execution.log_level)
             run.files = files = phase("discovery", lambda: discover_files(ctx))
             run.verified = verified = phase("verification", lambda: verify_inputs(ctx, files))
-            phase("pose generation", lambda: generate_pose(ctx))
+            run.verified = verified = phase("pose generation", lambda: generate_pose(ctx, verified))
             run.inputs = inputs = phase("ingestion", lambda: ingest(ctx, verified))
             run.synced = synced = phase("synchronization", lambda: synchronize(ctx, inputs))
             result.stats = list(synced.stats)
-            run.staged_nwb = phase("assembly", lambda: _stage(run, ctx, inputs, synced))
+            motion = phase("facial motion", lambda: compute_facemotion(ctx, inputs.verified))
+            run.staged_nwb = phase("assembly", lambda: _stage(run, ctx, inputs, synced, motion))
             collect_warnings(result, session_log.warnings_snapshot())
             phase("finalization", lambda: finalize(ctx, run, result, session_log))
             result.status = SessionStatus.SUCCEEDED
@@ -172,11 +176,15 @@ def _run_phases(
 
 
 def _stage(
-    run: SessionRun, ctx: SessionContext, inputs: IngestedInputs, synced: SyncedSession
+    run: SessionRun,
+    ctx: SessionContext,
+    inputs: IngestedInputs,
+    synced: SyncedSession,
+    facemotion: dict[str, CameraMotion] | None = None,
 ) -> Path:
     """Assembly: the content fingerprint (the NWB identifier's source), then the staged file."""
     run.fingerprint = fingerprint_inputs(ctx, inputs)
-    return assemble(ctx, inputs, synced, run.fingerprint)
+    return assemble(ctx, inputs, synced, run.fingerprint, facemotion=facemotion)
 
 
 def _phase(result: SessionResult, session_log: RunCapture, name: str, step: Callable[[], T]) -> T:
@@ -185,7 +193,7 @@ def _phase(result: SessionResult, session_log: RunCapture, name: str, step: Call
     report_progress(f"phase {name}")  # to the batch's coordinator, when run as a task
     started = time.perf_counter()
     try:
-        value = step()
+        value = run_phase(name, step)  # an orchestrator may run it as its own task
     except Exception as exc:
         cause = as_w2t_error(exc, name, session_log.log_path)
         # pipeline.log gets the error (and the traceback of an unexpected one); the console

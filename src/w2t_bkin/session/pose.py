@@ -1,4 +1,5 @@
-"""Pose generation phase; the pose inputs of one camera: matched to video chunks, read, checked.
+"""The pose inputs of one camera: matched to video chunks, read, checked (generation of missing
+outputs is :mod:`w2t_bkin.session.generate`).
 
 Also resolves ``[pose.models.<id>]`` entries (:func:`resolve_pose_models`): a model whose
 ``path`` is a DeepLabCut project ``config.yaml`` (or a folder holding one) gives the camera its
@@ -22,7 +23,6 @@ from w2t_bkin.errors import (
 )
 from w2t_bkin.metadata import PoseCameraMeta, PoseMeta, PoseModelMeta
 from w2t_bkin.model.video import CameraVideos
-from w2t_bkin.session.context import SessionContext
 from w2t_bkin.sources.pose import DLCProject, PoseData, read_dlc_project
 from w2t_bkin.sources.pose.dlc import dlc_project_config_of
 from w2t_bkin.sources.pose.io import read_pose
@@ -301,13 +301,3 @@ def concatenate_pose(parts: list[PoseData]) -> PoseData:
         positions=np.concatenate([p.positions for p in parts]),
         confidence=np.concatenate([p.confidence for p in parts]),
     )
-
-
-def generate_pose(ctx: SessionContext) -> None:
-    """Pose generation: check the declared ``[pose.models]`` (paths exist, DLC configs read).
-
-    Pose estimation is not run by this version: existing outputs are read through
-    ``[pose.cameras.<id>].paths``; a camera's model gives its skeleton and provenance.
-    """
-    for model in resolve_pose_models(ctx.metadata.pose, ctx.workspace.models).values():
-        log.info("pose %s; using existing outputs (generation not run)", model.describe())

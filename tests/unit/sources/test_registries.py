@@ -37,8 +37,10 @@ def test_pose_spellings_and_suffixes_are_those_read_pose_always_accepted() -> No
         "lightning_pose": "Lightning Pose",
         "lightning pose": "Lightning Pose",
         "lp": "Lightning Pose",
+        "mediapipe": "MediaPipe",
+        "synthetic": "w2t-bkin synthetic",
     }
-    assert SUFFIXES == (".h5", ".hdf5", ".csv", ".slp")
+    assert SUFFIXES == (".h5", ".hdf5", ".csv", ".npz", ".slp")
 
 
 @pytest.mark.parametrize(
@@ -91,7 +93,7 @@ def test_unknown_pose_source_gives_the_same_error_as_before(tmp_path: Path) -> N
     assert info.value.message == "unknown pose source 'OpenPose'"
     assert info.value.hint == (
         "use one of ['deeplabcut', 'dlc', 'lightning', 'lightning pose', 'lightning_pose', "
-        "'lp', 'sleap']"
+        "'lp', 'mediapipe', 'sleap', 'synthetic']"
     )
 
 
@@ -100,7 +102,7 @@ def test_unsupported_pose_extension_lists_the_registered_suffixes(tmp_path: Path
     path.write_text("{}")
     with pytest.raises(IngestError) as info:
         read_pose(path)
-    assert info.value.hint == "supported: .h5, .hdf5, .csv, .slp"
+    assert info.value.hint == "supported: .h5, .hdf5, .csv, .npz, .slp"
     assert detect_pose_source(path) is None
 
 

@@ -277,11 +277,12 @@ def test_generate_mode_pose_is_reported_never_silently_dropped(tmp_path: Path) -
     reported = row(plan, "pose.cameras.camera_0")
     assert (reported.action, reported.new_key) == ("kept", "pose.cameras.camera_0")
     assert reported.reason == (
-        "no paths (upstream generate mode): pose generation is not run by this version; "
-        "existing outputs must be declared with paths, or this camera gets no pose"
+        "no paths (upstream generate mode): pose is generated only when the camera's model "
+        "names a backend; otherwise declare the existing outputs with paths"
     )
     (note,) = [n for n in plan.notes if n.startswith("pose.cameras.camera_0")]
     assert 'paths = ["Pose/camera_0/*.h5"]' in note
+    assert '[pose.models.<model_id>] backend = "deeplabcut"' in note
     artifacts = row(plan, "pose.cameras.camera_0.artifacts")
     assert (artifacts.action, artifacts.old_value) == ("dropped", "dlc-pose")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 # Imported for their registrations: each reader module registers its reader on import.
 import w2t_bkin.sources.pose.dlc
 import w2t_bkin.sources.pose.lightning
+import w2t_bkin.sources.pose.predictions
 import w2t_bkin.sources.pose.sleap  # noqa: F401
 from w2t_bkin.errors import IngestError
 from w2t_bkin.model.pose import PoseData

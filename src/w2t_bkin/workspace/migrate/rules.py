@@ -273,9 +273,9 @@ def _trial_number(value: Any) -> int | None:
 def note_pose_generation(conv: Conversion) -> None:
     """Report upstream generate-mode pose cameras (``[pose.cameras.<id>]`` without paths).
 
-    This version runs no pose estimation (``session.pose.generate_pose`` only checks the
-    declared models), and ingestion skips a pose camera without paths: such a camera gets no
-    pose in the NWB file until its existing outputs are declared.
+    Here a camera without paths gets its pose generated only when its model names a backend
+    (``[pose.models.<id>] backend = ...``, :mod:`w2t_bkin.session.generate`); upstream metadata
+    has no backend key, so the migration says what to add (or which outputs to declare).
     """
     pose = conv.source.get("pose")
     cameras = pose.get("cameras") if isinstance(pose, dict) else None
@@ -286,16 +286,17 @@ def note_pose_generation(conv: Conversion) -> None:
             continue
         where: Loc = ("pose", "cameras", camera_id)
         reason = (
-            "no paths (upstream generate mode): pose generation is not run by this version; "
-            "existing outputs must be declared with paths, or this camera gets no pose"
+            "no paths (upstream generate mode): pose is generated only when the camera's model "
+            "names a backend; otherwise declare the existing outputs with paths"
         )
         conv.add(where, where, "(no paths)", "(no paths)", reason)
         conv.notes.append(
             f"pose.cameras.{camera_id} has no paths: upstream generated its pose (or looked "
-            f"for it in data/interim/<subject>/<session>/<artifacts>/{camera_id}/). Pose "
-            f"generation is not run by this version, so without paths this camera gets no "
-            f"pose. Link or copy the existing outputs into the session (e.g. with `w2t-bkin "
-            f'data import-raw`) and declare them: paths = ["Pose/{camera_id}/*.h5"]'
+            f"for it in data/interim/<subject>/<session>/<artifacts>/{camera_id}/). To generate "
+            f"it here, give its model a backend: [pose.models.<model_id>] backend = "
+            f'"deeplabcut" (or "sleap", "mediapipe"); or link the existing outputs into the '
+            f"session (e.g. with `w2t-bkin data import-raw`) and declare them: "
+            f'paths = ["Pose/{camera_id}/*.h5"]'
         )
 
 
