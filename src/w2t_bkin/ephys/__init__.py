@@ -1,1 +1,15 @@
-"""Electrophysiology: session discovery, spike-sorting job dispatch and sorting."""
+"""Electrophysiology: session discovery, spike-sorting job dispatch and sorting.
+
+- :mod:`.params`: :class:`~.params.DispatchParams`, the one schema of the ``ephys dispatch``
+  flags and ``--params`` files (upstream key names accepted; conflicts reported).
+- :mod:`.discovery`: sessions, blocks, streams and LFP partners per input format (``aind``,
+  ``spikeglx``, ``openephys``, ``nwb``, ``spikeinterface``), registered by name.
+- :mod:`.timestamps`: streamed timestamp checks (negative steps, gaps, zero steps).
+- :mod:`.portable`: recording dicts with lexical relative paths, no per-sample arrays, and a
+  reload check from a relocated data folder.
+- :mod:`.jobs`: :class:`~.jobs.SortingJob`, ``write_job``/``read_job``/``load_recording``, the
+  job JSON schema.
+- :mod:`.dispatch`: :func:`~.dispatch.dispatch`, data folder -> ``job_<id>.json`` + manifest.
+
+SpikeInterface is imported inside the functions that use it (the ``ephys`` extra).
+"""

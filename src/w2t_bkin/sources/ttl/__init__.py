@@ -30,6 +30,9 @@ from w2t_bkin.sources.ttl.registry import (
     ttl_readers,
 )
 from w2t_bkin.sources.ttl.spikeglx import read_spikeglx_digital
+
+# after .spikeglx: its "spikeglx" reader (NIDQ and imec files) replaces the NIDQ-only one
+from w2t_bkin.sources.ttl.spikeglx_imec import read_spikeglx_imec_sync
 from w2t_bkin.sources.ttl.text import read_ttl_text
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "read_nwb_ttl",
     "read_openephys_events",
     "read_spikeglx_digital",
+    "read_spikeglx_imec_sync",
     "read_spikeglx_meta",
     "read_ttl_csv",
     "read_ttl_npy",
