@@ -157,7 +157,7 @@ def run_batch(
     invocation: Sequence[str] | None = None,
     on_event: Callable[[BatchEvent], None] | None = None,
     jobs: int | None = None,
-    executor: ExecutorKind | None = None,
+    executor: ExecutorKind | Executor | None = None,
     scheduler: str | None = None,
     force: bool = False,
     dry_run: bool = False,
@@ -180,7 +180,8 @@ def run_batch(
        only (workers return results); Ctrl-C records the run as cancelled and re-raises.
 
     ``jobs``, ``executor``, ``scheduler`` and ``retries`` default to the ``[execution]`` keys of
-    the configuration.
+    the configuration. ``executor`` may also be an :class:`Executor` instance, used as it is
+    (the Prefect flows of :mod:`w2t_bkin.deploy` pass theirs; ``jobs`` then does nothing).
 
     When a session fails and ``execution.continue_on_error`` is false, the remaining sessions
     are skipped (the first session the preflight found failing runs first). Results are in
@@ -235,7 +236,10 @@ def run_batch(
         invocation,
         notify,
         recorder,
-        _executor(executor, jobs, scheduler, execution),
+        # an Executor instance (e.g. Prefect's, from w2t_bkin.deploy) is used as it is
+        executor
+        if not isinstance(executor, str)
+        else _executor(executor, jobs, scheduler, execution),
     )
     try:
         if continue_on_error:

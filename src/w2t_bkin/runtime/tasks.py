@@ -12,9 +12,10 @@ import contextvars
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 EventKind = Literal["started", "progress", "finished"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,34 @@ def set_emitter(emit: Callable[[EventKind, str], None] | None) -> contextvars.To
 
 def reset_emitter(token: contextvars.Token[Any]) -> None:
     _emitter.reset(token)
+
+
+PhaseRunner = Callable[[str, Callable[[], Any]], Any]
+"""Runs one named step of a task and returns its value (or raises its exception)."""
+
+_phase_runner: contextvars.ContextVar[PhaseRunner | None] = contextvars.ContextVar(
+    "w2t_phase_runner", default=None
+)
+
+
+def run_phase(name: str, step: Callable[[], _T]) -> _T:
+    """Run one phase of a task: directly, or through the runner an orchestrator bound.
+
+    An orchestrator that shows phases as its own units of work (Prefect: one task run per
+    phase) binds a runner with :func:`set_phase_runner`; the step and its exceptions pass
+    through unchanged.
+    """
+    runner = _phase_runner.get()
+    return step() if runner is None else runner(name, step)  # type: ignore[no-any-return]
+
+
+def set_phase_runner(runner: PhaseRunner | None) -> contextvars.Token[Any]:
+    """Bind the runner of :func:`run_phase` in this context (returns the token to reset it)."""
+    return _phase_runner.set(runner)
+
+
+def reset_phase_runner(token: contextvars.Token[Any]) -> None:
+    _phase_runner.reset(token)
 
 
 # --------------------------------------------------------------------------------------------
