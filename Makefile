@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_ROOT ?= demo-experiment
 
-.PHONY: install demo test lint format bench clean browser-deps
+.PHONY: install demo test lint format bench clean browser-deps mediapipe-model docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
@@ -32,14 +32,26 @@ format: $(STAMP)
 browser-deps:
 	command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get update -qq && apt-get install -y -qq chromium) || true
 
-test: $(STAMP) lint browser-deps
+# MediaPipe's pose model (.task bundle), built offline from the two models Apache-2.0 shipped in
+# the registry's mediapipe 0.10.21 wheel, into ~/.cache/w2t-bkin/models (or $W2T_MODELS_DIR).
+mediapipe-model: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
+	  -d "$$($(BIN)/python -c 'from w2t_bkin.pose.estimators.mediapipe_bundle import wheels_cache_dir; print(wheels_cache_dir())')" \
+	  mediapipe==0.10.21
+	$(BIN)/w2t-bkin pose build-model
+
+# The documentation site (mkdocs-material; reference pages generated from the code), offline.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: $(STAMP) lint browser-deps mediapipe-model docs
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
 	$(BIN)/w2t-bkin demo $(DEMO_ROOT) --force
 
-bench: $(STAMP)
+bench: $(STAMP) mediapipe-model
 	$(BIN)/python -m benchmarks.run --output benchmarks/RESULTS.md
 
 clean:
-	rm -rf $(VENV) $(DEMO_ROOT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_ROOT) site .pytest_cache .mypy_cache .ruff_cache

@@ -8,11 +8,25 @@ what needed it and which extra to install, instead of a bare ``ModuleNotFoundErr
 Extras (``pyproject.toml``, ``[project.optional-dependencies]``; ``all`` installs every one):
 
 ``pose``
-    ``sleap-io``: reading SLEAP ``.slp`` label and prediction files. SLEAP analysis exports
-    (``.analysis.h5``), DeepLabCut and Lightning Pose files need no extra.
+    ``sleap-io``: reading SLEAP ``.slp`` label and prediction files (SLEAP analysis exports,
+    DeepLabCut and Lightning Pose files need no extra); ``mediapipe`` and ``flatbuffers``:
+    pose estimation with MediaPipe (``w2t-bkin pose``, pose generated in the pipeline).
 ``dask``
     ``dask[distributed]`` and ``dask-jobqueue``: ``run --executor dask`` (a local Dask cluster,
     a running scheduler, or Dask workers started as SLURM jobs).
+``features``
+    ``pyarrow``, ``scikit-learn``, ``skops``: the feature pipeline's Parquet storage, behaviour
+    classifiers and their safe model files (``w2t-bkin features``).
+``analysis``
+    ``numba``: the compiled exact DTW (``w2t-bkin analyze``).
+``ephys``
+    ``spikeinterface[full]``: spike-sorting dispatch and sorting (``w2t-bkin ephys``).
+``web``
+    ``fastapi``, ``uvicorn``, ``python-multipart``, ``jinja2``: the dashboard
+    (``w2t-bkin server start``).
+``prefect``
+    ``prefect``: the ``process-session`` and ``batch-process-sessions`` Prefect deployments
+    (``w2t-bkin server start --prefect``, :mod:`w2t_bkin.deploy.prefect_flows`).
 """
 
 from __future__ import annotations
@@ -23,8 +37,13 @@ from types import ModuleType
 from w2t_bkin.errors import MissingExtraError
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "pose": ("sleap-io",),
+    "pose": ("sleap-io", "mediapipe", "flatbuffers"),
     "dask": ("dask", "dask-jobqueue"),
+    "features": ("pyarrow", "scikit-learn", "skops"),
+    "analysis": ("numba",),
+    "ephys": ("spikeinterface",),
+    "web": ("fastapi", "uvicorn", "python-multipart", "jinja2"),
+    "prefect": ("prefect",),
 }
 """Distributions each extra installs (the ``all`` extra installs every one)."""
 

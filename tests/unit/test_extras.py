@@ -76,8 +76,9 @@ def test_require_reports_an_installed_but_broken_module(
 
 
 def test_require_rejects_an_unknown_extra() -> None:
-    with pytest.raises(ValueError, match=r"unknown extra 'ephys'; known: \['dask', 'pose'\]"):
-        require("json", "ephys", "x")
+    known = r"\['analysis', 'dask', 'ephys', 'features', 'pose', 'prefect', 'web'\]"
+    with pytest.raises(ValueError, match=rf"unknown extra 'spikes'; known: {known}"):
+        require("json", "spikes", "x")
 
 
 def test_missing_extra_error_without_purpose_keeps_its_old_call() -> None:
