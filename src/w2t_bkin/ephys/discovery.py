@@ -695,7 +695,7 @@ def _discover_spikeinterface(root: Path, params: DispatchParams) -> Discovery:
     found = Discovery()
     if info.reader_type == "spikeinterface":
         for name, kwargs in zip(names, kwargs_list, strict=True):
-            _si_universal(found, root, name, kwargs)
+            _si_universal(found, root, name, kwargs, params)
         return found
     for name, kwargs in zip(names, kwargs_list, strict=True):
         _si_reader(found, root, name, kwargs, params)
@@ -744,6 +744,10 @@ def _si_reader(
     for stream in streams:
         stream_kwargs = dict(kwargs) if stream is None else {**kwargs, "stream_name": stream}
         label = stream or str(kwargs.get("stream_name", "stream0"))
+        rule = stream_rule_excluding(label, params)
+        if rule is not None:
+            found.skipped.append(Skipped(name, "block0", label, rule))
+            continue
 
         def opener(k: dict[str, Any] = stream_kwargs, stream_label: str = label) -> BaseRecording:
             recording = reader(**k)
@@ -790,8 +794,13 @@ def _attach_probe(
     recording.set_probegroup(read_probeinterface(str(root / path)), group_mode="auto")
 
 
-def _si_universal(found: Discovery, root: Path, name: str, kwargs: dict[str, Any]) -> None:
-    """``si.load`` every dataset named in ``kwargs['paths']`` (default: every child of DATA)."""
+def _si_universal(
+    found: Discovery, root: Path, name: str, kwargs: dict[str, Any], params: DispatchParams
+) -> None:
+    """``si.load`` every dataset named in ``kwargs['paths']`` (default: every child of DATA).
+
+    Each dataset is a stream named by its folder: the include/exclude stream rules apply.
+    """
     import spikeinterface as si
 
     listed = kwargs.get("paths")
@@ -801,6 +810,10 @@ def _si_universal(found: Discovery, root: Path, name: str, kwargs: dict[str, Any
         candidates = [lexical_abspath(root / p) for p in listed]
     for index, path in enumerate(candidates):
         stream = path.name
+        rule = stream_rule_excluding(stream, params)
+        if rule is not None:
+            found.skipped.append(Skipped(name, f"block{index}", stream, rule))
+            continue
 
         def opener(p: Path = path) -> BaseRecording:
             return si.load(str(p))

@@ -155,6 +155,26 @@ def test_spikeinterface_universal_loads_sorted_datasets(tmp_path: Path) -> None:
     assert stream == "c_notes" and reason.startswith("cannot dispatch: ")
 
 
+def test_stream_rules_apply_to_spikeinterface_datasets(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    for name in ("a_rec", "b_rec", "c_rec"):
+        save_binary_recording(data_dir / name, duration_s=0.2)
+    info = json.dumps({"reader_type": "spikeinterface"})
+    result = run(
+        data_dir,
+        tmp_path / "out",
+        input="spikeinterface",
+        spikeinterface_info=info,
+        include_streams=("a_rec", "b_rec"),
+        exclude_streams=("^b",),
+    )
+    assert [j.stream for j in result.jobs] == ["a_rec"]
+    assert sorted((s.stream, s.reason) for s in result.skipped) == [
+        ("b_rec", "excluded by exclude_streams rule '^b'"),
+        ("c_rec", "not matched by include_streams ['a_rec', 'b_rec']"),
+    ]
+
+
 def test_probe_file_is_attached_in_place(tmp_path: Path) -> None:
     from probeinterface import generate_linear_probe, write_probeinterface
 
