@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,14 @@ def run_page(page: Path, folder: Path) -> None:
     for block in blocks(page):
         where = f"{page.name}:{block.line}"
         if block.language == "python":
-            with contextlib.chdir(folder), contextlib.redirect_stdout(io.StringIO()):
+            # a reader's Python: warnings are shown, not errors as under this suite's settings
+            with (
+                contextlib.chdir(folder),
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+                warnings.catch_warnings(),
+            ):
+                warnings.simplefilter("default")
                 exec(compile(block.text, where, "exec"), namespace)
             continue
         for command, shown in commands(block):
