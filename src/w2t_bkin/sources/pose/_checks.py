@@ -40,7 +40,7 @@ def check_nan(
     IngestError
         Every value is NaN.
     """
-    missing = np.isnan(positions).all(axis=(0, 3))  # (n_individuals, n_keypoints)
+    missing = _never_finite(positions)  # (n_individuals, n_keypoints)
     if present is None:
         present = np.ones_like(missing)
     if positions.size == 0 or missing[present].all():
@@ -59,3 +59,17 @@ def check_nan(
         warn_data_quality(
             f"{path}: keypoints NaN in every frame (kept as NaN): {', '.join(named)}", stacklevel=4
         )
+
+
+def _never_finite(positions: np.ndarray, block_frames: int = 1 << 15) -> np.ndarray:
+    """``(n_individuals, n_keypoints) bool``: slots that are NaN in every frame.
+
+    Scans blocks of frames and stops once every slot has a value (usually within the first
+    block), so a 500,000-frame session costs one block, and never a full-size mask.
+    """
+    missing = np.ones(positions.shape[1:3], dtype=bool)
+    for start in range(0, positions.shape[0], block_frames):
+        missing &= np.isnan(positions[start : start + block_frames]).all(axis=(0, 3))
+        if not missing.any():
+            break
+    return missing

@@ -38,6 +38,7 @@ import numpy as np
 from w2t_bkin.errors import IngestError, warn_data_quality
 from w2t_bkin.extras import require
 from w2t_bkin.model.pose import PoseData
+from w2t_bkin.sources.h5_blocks import read_transposed
 from w2t_bkin.sources.pose._sleap_common import SOURCE_SOFTWARE, sleap_pose, untracked_slots
 from w2t_bkin.sources.pose.registry import PoseFile, register_pose_reader
 from w2t_bkin.sources.pose.sleap_csv import (
@@ -89,28 +90,34 @@ def read_sleap_analysis_h5(path: str | Path) -> PoseData:
                     hint="export it from SLEAP with File > Export Analysis HDF5",
                 )
         node_names = _decode_names(h5["node_names"][()])
-        tracks = h5["tracks"][()]
         track_names = _decode_names(h5["track_names"][()]) if "track_names" in h5 else ()
-        scores = h5["point_scores"][()] if "point_scores" in h5 else None
         edge_inds = np.asarray(h5["edge_inds"][()]) if "edge_inds" in h5 else None
         provenance = _parse_provenance(path, h5["provenance"][()] if "provenance" in h5 else None)
+        tracks = h5["tracks"]
+        transposed = _analysis_layout(path, tracks.shape, len(node_names), track_names)
+        positions = read_transposed(
+            tracks,
+            # (tracks, space, nodes, frames) or (frames, nodes, space, tracks) ->
+            # (frames, tracks, nodes, space)
+            (3, 0, 2, 1) if transposed else (0, 3, 1, 2),
+        )
+        n_frames, n_tracks, n_nodes, _ = positions.shape
+        if "point_scores" not in h5:
+            confidence = np.full((n_frames, n_tracks, n_nodes), np.nan, dtype=np.float32)
+        else:
+            scores = h5["point_scores"]
+            if scores.ndim != 3:
+                raise IngestError(
+                    f"point_scores shape {scores.shape} does not match tracks shape {tracks.shape}",
+                    path=path,
+                )
+            confidence = read_transposed(scores, (2, 0, 1) if transposed else (0, 2, 1))
+            if confidence.shape != positions.shape[:3]:
+                raise IngestError(
+                    f"point_scores shape {scores.shape} does not match tracks shape {tracks.shape}",
+                    path=path,
+                )
 
-    transposed = _analysis_layout(path, tracks.shape, len(node_names), track_names)
-    if transposed:  # (tracks, space, nodes, frames) -> (frames, tracks, nodes, space)
-        positions = np.ascontiguousarray(tracks.transpose(3, 0, 2, 1), dtype=np.float32)
-    else:  # (frames, nodes, space, tracks)
-        positions = np.ascontiguousarray(tracks.transpose(0, 3, 1, 2), dtype=np.float32)
-    n_frames, n_tracks, n_nodes, _ = positions.shape
-    if scores is None:
-        confidence = np.full((n_frames, n_tracks, n_nodes), np.nan, dtype=np.float32)
-    else:
-        order = (2, 0, 1) if transposed else (0, 2, 1)
-        confidence = np.ascontiguousarray(scores.transpose(order), dtype=np.float32)
-        if confidence.shape != positions.shape[:3]:
-            raise IngestError(
-                f"point_scores shape {scores.shape} does not match tracks shape {tracks.shape}",
-                path=path,
-            )
     individual_names = track_names or tuple(f"individual_{i}" for i in range(n_tracks))
     if len(individual_names) != n_tracks:
         raise IngestError(f"{len(individual_names)} track_names for {n_tracks} tracks", path=path)
