@@ -84,8 +84,9 @@ class UpstreamKey:
 _ALL_CONFIG = (CONFIG_SESSIONCONFIG, CONFIG_TEMPLATE, CONFIG_DOCUMENTED, CONFIG_002)
 _TEMPLATE_AND_DOCS = (CONFIG_TEMPLATE, CONFIG_DOCUMENTED)
 _NO_POSE_GENERATION = (
-    "pose generation is not run by this version; existing pose outputs are declared with "
-    "[pose.cameras.<id>] paths in metadata"
+    "pose is generated per model here: [pose.models.<id>] backend (deeplabcut, sleap, "
+    "mediapipe) for cameras without paths; existing outputs are declared with "
+    "[pose.cameras.<id>] paths"
 )
 _NO_FIXED_OFFSET = (
     "no fixed shift is applied here: the clock fit finds every trial's offset from its own pulse"
@@ -490,7 +491,8 @@ _CONFIG_KEYS = (
     _config(
         "facemap",
         None,
-        "Facemap is not run by this version (nor by upstream 0.0.14)",
+        "Facemap itself is not run; facial motion (the Facemap method) is declared per camera "
+        "in metadata: [[facemotion.cameras.<camera>.rois]]",
         CONFIG_002,
         table=True,
     ),
@@ -605,7 +607,7 @@ _METADATA_KEYS = (
     _meta(
         "pose.cameras.*.artifacts",
         None,
-        "folder of generated pose outputs; pose generation is not run by this version",
+        "the folder of generated outputs is [pose.models.<id>] artifacts here",
         META_014,
     ),
     _meta(

@@ -1,4 +1,4 @@
-"""Every command and Python block of the tutorial and how-to guides runs, as written.
+"""Every command and Python block of the tutorial, migration guide and how-to guides runs.
 
 A page is run top to bottom in a fresh folder, like a reader following it:
 
@@ -27,7 +27,11 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["tutorial.md", *sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("how-to/*.md"))]
+PAGES = [
+    "tutorial.md",
+    "migration.md",
+    *sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("how-to/*.md")),
+]
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
