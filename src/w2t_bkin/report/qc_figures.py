@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def ipi_histograms_figure(ttl_channels: Mapping[str, np.ndarray]) -> Figure:
             ax.set_yscale("log")
             ax.set_ylim(0.7, None)
             ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            # No minor ticks: a log axis makes ~10 per decade, each a costly artist, unlabelled.
+            ax.yaxis.set_minor_locator(NullLocator())
             ax.set_ylabel("count (log)", fontsize=8)
         else:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
