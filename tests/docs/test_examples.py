@@ -9,7 +9,9 @@ A page is run top to bottom in a fresh folder, like a reader following it:
 * a ``python`` block runs in one namespace per page (its asserts are the checks); its output
   is not compared.
 
-A block whose opening fence carries ``skip-test`` is not run (for commands that need hardware).
+A block right after a line ``<!-- skip-test -->`` is not run (for commands that need hardware or
+a server); the comment does not show on the page (an attribute on the fence itself would stop
+mkdocs rendering the block as code).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ PAGES = [
     "migration.md",
     *sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("how-to/*.md")),
 ]
+SKIP_MARK = "<!-- skip-test -->"
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
@@ -46,8 +49,9 @@ def blocks(page: Path) -> list[Block]:
     text = page.read_text()
     found = []
     for match in FENCE.finditer(text):
-        language, info, body = match.groups()
-        if language in ("console", "python") and "skip-test" not in info:
+        language, _info, body = match.groups()
+        before = text[: match.start()].rstrip().rsplit("\n", 1)[-1].strip()
+        if language in ("console", "python") and before != SKIP_MARK:
             found.append(Block(language, text.count("\n", 0, match.start()) + 1, body))
     return found
 
@@ -154,3 +158,13 @@ def test_a_wrong_shown_output_fails(tmp_path: Path) -> None:
     page.write_text("```console\n$ exit 3\n```\n")
     with pytest.raises(AssertionError, match="exited 3"):
         run_page(page, tmp_path)
+
+
+def test_a_block_after_the_skip_mark_is_not_run(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```console\n$ true\n```\n\n"
+        f"{SKIP_MARK}\n```console\n$ needs-a-gpu\n```\n\n"
+        "```python\nx = 1\n```\n"
+    )
+    assert [(b.language, b.line) for b in blocks(page)] == [("console", 1), ("python", 10)]

@@ -119,7 +119,11 @@ def frame_timing_html(checks: Sequence[FrameCheck], timelines: Sequence[FrameTim
                     f"frame interval over time, camera {check.camera_id}",
                 )
             )
-        parts.append(f"<ul>{_dropped_item(check)}{_interpolated_item(timeline)}</ul>")
+        if check.frame_clock == "ttl":
+            items = _dropped_item(check) + _interpolated_item(timeline)
+        else:
+            items = _own_clock_items(check, timeline)
+        parts.append(f"<ul>{items}</ul>")
     return "".join(parts)
 
 
@@ -135,6 +139,50 @@ def _dropped_item(check: FrameCheck) -> str:
         f"<li><b>{camera}</b>: {len(dropped)} dropped frame(s) at indices "
         f'<span class="mono">{listed}</span>{tail}</li>'
     )
+
+
+def _own_clock_items(check: FrameCheck, timeline: FrameTimeline | None) -> str:
+    """A camera timed by its video's timestamps or a nominal rate: no pulses to count drops
+    by; gaps in its own timestamps (an interval over 1.5x the median, file boundaries aside)
+    are the only trace of dropped frames."""
+    camera = esc(check.camera_id)
+    source = "the video's own timestamps" if check.frame_clock == "video" else "a nominal rate"
+    items = [
+        f"<li><b>{camera}</b>: no frame TTL, frame times from {source}: dropped frames cannot "
+        "be counted by pulses</li>"
+    ]
+    if timeline is None or check.frame_clock != "video":
+        return "".join(items)
+    after = timestamp_gaps(timeline)
+    if after.size == 0:
+        items.append("<li>no gaps in the video's timestamps</li>")
+        return "".join(items)
+    listed = ", ".join(str(int(i)) for i in after[:MAX_LISTED_DROPPED])
+    more = after.size - MAX_LISTED_DROPPED
+    tail = f" <i>... and {more} more</i>" if more > 0 else ""
+    items.append(
+        f"<li>{after.size} gap(s) in the video's timestamps (frames likely dropped) after frame "
+        f'indices <span class="mono">{listed}</span>{tail}</li>'
+    )
+    return "".join(items)
+
+
+def timestamp_gaps(timeline: FrameTimeline) -> np.ndarray:
+    """``(n_gaps,) int64``: frames followed by an interval over 1.5x the median interval.
+
+    Intervals across a video-file boundary (the pause between files) are not gaps.
+    """
+    times_s = np.asarray(timeline.frame_times_s, dtype=np.float64)
+    if times_s.size < 3:
+        return np.empty(0, np.int64)
+    interval_s = np.diff(times_s)
+    starts = np.asarray(timeline.chunk_starting_frame, dtype=np.int64)
+    interval_s[starts[(starts > 0) & (starts < times_s.size)] - 1] = np.nan
+    finite = interval_s[np.isfinite(interval_s)]
+    if finite.size == 0:
+        return np.empty(0, np.int64)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(interval_s > 1.5 * float(np.median(finite))).astype(np.int64)
 
 
 def _interpolated_item(timeline: FrameTimeline | None) -> str:

@@ -200,7 +200,7 @@ def test_frames_and_dropped_frames(page: str) -> None:
     text = "".join(_parse(page).text)
     assert "cam_top" in text and "cam_side" in text
     assert "5 dropped frame(s) at indices 500, 501, 502, 503, 504" in text
-    assert "cam_side: no dropped frames" in text
+    assert "cam_side: no frame TTL, frame times from a nominal rate" in text  # rate clock
     assert '<span class="badge warn">warn</span>' in page
     assert '<span class="badge ok">ok</span>' in page
     assert "generated 2024-06-01T08:30:00+00:00 by w2t-bkin 9.9.9" in text
@@ -494,3 +494,30 @@ def test_pose_shows_every_individual_and_counts_missing_from_positions() -> None
     assert re.findall(r"<td>(.*?)</td>", female_rows[1][1])[3] == "30.0"
     assert re.findall(r"<td>(.*?)</td>", male_rows[0][1]) == ["no scores", "", "", "10.0", "100.0"]
     assert "no confidence scores in the source file: positions only" in male
+
+
+def test_own_clock_cameras_say_drops_are_not_counted_and_list_timestamp_gaps() -> None:
+    from w2t_bkin.report.qc_inputs import FrameTimeline
+    from w2t_bkin.report.qc_sections import frame_timing_html, timestamp_gaps
+
+    times_s = np.arange(300) / 100.0
+    times_s[76:] += 0.01  # one frame missing after frame 75
+    times_s[130:] += 0.02  # two after frame 129
+    times_s[200:] += 5.0  # the pause before the second file (starts at frame 200)
+    timeline = FrameTimeline("pupil", times_s, chunk_starting_frame=np.array([0, 200]))
+    np.testing.assert_array_equal(timestamp_gaps(timeline), [75, 129])
+
+    def check(camera_id: str, clock: str) -> FrameCheck:
+        return FrameCheck(camera_id, 300, 0, 0, np.empty(0, np.int64), 0, 0, "no TTL", clock)
+
+    text = "".join(_parse(frame_timing_html([check("pupil", "video")], [timeline])).text)
+    assert "pupil: no frame TTL, frame times from the video's own timestamps" in text
+    assert (
+        "2 gap(s) in the video's timestamps (frames likely dropped) after frame indices 75, 129"
+        in text
+    )
+    assert "every frame has a pulse" not in text and "no dropped frames" not in text
+    rate = FrameTimeline("overview", np.arange(300) / 30.0)
+    text = "".join(_parse(frame_timing_html([check("overview", "rate")], [rate])).text)
+    assert "overview: no frame TTL, frame times from a nominal rate" in text
+    assert "gap" not in text and "every frame has a pulse" not in text
