@@ -1,11 +1,20 @@
-"""Shared fixtures: real sample data location and synthetic experiments."""
+"""Shared fixtures: the real sample data, a headless browser, the MediaPipe pose bundle."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from _browser import launch_chromium
+from _skip import skip_or_fail
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,8 +29,66 @@ def real_data() -> Path:
     """The real sample data folder; skips when absent, fails under CI=true."""
     root = test_data_root()
     if not (root / "MANIFEST.md").is_file():
-        message = f"real sample data not found at {root} (set W2T_TEST_DATA)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"real sample data not found at {root} (set W2T_TEST_DATA)")
     return root
+
+
+@pytest.fixture
+def workspace_copy(tmp_path: Path) -> Callable[[Path], Path]:
+    """Copy a workspace that several tests share (module-scoped, processed once) to
+    ``tmp_path/exp``, for one test to change freely.
+
+    Links are copied as links, so raw files imported by link still point where they did.
+    """
+
+    def copy(workspace: Path) -> Path:
+        return Path(shutil.copytree(workspace, tmp_path / "exp", symlinks=True))
+
+    return copy
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The processing machine's zone is America/New_York (-05:00 in winter), a zone no test
+    value uses: a time that took the machine's zone instead of the file's offset shows."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium through Playwright, launched once for the whole test session.
+
+    Skips with the reason when chromium or Playwright is missing, fails under CI=true
+    (tests/_browser.py has the page helpers).
+    """
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="session")
+def mediapipe_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MediaPipe's pose ``.task`` bundle: the cached one, else built once from the wheel.
+
+    Skips (fails under CI=true) when neither the bundle nor the mediapipe 0.10.21 wheel is there.
+    """
+    from w2t_bkin.pose.estimators.mediapipe_bundle import (
+        build_pose_landmarker_bundle,
+        default_bundle_path,
+        find_source_wheel,
+    )
+
+    default = default_bundle_path()
+    if default.is_file():
+        return default
+    wheel = find_source_wheel()
+    if wheel is None or not wheel.is_file():
+        skip_or_fail(
+            "no MediaPipe pose bundle: run `make mediapipe-model` (or set W2T_MEDIAPIPE_WHEEL)"
+        )
+    return build_pose_landmarker_bundle(wheel, tmp_path_factory.mktemp("mp") / "pose.task")

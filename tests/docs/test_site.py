@@ -10,33 +10,22 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
+from _browser import assert_fits, keep_screenshot, open_page
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-OVERFLOWING_JS = """
-() => Array.from(document.querySelectorAll('body *'))
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-  .filter(e => getComputedStyle(e).visibility !== 'hidden' && e.offsetParent !== null)
-  .filter(e => !e.closest('pre, .md-typeset__scrollwrap, .md-sidebar, .md-nav, .md-search'))
-  .map(e => e.tagName.toLowerCase() + '.' + e.className)
-"""
+#: Regions of a Material for MkDocs page that scroll on their own (code blocks, wide tables)
+#: or are off-canvas drawers at phone width.
+SCROLLS_WITHIN = "pre, .md-typeset__scrollwrap, .md-sidebar, .md-nav, .md-search"
 
 
 @pytest.fixture(scope="module")
@@ -92,45 +81,20 @@ def test_errors_reference_lists_every_exit_code(site: Path) -> None:
     assert "SessionBusyError" in text and "MissingExtraError" in text
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (make test installs Debian's chromium as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("page_name", ["tutorial.html", "reference/configuration.html"])
 @pytest.mark.parametrize("width_px", [1280, 390])
 def test_pages_fit_the_window(
-    site: Path, browser: Any, page_name: str, width_px: int, tmp_path: Path
+    site: Path, browser: Browser, page_name: str, width_px: int, tmp_path: Path
 ) -> None:
-    page = browser.new_page(viewport={"width": width_px, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto((site / page_name).as_uri())
-    heading = (page.locator("h1").first.text_content() or "").rstrip("¶")
-    assert heading.strip() in {
-        "Tutorial: from raw files to a checked NWB file",
-        "configuration.toml",
-    }
-    assert page.evaluate(OVERFLOWING_JS) == []
+    with open_page(browser, width_px) as (page, errors):
+        page.goto((site / page_name).as_uri())
+        heading = (page.locator("h1").first.text_content() or "").rstrip("¶")
+        assert heading.strip() in {
+            "Tutorial: from raw files to a checked NWB file",
+            "configuration.toml",
+        }
+        assert_fits(page, page_name, skip_hidden=True, scrolls_within=SCROLLS_WITHIN)
+        name = f"{page_name.replace('/', '_')}-{width_px}.png"
+        keep_screenshot(page, tmp_path, name, full_page=False)
     assert errors == []
-    shot = tmp_path / f"{page_name.replace('/', '_')}-{width_px}.png"
-    page.screenshot(path=str(shot), full_page=False)
-    keep = os.environ.get("W2T_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(keep) / shot.name)
-    page.close()

@@ -7,10 +7,10 @@ Every check runs real sessions (synthetic workspaces with ground truth) through
 from __future__ import annotations
 
 import errno
-import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,8 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def root(processed: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "exp"
-    shutil.copytree(processed, copy, symlinks=True)
-    return copy
+def root(processed: Path, workspace_copy: Callable[[Path], Path]) -> Path:
+    return workspace_copy(processed)
 
 
 def _plans(root: Path, **options: Any) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -9,43 +9,25 @@ are kept in the test's tmp folder (and copied to ``$W2T_SCREENSHOTS`` when set).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from _browser import assert_fits, keep_screenshot, open_page
 from w2t_bkin.testing import ExperimentSpec, write_experiment
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WIDTHS_PX = (1280, 390)
 BATCH_TIMEOUT_S = 90.0
-
-#: Elements whose box reaches past the right edge of the viewport, and the page's width.
-OVERFLOW_JS = """
-() => ({
-  scrollWidth: document.documentElement.scrollWidth,
-  overflowing: Array.from(document.querySelectorAll('body *'))
-    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-    .map(e => e.tagName.toLowerCase() + '.' + e.className),
-})
-"""
 
 #: The live batch panel as a person reads it.
 LIVE_JS = """
@@ -61,29 +43,6 @@ LIVE_JS = """
   };
 }
 """
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright; skips (fails under CI=true) without it."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium, or `make browser-deps`)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -121,49 +80,17 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
         process.wait(60)
 
 
-def _page(browser: Any, width_px: int, errors: list[str]) -> Any:
-    page = browser.new_page(viewport={"width": width_px, "height": 900})
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None
-        ),
-    )
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return page
-
-
-def _assert_fits(page: Any, what: str) -> None:
-    width = page.evaluate("window.innerWidth")
-    layout = page.evaluate(OVERFLOW_JS)
-    assert layout["scrollWidth"] <= width, f"{what} is {layout['scrollWidth']}px wide at {width}px"
-    assert layout["overflowing"] == [], f"{what} at {width}px"
-
-
-def _keep(page: Any, folder: Path, name: str) -> Path:
-    path = folder / name
-    png = page.screenshot(path=str(path), full_page=True)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    extra = os.environ.get("W2T_SCREENSHOTS")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(extra) / name)
-    return path
-
-
 def test_start_a_batch_watch_it_finish_and_open_a_qc_report(
-    browser: Any, dashboard: tuple[Path, str], tmp_path: Path
+    browser: Browser, dashboard: tuple[Path, str], tmp_path: Path
 ) -> None:
     _, url = dashboard
-    errors: list[str] = []
-    page = _page(browser, 1280, errors)
-    try:
+    with open_page(browser, WIDTHS_PX[0]) as (page, errors):
         page.goto(url)
         assert page.locator("h1").inner_text() == "Sessions"
         rows = page.locator("#sessions tbody tr")
         assert rows.count() == 2
         assert page.locator("#sessions .badge").all_inner_texts() == ["never run", "never run"]
-        _keep(page, tmp_path, "overview-before.png")
+        keep_screenshot(page, tmp_path, "overview-before.png")
 
         page.click("text=Run sessions")
         page.fill("input[name=session]", "ses01")
@@ -188,8 +115,8 @@ def test_start_a_batch_watch_it_finish_and_open_a_qc_report(
             ("mouse01/ses01", "succeeded")
         ]
         assert "Batch finished" in page.locator("#live h2").inner_text()
-        _keep(page, tmp_path, "batch-finished.png")
-        _assert_fits(page, "the batch page")
+        keep_screenshot(page, tmp_path, "batch-finished.png")
+        assert_fits(page, "the batch page")
 
         page.goto(url)
         assert page.locator("#sessions .badge").all_inner_texts() == ["done", "never run"]
@@ -197,40 +124,34 @@ def test_start_a_batch_watch_it_finish_and_open_a_qc_report(
         assert page.locator("h1").inner_text() == "mouse01/ses01"
         assert page.locator("#alignment tbody tr").count() >= 3  # two cameras and the trials
         assert "Provenance" in page.locator("main").inner_text()
-        _keep(page, tmp_path, "session.png")
-        _assert_fits(page, "the session page")
+        keep_screenshot(page, tmp_path, "session.png")
+        assert_fits(page, "the session page")
         page.click("#qc-link")
         page.wait_for_load_state("load")
         assert page.url.endswith("/files/data/processed/mouse01/ses01/qc/report.html")
         body = page.locator("body").inner_text()
         assert "mouse01" in body and "Traceback" not in body
         assert page.evaluate("Array.from(document.images).every(i => i.naturalWidth > 0)")
-        _keep(page, tmp_path, "qc-report.png")
-    finally:
-        page.close()
+        keep_screenshot(page, tmp_path, "qc-report.png")
     assert errors == []
 
 
 @pytest.mark.parametrize("width_px", WIDTHS_PX)
 def test_pages_fit_the_window(
-    browser: Any, dashboard: tuple[Path, str], tmp_path: Path, width_px: int
+    browser: Browser, dashboard: tuple[Path, str], tmp_path: Path, width_px: int
 ) -> None:
     _, url = dashboard
-    errors: list[str] = []
-    page = _page(browser, width_px, errors)
-    try:
+    with open_page(browser, width_px) as (page, errors):
         for path in ("/", "/runs", "/batches", "/jobs", "/features", "/sessions/mouse01/ses02"):
             page.goto(url.rstrip("/") + path)
             assert page.locator("h1").inner_text() != ""
-            _assert_fits(page, path)
+            assert_fits(page, path)
         runs = page.goto(url.rstrip("/") + "/runs")
         assert runs is not None and runs.ok
         first_run = page.locator("#runs tbody a").first
         if first_run.count():
             first_run.click()
-            _assert_fits(page, "a run page")
+            assert_fits(page, "a run page")
         page.goto(url)
-        _keep(page, tmp_path, f"overview-{width_px}px.png")
-    finally:
-        page.close()
+        keep_screenshot(page, tmp_path, f"overview-{width_px}px.png")
     assert errors == []

@@ -12,6 +12,8 @@ import pytest
 from w2t_bkin.cli import main
 from w2t_bkin.ephys.jobs import load_recording, read_jobs
 
+from ._sessions import processed_frame_times_s, replace_once
+
 OPENEPHYS_MULTI = Path(
     "openephys/aind-data-transfer/tests/resources/v0.6.x_neuropixels_multiexp_multistream"
 )
@@ -172,7 +174,6 @@ def test_schema_prints_the_job_and_params_schemas(capsys: pytest.CaptureFixture[
 # ------------------------------------------------------------------ ephys on the session clock
 
 RAW = Path("data/raw/mouse01/ses01")
-NWB = Path("data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb")
 LF_RATE_HZ = 2500.0  # the LF band of the real NP1.0 meta: small files
 
 
@@ -199,19 +200,6 @@ def _sync_as_imec_lf(times_s: np.ndarray, path: Path, meta_source: Path) -> np.n
     return starts / LF_RATE_HZ
 
 
-def _cam0_frame_times(root: Path) -> np.ndarray:
-    from w2t_bkin.nwb.inspection import read_nwb
-    from w2t_bkin.session import process_session
-
-    result = process_session(root, "mouse01", "ses01")
-    assert result.failed_phase is None, result.error
-    with read_nwb(root / NWB) as nwb:
-        series = nwb.acquisition["cam0"]
-        if series.timestamps is not None:
-            return np.asarray(series.timestamps[:])
-        return series.starting_time + np.arange(series.num_samples) / series.rate
-
-
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_probe_sync_line_is_a_session_ttl_clock(real_data: Path, tmp_path: Path) -> None:
@@ -228,15 +216,14 @@ def test_probe_sync_line_is_a_session_ttl_clock(real_data: Path, tmp_path: Path)
         real_data / NOISE4SAM_LF_META,
     )
     frame_ttl.unlink()
-    metadata = probe_root / "data/raw/metadata.toml"
-    old = 'paths = [\n    "TTLs/cam0_frame.txt",\n]\n'
-    assert metadata.read_text().count(old) == 1
-    metadata.write_text(
-        metadata.read_text().replace(old, 'paths = ["TTLs/rig_g0_t0.imec0.lf.bin"]\nline = 6\n')
+    replace_once(
+        probe_root / "data/raw/metadata.toml",
+        'paths = [\n    "TTLs/cam0_frame.txt",\n]\n',
+        'paths = ["TTLs/rig_g0_t0.imec0.lf.bin"]\nline = 6\n',
     )
     np.savetxt(text_root / RAW / "TTLs/cam0_frame.txt", sampled_s, fmt="%.9f")
 
-    expected = _cam0_frame_times(text_root)
+    expected = processed_frame_times_s(text_root)
 
     assert expected.size == 40
-    np.testing.assert_array_equal(_cam0_frame_times(probe_root), expected)
+    np.testing.assert_array_equal(processed_frame_times_s(probe_root), expected)

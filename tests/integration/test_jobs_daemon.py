@@ -236,26 +236,6 @@ DANCE = Path("sleap/sleap/tests/data/videos/dance.mp4")
 CLIP_PACKETS = 30
 
 
-@pytest.fixture(scope="module")
-def mediapipe_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from w2t_bkin.pose.estimators.mediapipe_bundle import (
-        build_pose_landmarker_bundle,
-        default_bundle_path,
-        find_source_wheel,
-    )
-
-    default = default_bundle_path()
-    if default.is_file():
-        return default
-    wheel = find_source_wheel()
-    if wheel is not None and wheel.is_file():
-        return build_pose_landmarker_bundle(wheel, tmp_path_factory.mktemp("mp") / "pose.task")
-    message = "no MediaPipe pose bundle: run `make mediapipe-model` (or set W2T_MEDIAPIPE_WHEEL)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _clip(source: Path, target: Path, n_packets: int) -> Path:
     """The first ``n_packets`` packets of ``source``, remuxed without re-encoding."""
     import av

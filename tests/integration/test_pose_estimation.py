@@ -8,7 +8,6 @@ not for a different model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,6 @@ import pytest
 from w2t_bkin.cli import main
 from w2t_bkin.pose.estimators import make_estimator
 from w2t_bkin.pose.estimators.mediapipe import MEDIAPIPE_KEYPOINTS
-from w2t_bkin.pose.estimators.mediapipe_bundle import (
-    build_pose_landmarker_bundle,
-    default_bundle_path,
-    find_source_wheel,
-)
 from w2t_bkin.pose.process import process_video
 from w2t_bkin.pose.results import read_predictions, write_predictions
 
@@ -32,27 +26,13 @@ N_FRAMES = 45  # a subset keeps the test short; the whole video is 450 frames
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    default = default_bundle_path()
-    if default.is_file():
-        return default
-    wheel = find_source_wheel()
-    if wheel is not None and wheel.is_file():
-        return build_pose_landmarker_bundle(wheel, tmp_path_factory.mktemp("mp") / "pose.task")
-    message = "no MediaPipe pose bundle: run `make mediapipe-model` (or set W2T_MEDIAPIPE_WHEEL)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
 def dance(real_data: Path) -> Path:
     return real_data / DANCE
 
 
 @pytest.fixture(scope="module")
-def predictions(bundle: Path, dance: Path):  # type: ignore[no-untyped-def]
-    estimator = make_estimator("mediapipe", bundle)
+def predictions(mediapipe_bundle: Path, dance: Path):  # type: ignore[no-untyped-def]
+    estimator = make_estimator("mediapipe", mediapipe_bundle)
     try:
         yield process_video(dance, estimator, max_frames=N_FRAMES)
     finally:
@@ -103,9 +83,9 @@ def test_pinned_landmarks_of_the_first_frame(predictions) -> None:  # type: igno
 
 
 def test_rerun_is_deterministic_and_round_trips(
-    bundle: Path, dance: Path, predictions, tmp_path: Path
+    mediapipe_bundle: Path, dance: Path, predictions, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    estimator = make_estimator("mediapipe", bundle)
+    estimator = make_estimator("mediapipe", mediapipe_bundle)
     try:
         again = process_video(dance, estimator, max_frames=10)
     finally:
@@ -115,14 +95,16 @@ def test_rerun_is_deterministic_and_round_trips(
     np.testing.assert_array_equal(back.keypoints_3d, predictions.keypoints_3d)
 
 
-def test_cli_process_writes_readable_predictions(bundle: Path, dance: Path, tmp_path: Path) -> None:
+def test_cli_process_writes_readable_predictions(
+    mediapipe_bundle: Path, dance: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dance.pose.npz"
     args = [
         "pose",
         "process",
         str(dance),
         "--model",
-        str(bundle),
+        str(mediapipe_bundle),
         "--max-frames",
         "8",
         "-o",

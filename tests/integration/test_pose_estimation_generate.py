@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import tomllib
 from fractions import Fraction
 from pathlib import Path
@@ -17,11 +16,6 @@ import tomli_w
 
 from w2t_bkin.nwb.inspection import read_nwb
 from w2t_bkin.pose.estimators import make_estimator
-from w2t_bkin.pose.estimators.mediapipe_bundle import (
-    build_pose_landmarker_bundle,
-    default_bundle_path,
-    find_source_wheel,
-)
 from w2t_bkin.pose.estimators.synthetic import SYNTHETIC_KEYPOINTS, synthetic_keypoints
 from w2t_bkin.pose.process import process_video
 from w2t_bkin.session import process_session
@@ -152,20 +146,6 @@ def test_missing_worker_backend_fails_the_phase_with_what_to_install(
     assert "W2T_DEEPLABCUT_PYTHON" in str(result.error)
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    default = default_bundle_path()
-    if default.is_file():
-        return default
-    wheel = find_source_wheel()
-    if wheel is not None and wheel.is_file():
-        return build_pose_landmarker_bundle(wheel, tmp_path_factory.mktemp("mp") / "pose.task")
-    message = "no MediaPipe pose bundle: run `make mediapipe-model` (or set W2T_MEDIAPIPE_WHEEL)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _clip(source: Path, target: Path, n_frames: int, rate_hz: float) -> None:
     """The first ``n_frames`` of ``source`` re-encoded at ``rate_hz`` (the raw file untouched)."""
     with av.open(str(source)) as src, av.open(str(target), mode="w") as dst:
@@ -184,14 +164,16 @@ def _clip(source: Path, target: Path, n_frames: int, rate_hz: float) -> None:
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_mediapipe_generation_on_a_short_real_video(
-    real_data: Path, bundle: Path, tmp_path: Path
+    real_data: Path, mediapipe_bundle: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "exp"
     truth = write_experiment(root, ExperimentSpec(duration_s=1.0, rate_hz=30.0))["mouse01/ses01"]
     n_frames = truth["cameras"]["cam1"]["n_frames"]
     video = root / "data/raw/mouse01/ses01/Video/cam1/cam1_chunk00.mp4"
     _clip(real_data / "sleap/sleap/tests/data/videos/dance.mp4", video, n_frames, 30.0)
-    _generate_cam1(root, {"source": "mediapipe", "backend": "mediapipe", "path": str(bundle)})
+    _generate_cam1(
+        root, {"source": "mediapipe", "backend": "mediapipe", "path": str(mediapipe_bundle)}
+    )
 
     result = process_session(root, "mouse01", "ses01")
     assert result.ok, result.error
@@ -200,7 +182,7 @@ def test_mediapipe_generation_on_a_short_real_video(
     assert len(data) == 33 and data["nose"].shape == (n_frames, 2)
     assert np.isfinite(data["nose"]).all()  # a person in every frame
     # ingestion keeps exactly what the estimator found in the clip, frame for frame
-    estimator = make_estimator("mediapipe", bundle)
+    estimator = make_estimator("mediapipe", mediapipe_bundle)
     try:
         direct = process_video(video, estimator)
     finally:

@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _skip import skip_or_fail
 from w2t_bkin.runtime.registry import Registry, registry_path
 from w2t_bkin.session import PHASES
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
 if importlib.util.find_spec("prefect") is None:  # the extra is optional; CI installs it
-    if os.environ.get("CI") == "true":
-        pytest.fail("prefect is not installed: CI must install the `prefect` extra")
-    pytest.skip("the `prefect` extra is not installed", allow_module_level=True)
+    skip_or_fail(
+        "the `prefect` extra is not installed (pip install -e '.[prefect]')",
+        allow_module_level=True,
+    )
 
 SPEC = ExperimentSpec(n_sessions=3, duration_s=1.0, rate_hz=20.0, n_trials=4, seed=21)
 
@@ -60,10 +61,8 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def root(experiment: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "exp"
-    shutil.copytree(experiment, copy, symlinks=True)
-    return copy
+def root(experiment: Path, workspace_copy: Callable[[Path], Path]) -> Path:
+    return workspace_copy(experiment)
 
 
 def _nwb(root: Path, session: str) -> Path:

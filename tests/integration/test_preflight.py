@@ -19,6 +19,8 @@ from w2t_bkin.session import process_session
 from w2t_bkin.session.preflight import preflight, preflight_session, preflight_workspace
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
+from ._sessions import replace_once
+
 SPEC = ExperimentSpec(duration_s=2.0, rate_hz=20.0, n_keypoints=2)
 RAW = Path("data/raw/mouse01/ses01")
 WHERE = "mouse01/ses01"
@@ -40,12 +42,6 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, (old, text)
-    path.write_text(text.replace(old, new))
-
-
 def _metadata(root: Path) -> Path:
     return root / "data/raw/metadata.toml"
 
@@ -57,7 +53,7 @@ def _add_camera(root: Path, lines: str) -> None:
 
 def _make_optional(root: Path, ttl_file: str) -> None:
     """The TTL channel reading ``ttl_file`` becomes optional and its file goes away."""
-    _edit(
+    replace_once(
         _metadata(root),
         f'paths = [\n    "TTLs/{ttl_file}",\n]',
         f'paths = [\n    "TTLs/{ttl_file}",\n]\noptional = true',
@@ -76,27 +72,29 @@ class Case:
 
 
 def _no_age(root: Path) -> None:
-    _edit(root / "data/raw/mouse01/subject.toml", 'age = "P90D"\n', "")
+    replace_once(root / "data/raw/mouse01/subject.toml", 'age = "P90D"\n', "")
 
 
 def _no_offset(root: Path) -> None:
-    _edit(root / RAW / "session.toml", "09:00:00+00:00", "09:00:00")
+    replace_once(root / RAW / "session.toml", "09:00:00+00:00", "09:00:00")
 
 
 def _no_start_time(root: Path) -> None:
-    _edit(root / RAW / "session.toml", "session_start_time = 2024-03-04 09:00:00+00:00\n", "")
+    replace_once(
+        root / RAW / "session.toml", "session_start_time = 2024-03-04 09:00:00+00:00\n", ""
+    )
 
 
 def _misspelt_state(root: Path) -> None:
-    _edit(_metadata(root), 'state = "Reward"', 'state = "Rewrd"')
+    replace_once(_metadata(root), 'state = "Reward"', 'state = "Rewrd"')
 
 
 def _two_pose_files(root: Path) -> None:
-    _edit(_metadata(root), '"Pose/cam1/*.analysis.h5"', '"Pose/cam1/*.h5"')
+    replace_once(_metadata(root), '"Pose/cam1/*.analysis.h5"', '"Pose/cam1/*.h5"')
 
 
 def _missing_model(root: Path) -> None:
-    _edit(
+    replace_once(
         _metadata(root),
         "[pose.cameras.cam0]",
         '[pose.models.top]\nsource = "dlc"\npath = "top/config.yaml"\n\n[pose.cameras.cam0]',
@@ -109,7 +107,7 @@ def _renamed_pose_file(root: Path) -> None:
 
 
 def _broken_metadata_toml(root: Path) -> None:
-    _edit(_metadata(root), 'lab = "Synthetic Lab"', "lab = Synthetic Lab")
+    replace_once(_metadata(root), 'lab = "Synthetic Lab"', "lab = Synthetic Lab")
 
 
 CASES: dict[str, Case] = {
@@ -202,7 +200,7 @@ CASES: dict[str, Case] = {
         ),
     ),
     "no bpod.sync.trial_types rule": Case(
-        lambda root: _edit(_metadata(root), SYNC_RULES, ""),
+        lambda root: replace_once(_metadata(root), SYNC_RULES, ""),
         "verification",
         2,
         lambda root: (
@@ -340,7 +338,7 @@ def test_every_problem_of_every_session_is_reported_in_one_validate_call(
     raw = root / "data/raw"
     # mouse01/ses01: an empty TTL file and a start time without UTC offset
     (raw / "mouse01/ses01/TTLs/cue.txt").write_text("")
-    _edit(raw / "mouse01/ses01/session.toml", "09:00:00+00:00", "09:00:00")
+    replace_once(raw / "mouse01/ses01/session.toml", "09:00:00+00:00", "09:00:00")
     # mouse01/ses02: an empty video and a camera without frame clock
     (raw / "mouse01/ses02/Video/cam1/cam1_chunk00.mp4").write_bytes(b"")
     with (raw / "mouse01/ses02/session.toml").open("a") as toml:

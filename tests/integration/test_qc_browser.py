@@ -7,29 +7,22 @@ chromium or Playwright the tests skip with the reason, and fail when ``CI=true``
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from _browser import assert_fits, keep_screenshot, open_page
 from w2t_bkin.session import process_session
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT_WIDTH_PX = 1280
 
 #: Cameras drop frames and lose frame pulses; a quarter of the trial sync pulses are lost, which
@@ -58,14 +51,6 @@ BADGES_JS = """
 }))
 """
 
-#: Elements whose box reaches past the right edge of the viewport.
-OVERFLOWING_JS = """
-() => Array.from(document.querySelectorAll('body *'))
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-  .map(e => e.tagName.toLowerCase() + '.' + e.className + ' ' +
-       Math.round(e.getBoundingClientRect().width) + 'px')
-"""
-
 IMAGES_JS = """
 () => Array.from(document.images).map(i => ({
   alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
@@ -78,45 +63,22 @@ OK_RGB = "rgb(46, 125, 50)"
 FAIL_RGB = "rgb(198, 40, 40)"
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright; skips (fails under CI=true) without it."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium, or `make browser-deps`)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _open(browser: Any, report: Path) -> Any:
-    page = browser.new_page(viewport={"width": VIEWPORT_WIDTH_PX, "height": 900})
-    page.goto(report.resolve().as_uri())
-    page.wait_for_load_state("load")
-    return page
-
-
-def _assert_fits_and_images_load(page: Any) -> list[dict[str, Any]]:
+def _assert_fits_and_images_load(page: Page) -> list[dict[str, Any]]:
     assert page.evaluate("window.innerWidth") == VIEWPORT_WIDTH_PX
-    scroll_width = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= VIEWPORT_WIDTH_PX, f"page is {scroll_width}px wide"
-    assert page.evaluate(OVERFLOWING_JS) == []
+    assert_fits(page, "the QC page")
     images: list[dict[str, Any]] = page.evaluate(IMAGES_JS)
     broken = [i["alt"] for i in images if not i["complete"] or i["naturalWidth"] == 0]
     assert broken == []
     return images
+
+
+@contextmanager
+def _report_page(browser: Browser, report: Path) -> Iterator[tuple[Page, list[str]]]:
+    """``report`` opened from disk at the desktop width once it has loaded, images included."""
+    with open_page(browser, VIEWPORT_WIDTH_PX) as (page, errors):
+        page.goto(report.resolve().as_uri())
+        page.wait_for_load_state("load")
+        yield page, errors
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +91,10 @@ def faulty_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
 
 
 def test_qc_page_fits_the_window_and_every_figure_loads(
-    browser: Any, faulty_session: tuple[Path, dict[str, Any]], tmp_path: Path
+    browser: Browser, faulty_session: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     out, truth = faulty_session
-    page = _open(browser, out / "qc/report.html")
-    try:
+    with _report_page(browser, out / "qc/report.html") as (page, errors):
         images = _assert_fits_and_images_load(page)
         alts = [i["alt"] for i in images]
         cameras = sorted(truth["cameras"])
@@ -150,22 +111,18 @@ def test_qc_page_fits_the_window_and_every_figure_loads(
         )
         assert len(row_heights) == 1 + len(cameras) + 1  # header, cameras, one sync channel
         assert max(row_heights) < 100
-        screenshot = page.screenshot(path=str(tmp_path / "qc.png"), full_page=True)
-        assert screenshot[:8] == b"\x89PNG\r\n\x1a\n"
-    finally:
-        page.close()
+        keep_screenshot(page, tmp_path, "qc-report-faulty.png")
+    assert errors == []
 
 
 def test_summary_badges_agree_with_the_findings(
-    browser: Any, faulty_session: tuple[Path, dict[str, Any]]
+    browser: Browser, faulty_session: tuple[Path, dict[str, Any]]
 ) -> None:
     out, truth = faulty_session
     status = json.loads((out / "status.json").read_text())
-    page = _open(browser, out / "qc/report.html")
-    try:
+    with _report_page(browser, out / "qc/report.html") as (page, errors):
         badges = {b["label"]: b for b in page.evaluate(BADGES_JS)}
-    finally:
-        page.close()
+    assert errors == []
     for camera, cam_truth in truth["cameras"].items():
         n_dropped = len(cam_truth["dropped_frames"])
         n_lost = len(cam_truth["missing_pulse_frames"])
@@ -181,7 +138,7 @@ def test_summary_badges_agree_with_the_findings(
 
 
 def test_failed_session_page_opens_with_one_sentence_and_no_traceback(
-    browser: Any, tmp_path: Path
+    browser: Browser, tmp_path: Path
 ) -> None:
     root = tmp_path / "exp"
     write_experiment(root, ExperimentSpec(duration_s=2.0))
@@ -190,16 +147,15 @@ def test_failed_session_page_opens_with_one_sentence_and_no_traceback(
     ttl.write_text("\n".join([*lines[:20], "not-a-number", *lines[20:]]) + "\n")
     result = process_session(root, "mouse01", "ses01")
     assert not result.ok and result.failed_phase == "verification"
-    page = _open(browser, root / "data/processed/mouse01/ses01/qc/report.html")
-    try:
+    report = root / "data/processed/mouse01/ses01/qc/report.html"
+    with _report_page(browser, report) as (page, errors):
         _assert_fits_and_images_load(page)
         # the first block after the title is the failure, its first sentence says what happened
         first = page.evaluate("document.querySelector('h1').nextElementSibling.innerText")
         body = page.evaluate("document.body.innerText")
         badges = {b["label"]: b for b in page.evaluate(BADGES_JS)}
         session_badge = badges["session"]
-    finally:
-        page.close()
+    assert errors == []
     first_line = (result.error or "").splitlines()[0]
     assert first.splitlines()[0] == (
         "This session failed in phase verification; no NWB file was published. The sections "

@@ -24,6 +24,8 @@ from w2t_bkin.session import as_w2t_error, process_session
 from w2t_bkin.session import verify as session_module
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
+from ._sessions import replace_once
+
 SPEC = ExperimentSpec(duration_s=2.0, rate_hz=20.0, n_keypoints=2)
 RAW = Path("data/raw/mouse01/ses01")
 OUT = Path("data/processed/mouse01/ses01")
@@ -35,12 +37,6 @@ def root(tmp_path: Path) -> Path:
     root = tmp_path / "exp"
     write_experiment(root, SPEC)
     return root
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, (old, text)
-    path.write_text(text.replace(old, new))
 
 
 def _status(root: Path) -> dict:
@@ -287,7 +283,7 @@ def test_failed_rerun_moves_every_earlier_output_aside(root: Path) -> None:
 def test_successful_rerun_removes_outputs_it_no_longer_writes(root: Path) -> None:
     assert process_session(root, "mouse01", "ses01").ok
     config = root / "configuration.toml"
-    _edit(config, "qc_report = true", "qc_report = false")
+    replace_once(config, "qc_report = true", "qc_report = false")
     result = process_session(root, "mouse01", "ses01")
     assert result.ok, result.error
     assert not (root / OUT / "qc/report.html").exists()
@@ -345,9 +341,9 @@ def test_session_start_time_must_exist_with_an_offset(
 
 def test_bpod_states_named_in_metadata_must_exist(root: Path) -> None:
     metadata = root / "data/raw/metadata.toml"
-    _edit(metadata, 'sync_signal = "W2T_Audio"', 'sync_signal = "NoSuchState"')
-    _edit(metadata, 'state = "Reward", outcome = "hit"', 'state = "Rewrd", outcome = "hit"')
-    _edit(metadata, 'Punish = "airpuff"', 'punish = "airpuff"')
+    replace_once(metadata, 'sync_signal = "W2T_Audio"', 'sync_signal = "NoSuchState"')
+    replace_once(metadata, 'state = "Reward", outcome = "hit"', 'state = "Rewrd", outcome = "hit"')
+    replace_once(metadata, 'Punish = "airpuff"', 'punish = "airpuff"')
     result = process_session(root, "mouse01", "ses01")
     assert (result.failed_phase, result.exit_code) == ("verification", 2)
     error = result.error or ""
@@ -362,7 +358,7 @@ def test_bpod_states_named_in_metadata_must_exist(root: Path) -> None:
 
 def test_video_clock_camera_in_a_ttl_session_is_flagged(root: Path) -> None:
     metadata = root / "data/raw/metadata.toml"
-    _edit(metadata, 'ttl_id = "ttl_cam1"', 'frame_clock = "video"')
+    replace_once(metadata, 'ttl_id = "ttl_cam1"', 'frame_clock = "video"')
     result = process_session(root, "mouse01", "ses01")
     assert result.ok, result.error
     warning = next(w for w in result.warnings if w.startswith("camera 'cam1'"))
@@ -385,7 +381,7 @@ def test_bonsai_frame_log_as_a_ttl_channel_is_refused(root: Path, real_data: Pat
     log = log / "_iblrig_bodyCamera.timestamps.ssv"
     target = root / RAW / "TTLs/cam0_frame.ssv"
     target.symlink_to(log)
-    _edit(root / "data/raw/metadata.toml", '"TTLs/cam0_frame.txt"', '"TTLs/cam0_frame.ssv"')
+    replace_once(root / "data/raw/metadata.toml", '"TTLs/cam0_frame.txt"', '"TTLs/cam0_frame.ssv"')
 
     result = process_session(root, "mouse01", "ses01")
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
-from w2t_bkin.nwb.inspection import read_nwb
 from w2t_bkin.session import process_session
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
+from ._sessions import processed_frame_times_s, replace_once
+
 SPEC = ExperimentSpec(duration_s=2.0, rate_hz=20.0, n_keypoints=2)
 RAW = Path("data/raw/mouse01/ses01")
-NWB = Path("data/processed/mouse01/ses01/sub-mouse01_ses-ses01.nwb")
 
 
 def _pulses_as_levels(times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,17 +22,6 @@ def _pulses_as_levels(times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     timestamps = np.stack([times_s - 1e-3, times_s, times_s + 1e-3, times_s + 2e-3], axis=1)
     levels = np.tile([0.0, 5.0, 5.0, 0.0], (times_s.size, 1))
     return timestamps.reshape(-1), levels.reshape(-1)
-
-
-def _cam0_frame_times(root: Path) -> np.ndarray:
-    result = process_session(root, "mouse01", "ses01")
-    assert result.failed_phase is None, result.error
-    with read_nwb(root / NWB) as nwb:
-        series = nwb.acquisition["cam0"]
-        if series.timestamps is not None:
-            return np.asarray(series.timestamps[:])
-        # evenly spaced frames are stored as starting_time + rate
-        return series.starting_time + np.arange(series.num_samples) / series.rate
 
 
 def test_nwb_timeseries_frame_ttl_matches_text_ttl(tmp_path: Path) -> None:
@@ -49,14 +38,14 @@ def test_nwb_timeseries_frame_ttl_matches_text_ttl(tmp_path: Path) -> None:
     with NWBHDF5IO(str(nwb_root / RAW / "TTLs/daq.nwb"), "w") as io:
         io.write(nwbfile)
     (nwb_root / RAW / "TTLs/cam0_frame.txt").unlink()
-    metadata = nwb_root / "data/raw/metadata.toml"
-    text = metadata.read_text()
-    old = 'paths = [\n    "TTLs/cam0_frame.txt",\n]\n'
-    assert text.count(old) == 1
-    metadata.write_text(text.replace(old, 'paths = ["TTLs/daq.nwb"]\ncolumn = "cam0_strobe"\n'))
+    replace_once(
+        nwb_root / "data/raw/metadata.toml",
+        'paths = [\n    "TTLs/cam0_frame.txt",\n]\n',
+        'paths = ["TTLs/daq.nwb"]\ncolumn = "cam0_strobe"\n',
+    )
 
-    expected = _cam0_frame_times(text_root)
-    np.testing.assert_array_equal(_cam0_frame_times(nwb_root), expected)
+    expected = processed_frame_times_s(text_root)
+    np.testing.assert_array_equal(processed_frame_times_s(nwb_root), expected)
     assert expected.size > 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -212,18 +211,6 @@ def test_weight_with_a_unit_is_accepted(weight: str) -> None:
 def test_weight_without_number_and_unit_is_rejected(weight: str) -> None:
     with pytest.raises(ValueError, match="weight must be a number and a unit of mass"):
         SessionMetadata.model_validate({"subject": {"weight": weight}})
-
-
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The processing machine's zone is America/New_York (-05:00 in January)."""
-    import time
-
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
+from w2t_bkin.cli._options import check_choice
 from w2t_bkin.errors import W2TError
 
 features_app = typer.Typer(
@@ -25,14 +26,6 @@ features_app = typer.Typer(
 app.add_typer(features_app, name="features")
 
 FORMATS = ("table", "json")
-
-
-def _check_format(output_format: str) -> None:
-    if output_format not in FORMATS:
-        raise W2TError(
-            f"--format must be one of {list(FORMATS)}, found {output_format!r}",
-            hint="use --format table or --format json",
-        )
 
 
 class _RichProgress:
@@ -110,7 +103,7 @@ def status(
     output_format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Each step's predicted run id and whether it is cached, partial, missing or stale."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.features.dataset import FeatureDataset
     from w2t_bkin.features.toml import load_pipeline
 
@@ -130,7 +123,7 @@ def clean(
     output_format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Runs of this pipeline's features that it no longer uses, and orphan run folders."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.features.dataset import FeatureDataset
     from w2t_bkin.features.toml import load_pipeline
 
@@ -151,7 +144,7 @@ def lineage(
     output_format: str = typer.Option("table", "--format", help="table (a tree) or json."),
 ) -> None:
     """The full upstream tree of one run."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.features.dataset import FeatureDataset
 
     if not (dataset / "dataset.json").is_file():

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stdout
-from w2t_bkin.errors import ConfigError
+from w2t_bkin.cli._options import check_choice, parse_key_values
 
 jobs_app = typer.Typer(
     help="Pose job daemon: folders of videos in DIR/in/, results in DIR/out/.",
@@ -27,23 +26,6 @@ app.add_typer(jobs_app, name="jobs")
 DATA_DIR_OPTION = typer.Option(
     Path("."), "--data-dir", "-d", help="The daemon's data folder (holds in/, out/, failed/)."
 )
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a value that parses as JSON (numbers, true, null) is taken as such."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--option {pair!r} is not KEY=VALUE",
-                hint="write e.g. --option delay_s=0.01 (repeat for more options)",
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
-    return options
 
 
 @jobs_app.command("watch")
@@ -79,14 +61,13 @@ def watch(
 ) -> None:
     """Process job folders as they arrive. Ctrl-C / SIGTERM finish the current video and stop
     (a second one abandons it); finished videos are kept and the rest resume on restart."""
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"unknown --executor {executor!r}", hint="use local or dask")
+    check_choice(executor, ("local", "dask"), option="--executor")
     from w2t_bkin.jobs.daemon import DaemonConfig, JobDaemon
 
     config = DaemonConfig(
         backend=backend,
         model=model,
-        options=_parse_options(option),
+        options=parse_key_values(option, example="delay_s=0.01"),
         poll_s=poll_s,
         settle_s=settle_s,
         checkpoint_every_frames=checkpoint_every,

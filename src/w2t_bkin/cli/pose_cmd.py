@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from w2t_bkin.cli import app, stdout
-from w2t_bkin.errors import ConfigError
+from w2t_bkin.cli._options import check_choice, parse_key_values
 
 pose_app = typer.Typer(
     help="Pose estimation: run, benchmark, build the MediaPipe model.", no_args_is_help=True
@@ -21,23 +20,8 @@ app.add_typer(pose_app, name="pose")
 
 _BACKEND_HELP = "Estimator backend (see `w2t-bkin pose backends`)."
 _MODEL_HELP = "Model: a .task bundle (mediapipe), a DLC config.yaml, a SLEAP model folder."
+_OPTION_EXAMPLE = "min_pose_detection_confidence=0.3"
 _OPTION_HELP = "Backend option KEY=VALUE (repeatable; VALUE is read as JSON when it parses)."
-
-
-def _options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--option {pair!r} is not KEY=VALUE",
-                hint="write e.g. --option min_pose_detection_confidence=0.3",
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
-    return options
 
 
 @pose_app.command("backends")
@@ -74,7 +58,7 @@ def process(
     from w2t_bkin.pose.results import write_predictions
 
     target = output or video.with_name(f"{video.stem}.{backend.lower()}.pose.npz")
-    estimator = make_estimator(backend, model, **_options(option))
+    estimator = make_estimator(backend, model, **parse_key_values(option, example=_OPTION_EXAMPLE))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} frames"))
     try:
         with Progress(*columns, TimeRemainingColumn(), transient=True, console=stdout) as bar:
@@ -116,11 +100,8 @@ def benchmark(
     from w2t_bkin.pose.benchmark import benchmark_video
     from w2t_bkin.pose.estimators import make_estimator
 
-    if output_format not in ("table", "json"):
-        raise ConfigError(
-            f"--format must be table or json, not {output_format!r}", hint="pass -f json"
-        )
-    estimator = make_estimator(backend, model, **_options(option))
+    check_choice(output_format, ("table", "json"))
+    estimator = make_estimator(backend, model, **parse_key_values(option, example=_OPTION_EXAMPLE))
     try:
         result = benchmark_video(video, estimator, passes=passes, max_frames=max_frames or None)
     finally:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, invocation, stderr, stdout
+from w2t_bkin.cli._options import check_choice
 from w2t_bkin.errors import W2TError
 from w2t_bkin.model.results import SessionResult, SessionStatus
 
@@ -252,8 +253,8 @@ def run(
 ) -> None:
     """Process sessions into NWB; cached sessions (unchanged inputs, settings and outputs) are
     skipped. Exit 0 only when every selected session succeeded or was cached."""
-    if executor not in (None, "local", "dask"):
-        raise W2TError(f"unknown --executor {executor!r}", hint="use local or dask")
+    if executor is not None:
+        check_choice(executor, ("local", "dask"), option="--executor")
     if scheduler is not None and executor == "local":
         raise W2TError(
             "--scheduler needs --executor dask", hint=f"add --executor dask --scheduler {scheduler}"

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from w2t_bkin.cli import app, stderr, stdout
+from w2t_bkin.cli._options import check_choice
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -102,10 +103,7 @@ def server_status(
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Whether a dashboard serves the workspace, and where. Exit 1 when none does."""
-    from w2t_bkin.errors import W2TError
-
-    if output_format not in ("text", "json"):
-        raise W2TError(f"unknown --format {output_format!r}", hint="use text or json")
+    check_choice(output_format, ("text", "json"))
     info = _web_server().status(root)
     if output_format == "json":
         data = None if info is None else {k: v for k, v in info.to_dict().items() if k != "token"}

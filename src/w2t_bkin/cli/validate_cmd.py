@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stderr, stdout
+from w2t_bkin.cli._options import check_choice
 from w2t_bkin.cli.data_cmd import data_app
-from w2t_bkin.errors import W2TError
 
 
 @data_app.command("validate")
@@ -56,8 +56,7 @@ def discover(
     output_format: str = typer.Option("json", "--format", "-f", help="json, tsv or plain."),
 ) -> None:
     """List the sessions of a workspace."""
-    if output_format not in {"json", "tsv", "plain"}:
-        raise W2TError(f"unknown --format {output_format!r}", hint="use json, tsv or plain")
+    check_choice(output_format, ("json", "tsv", "plain"))
     from w2t_bkin.workspace.discovery import (
         check_experiment_metadata,
         discover_sessions,

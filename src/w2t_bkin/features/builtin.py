@@ -8,13 +8,13 @@ pipelines (``feature = "kinematics"``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Generic, Literal, TypeVar, cast
 
 import numpy as np
 from pydantic import Field
 
 from w2t_bkin.features.base import BaseFeature
-from w2t_bkin.features.dataset import COORDS, track_arrays, track_frame
+from w2t_bkin.features.dataset import COORDS, TrackArrays, track_arrays, track_frame
 from w2t_bkin.features.errors import FeatureInputError
 from w2t_bkin.features.identity import Params
 from w2t_bkin.features.library import (
@@ -42,6 +42,8 @@ __all__ = [
     "KeypointDistances",
     "KinematicsFeature",
 ]
+
+_P = TypeVar("_P", bound=Params)
 
 
 def _indices(names: tuple[str, ...], wanted: tuple[str, ...] | None, what: str) -> list[int]:
@@ -97,36 +99,52 @@ class CleanTrack(BaseFeature):
         return out
 
 
+class _TrackColumns(BaseFeature, Generic[_P]):
+    """A stateless per-entry feature of one track table: its key columns plus named columns.
+
+    Subclasses set ``name``, ``version`` (each its own: bump it when its output changes),
+    ``Params`` and implement :meth:`columns`; the output keeps the input's key columns
+    (``frame_idx``, ``t_s``, ``segment``) in front of the new ones.
+    """
+
+    scope_dependent = False
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        params = self.params
+        assert isinstance(params, self.Params)  # build_params validated into this class
+        return self.keys(frame).assign(**self.columns(track_arrays(frame), cast("_P", params)))
+
+    def columns(self, track: TrackArrays, p: _P) -> dict[str, np.ndarray]:
+        """Output columns by name, each ``(n_frames,)`` aligned with the track's rows."""
+        raise NotImplementedError(f"{type(self).__name__}.columns")
+
+
 class KinematicsParams(Params):
     keypoints: tuple[str, ...] | None = None
     with_acceleration: bool = True
 
 
-class KinematicsFeature(BaseFeature):
+class KinematicsFeature(_TrackColumns[KinematicsParams]):
     """Per keypoint: ``v{x,y}/<kp>`` (px/s), ``speed/<kp>`` and ``a{x,y}/<kp>`` (px/s²)."""
 
     name = "kinematics"
     version = "0.1"
-    scope_dependent = False
     Params: ClassVar[type[Params]] = KinematicsParams
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p = self.params
-        assert isinstance(p, KinematicsParams)
-        track = track_arrays(frame)
+    def columns(self, track: TrackArrays, p: KinematicsParams) -> dict[str, np.ndarray]:
         idx = _indices(track.keypoints, p.keypoints, self.name)
         k = kinematics(track.positions[:, :, idx], track.t_s, with_acceleration=p.with_acceleration)
-        out = self.keys(frame)
+        n_space = track.positions.shape[-1]
         columns: dict[str, np.ndarray] = {}
         for j, i in enumerate(idx):
             name = track.keypoints[i]
-            for d in range(track.positions.shape[-1]):
+            for d in range(n_space):
                 columns[f"v{COORDS[d]}/{name}"] = k.velocity[:, 0, j, d]
             columns[f"speed/{name}"] = k.speed[:, 0, j]
             if p.with_acceleration:
-                for d in range(track.positions.shape[-1]):
+                for d in range(n_space):
                     columns[f"a{COORDS[d]}/{name}"] = k.acceleration[:, 0, j, d]
-        return out.assign(**columns)
+        return columns
 
 
 class HeadingParams(Params):
@@ -134,27 +152,20 @@ class HeadingParams(Params):
     front: tuple[str, ...]
 
 
-class HeadingFeature(BaseFeature):
+class HeadingFeature(_TrackColumns[HeadingParams]):
     """Body-axis heading (``heading_rad``, rear to front) and its wrapped rate
     (``angular_velocity_rad_s``)."""
 
     name = "heading"
     version = "0.1"
-    scope_dependent = False
     Params: ClassVar[type[Params]] = HeadingParams
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p = self.params
-        assert isinstance(p, HeadingParams)
-        track = track_arrays(frame)
+    def columns(self, track: TrackArrays, p: HeadingParams) -> dict[str, np.ndarray]:
         rear = _indices(track.keypoints, p.rear, self.name)
         front = _indices(track.keypoints, p.front, self.name)
         angle = heading(track.positions, rear, front)
         rate = angular_velocity(angle, track.t_s)
-        out = self.keys(frame)
-        out["heading_rad"] = angle[:, 0]
-        out["angular_velocity_rad_s"] = rate[:, 0]
-        return out
+        return {"heading_rad": angle[:, 0], "angular_velocity_rad_s": rate[:, 0]}
 
 
 class JointAnglesParams(Params):
@@ -162,24 +173,17 @@ class JointAnglesParams(Params):
     signed: bool = False
 
 
-class JointAngles(BaseFeature):
+class JointAngles(_TrackColumns[JointAnglesParams]):
     """Angle at the middle keypoint of each triplet: ``angle/<a>-<b>-<c>`` (radians)."""
 
     name = "joint-angles"
     version = "0.1"
-    scope_dependent = False
     Params: ClassVar[type[Params]] = JointAnglesParams
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p = self.params
-        assert isinstance(p, JointAnglesParams)
-        track = track_arrays(frame)
+    def columns(self, track: TrackArrays, p: JointAnglesParams) -> dict[str, np.ndarray]:
         triplets = [tuple(_indices(track.keypoints, t, self.name)) for t in p.triplets]
         angles = joint_angles(track.positions, triplets, signed=p.signed)  # type: ignore[arg-type]
-        out = self.keys(frame)
-        return out.assign(
-            **{f"angle/{'-'.join(t)}": angles[:, 0, j] for j, t in enumerate(p.triplets)}
-        )
+        return {f"angle/{'-'.join(t)}": angles[:, 0, j] for j, t in enumerate(p.triplets)}
 
 
 class DistancesParams(Params):
@@ -187,18 +191,14 @@ class DistancesParams(Params):
     """Keypoint pairs; ``None``: every pair."""
 
 
-class KeypointDistances(BaseFeature):
+class KeypointDistances(_TrackColumns[DistancesParams]):
     """Distances between keypoints of the individual: ``dist/<a>-<b>`` (pixels)."""
 
     name = "keypoint-distances"
     version = "0.1"
-    scope_dependent = False
     Params: ClassVar[type[Params]] = DistancesParams
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p = self.params
-        assert isinstance(p, DistancesParams)
-        track = track_arrays(frame)
+    def columns(self, track: TrackArrays, p: DistancesParams) -> dict[str, np.ndarray]:
         pairs: list[tuple[int, int]] = []
         if p.pairs is None:
             pairs = [(int(a), int(b)) for a, b in keypoint_pairs(len(track.keypoints))]
@@ -206,13 +206,10 @@ class KeypointDistances(BaseFeature):
             a, b = _indices(track.keypoints, names, self.name)
             pairs.append((a, b))
         dist = pairwise_distances(track.positions, pairs)
-        out = self.keys(frame)
-        return out.assign(
-            **{
-                f"dist/{track.keypoints[a]}-{track.keypoints[b]}": dist[:, 0, j]
-                for j, (a, b) in enumerate(pairs)
-            }
-        )
+        return {
+            f"dist/{track.keypoints[a]}-{track.keypoints[b]}": dist[:, 0, j]
+            for j, (a, b) in enumerate(pairs)
+        }
 
 
 FEATURES: dict[str, type[BaseFeature]] = {

@@ -48,6 +48,7 @@ from w2t_bkin.jobs.status import (
     JobStatus,
     StatusFile,
     StatusUnreadable,
+    VideoStatus,
     job_from_disk,
     keep_corrupt_copy,
     load_status_file,
@@ -505,12 +506,23 @@ class JobDaemon:
             },
         )
 
-    def _on_event(self, event: TaskEvent) -> None:
-        job, _, video = event.key.partition("/")
+    def _video_of(self, key: str) -> tuple[str, str, JobStatus, VideoStatus] | None:
+        """Job, video and their status entries named by a task key ``<job>/<video>``.
+
+        ``None`` when the status does not hold that video (any more): the caller ignores the
+        event or outcome.
+        """
+        job, _, video = key.partition("/")
         entry = self.status.jobs.get(job)
         if entry is None or video not in entry.videos:
+            return None
+        return job, video, entry, entry.videos[video]
+
+    def _on_event(self, event: TaskEvent) -> None:
+        found = self._video_of(event.key)
+        if found is None:
             return
-        video_status = entry.videos[video]
+        _, video, entry, video_status = found
         if event.kind == "started" and not self._stop.is_set():
             if entry.state != "processing":
                 entry.state, entry.attempts = "processing", entry.attempts + 1
@@ -533,11 +545,10 @@ class JobDaemon:
         self._save(durable=False)  # a checkpoint (see write_status)
 
     def _on_outcome(self, outcome: TaskOutcome) -> None:
-        job, _, video = outcome.key.partition("/")
-        entry = self.status.jobs.get(job)
-        if entry is None or video not in entry.videos:
+        found = self._video_of(outcome.key)
+        if found is None:
             return
-        video_status = entry.videos[video]
+        job, video, entry, video_status = found
         value = outcome.value if isinstance(outcome.value, dict) else {}
         if outcome.error is None and not value.get("skipped"):
             n_frames = int(value["n_frames"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,10 +49,8 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def root(processed: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "exp"
-    shutil.copytree(processed, copy, symlinks=True)
-    return copy
+def root(processed: Path, workspace_copy: Callable[[Path], Path]) -> Path:
+    return workspace_copy(processed)
 
 
 def _status_json(root: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from _skip import skip_or_fail
 from w2t_bkin.pose.errors import PoseModelError
 from w2t_bkin.pose.estimators.mediapipe_bundle import (
     build_pose_landmarker_bundle,
@@ -22,12 +22,9 @@ from w2t_bkin.pose.estimators.mediapipe_bundle import (
 def wheel() -> Path:
     found = find_source_wheel()
     if found is None or not found.is_file():
-        message = (
+        skip_or_fail(
             "no mediapipe 0.10.21 wheel: run `make mediapipe-model` or set W2T_MEDIAPIPE_WHEEL"
         )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     return found
 
 

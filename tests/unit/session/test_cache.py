@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,11 +63,9 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def root(processed: Path, tmp_path: Path) -> Path:
+def root(processed: Path, workspace_copy: Callable[[Path], Path]) -> Path:
     """A copy of the processed workspace, free to change."""
-    copy = tmp_path / "exp"
-    shutil.copytree(processed, copy, symlinks=True)
-    return copy
+    return workspace_copy(processed)
 
 
 def _decide(root: Path, previous: TaskRecord | None = None, force: bool = False) -> CacheDecision:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import tomllib
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,15 +20,8 @@ from w2t_bkin.workspace.create import (
 
 PLUS_ONE = timezone(timedelta(hours=1))
 
-
-@pytest.fixture(autouse=True)
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test runs on a machine in America/New_York (-05:00 in winter): no value may take it."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# Every test runs on a machine in America/New_York (-05:00 in winter): no value may take it.
+pytestmark = pytest.mark.usefixtures("new_york")
 
 
 @pytest.mark.parametrize(
@@ -153,34 +144,37 @@ def test_session_start_time_refuses_to_guess(
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    root = tmp_path / "exp"
-    init_workspace(root, ExperimentInfo())
-    add_subject(root, "m1", {"sex": "F"})
-    return root
+def subject_root(tmp_path: Path) -> Path:
+    """A workspace with subject ``m1`` (sex F) and no session yet."""
+    subject_root = tmp_path / "exp"
+    init_workspace(subject_root, ExperimentInfo())
+    add_subject(subject_root, "m1", {"sex": "F"})
+    return subject_root
 
 
-def test_add_session_without_a_start_leaves_the_key_out(root: Path) -> None:
-    data = tomllib.loads(add_session(root, "m1", "s1").read_text())
+def test_add_session_without_a_start_leaves_the_key_out(subject_root: Path) -> None:
+    data = tomllib.loads(add_session(subject_root, "m1", "s1").read_text())
     assert "session_start_time" not in data  # `run` then names the file and the key
 
 
-def test_add_session_stores_the_given_offset_not_the_machines(root: Path) -> None:
-    path = add_session(root, "m1", "s1", session_date=date(2026, 1, 2), start_time="13:45+01:00")
+def test_add_session_stores_the_given_offset_not_the_machines(subject_root: Path) -> None:
+    path = add_session(
+        subject_root, "m1", "s1", session_date=date(2026, 1, 2), start_time="13:45+01:00"
+    )
     start = tomllib.loads(path.read_text())["session_start_time"]
     assert start == datetime(2026, 1, 2, 13, 45, tzinfo=PLUS_ONE)
     assert start.utcoffset() == timedelta(hours=1)
 
 
-def test_add_session_checks_names_before_creating_the_folder(root: Path) -> None:
+def test_add_session_checks_names_before_creating_the_folder(subject_root: Path) -> None:
     with pytest.raises(MetadataError, match="ambiguous --experimenter 'A, B, C'"):
-        add_session(root, "m1", "s1", experimenter="A, B, C")
-    assert not (root / "data/raw/m1/s1").exists()
+        add_session(subject_root, "m1", "s1", experimenter="A, B, C")
+    assert not (subject_root / "data/raw/m1/s1").exists()
 
 
-def test_add_subject_date_of_birth_needs_an_offset(root: Path) -> None:
+def test_add_subject_date_of_birth_needs_an_offset(subject_root: Path) -> None:
     with pytest.raises(MetadataError) as info:
-        add_subject(root, "m2", {"date_of_birth": "2026-01-31"})
+        add_subject(subject_root, "m2", {"date_of_birth": "2026-01-31"})
     assert info.value.message == (
         "--date-of-birth '2026-01-31' has no UTC offset; w2t-bkin does not guess the time zone "
         "(this machine's zone would make the file depend on where it was made)"
@@ -189,8 +183,8 @@ def test_add_subject_date_of_birth_needs_an_offset(root: Path) -> None:
         "give the lab's offset, e.g. --date-of-birth 2026-01-31T00:00+01:00, or add "
         "--utc-offset +01:00"
     )
-    assert not (root / "data/raw/m2").exists()
-    path = add_subject(root, "m2", {"date_of_birth": "2026-01-31"}, utc_offset="+01:00")
+    assert not (subject_root / "data/raw/m2").exists()
+    path = add_subject(subject_root, "m2", {"date_of_birth": "2026-01-31"}, utc_offset="+01:00")
     born = tomllib.loads(path.read_text())["subject"]["date_of_birth"]
     assert born == datetime(2026, 1, 31, tzinfo=PLUS_ONE)
     assert born.utcoffset() == timedelta(hours=1)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from w2t_bkin.errors import MetadataError
-from w2t_bkin.workspace.create import ExperimentInfo, add_session, add_subject, init_workspace
 from w2t_bkin.workspace.discovery import (
     check_experiment_metadata,
     discover_sessions,
@@ -16,15 +15,6 @@ from w2t_bkin.workspace.discovery import (
     suggest_id,
 )
 from w2t_bkin.workspace.layout import open_workspace
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    root = tmp_path / "exp"
-    init_workspace(root, ExperimentInfo())
-    add_subject(root, "m1", {})
-    add_session(root, "m1", "s1")
-    return root
 
 
 def _session_folder(root: Path, subject: str, session: str) -> Path:

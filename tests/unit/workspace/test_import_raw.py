@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from w2t_bkin.errors import WorkspaceError
-from w2t_bkin.testing.pose import write_dlc_h5, write_sleap_analysis_h5
-from w2t_bkin.workspace.create import ExperimentInfo, add_session, add_subject, init_workspace
+from w2t_bkin.testing.pose import write_sleap_analysis_h5
 from w2t_bkin.workspace.import_raw import (
     apply_import,
     camera_id_from_stem,
@@ -18,32 +17,12 @@ from w2t_bkin.workspace.import_raw import (
     pose_source_of,
 )
 
-DLC = "DLC_resnet50_rigNov21shuffle1_1000"
-
-
-def _dlc(path: Path) -> None:
-    write_dlc_h5(path, np.zeros((3, 1, 1, 2)), np.ones((3, 1, 1)), ("a",), scorer=DLC)
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    root = tmp_path / "exp"
-    init_workspace(root, ExperimentInfo())
-    add_subject(root, "m1", {})
-    add_session(root, "m1", "s1")
-    return root
-
-
-def _touch(folder: Path, *names: str) -> Path:
-    for name in names:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text("0.1\n")
-    return folder
+from ._raw_files import DLC, touch, write_dlc
 
 
 def test_only_folders_inside_the_source_count_as_ttl_words(root: Path, tmp_path: Path) -> None:
     source = tmp_path / "sync_rig_frames"  # TTL words in the source's own path do not count
-    _touch(source, "notes.txt", "pulses/cam.txt", "trial_frame.csv")
+    touch(source, "notes.txt", "pulses/cam.txt", "trial_frame.csv")
 
     plan = plan_import(source, root, "m1", "s1")
 
@@ -75,8 +54,8 @@ def test_camera_id_is_the_stem_without_chunk_suffixes(stem: str, camera: str) ->
 
 
 def test_unrelated_videos_stay_separate_cameras(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "top.mp4", "side.mp4", "cam_1.avi", "cam_2.avi")
-    source = _touch(source, "front_000.mp4", "front_001.mp4", "front_010.mp4", "front_002.mp4")
+    source = touch(tmp_path / "rig", "top.mp4", "side.mp4", "cam_1.avi", "cam_2.avi")
+    source = touch(source, "front_000.mp4", "front_001.mp4", "front_010.mp4", "front_002.mp4")
 
     plan = plan_import(source, root, "m1", "s1")
 
@@ -96,7 +75,7 @@ def _pose_files(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     positions = np.zeros((3, 1, 2, 2), np.float32)
     confidence = np.ones((3, 1, 2), np.float32)
-    _dlc(folder / f"top_000{DLC}.h5")
+    write_dlc(folder / f"top_000{DLC}.h5")
     write_sleap_analysis_h5(
         folder / "side.analysis.h5", positions, confidence, ("a", "b"), ("t0",), ((0, 1),)
     )
@@ -132,9 +111,9 @@ def test_pose_source_from_name_or_content(tmp_path: Path) -> None:
 
 
 def test_pose_files_join_the_camera_whose_video_names_them(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "top_000.mp4", "top_001.mp4", "side.mp4", "cam1.mp4")
-    _dlc(source / f"top_001{DLC}.h5")  # "top_001" is a video stem: camera "top"
-    _dlc(source / f"cam10{DLC}.h5")
+    source = touch(tmp_path / "rig", "top_000.mp4", "top_001.mp4", "side.mp4", "cam1.mp4")
+    write_dlc(source / f"top_001{DLC}.h5")  # "top_001" is a video stem: camera "top"
+    write_dlc(source / f"cam10{DLC}.h5")
     (source / "side.mp4.predictions.slp").write_bytes(b"slp")
 
     clocks = {camera: "video" for camera in ("top", "side", "cam1", "cam10")}
@@ -157,8 +136,8 @@ def test_pose_files_join_the_camera_whose_video_names_them(root: Path, tmp_path:
 def test_two_pose_sources_for_one_camera_conflict_until_one_is_chosen(
     root: Path, tmp_path: Path
 ) -> None:
-    source = _touch(tmp_path / "rig", "cam1.mp4")
-    _dlc(source / f"cam1{DLC}.h5")
+    source = touch(tmp_path / "rig", "cam1.mp4")
+    write_dlc(source / f"cam1{DLC}.h5")
     (source / "cam1.analysis.h5").write_bytes(b"not read: the name says SLEAP")
 
     plan = plan_import(source, root, "m1", "s1", frame_clocks={"cam1": "video"})
@@ -189,7 +168,7 @@ def test_two_pose_sources_for_one_camera_conflict_until_one_is_chosen(
 
 
 def test_frame_ttls_link_to_the_camera_their_name_contains(root: Path, tmp_path: Path) -> None:
-    source = _touch(
+    source = touch(
         tmp_path / "rig",
         "cam0.avi",
         "cam0_top.avi",
@@ -209,9 +188,9 @@ def test_frame_ttls_link_to_the_camera_their_name_contains(root: Path, tmp_path:
 def test_a_frame_ttl_naming_no_camera_is_linked_only_when_unambiguous(
     root: Path, tmp_path: Path
 ) -> None:
-    one = _touch(tmp_path / "one", "top.avi", "ttl/frame.txt")
+    one = touch(tmp_path / "one", "top.avi", "ttl/frame.txt")
     assert dict(plan_import(one, root, "m1", "s1").frame_ttls) == {"top": "ttl_frame"}
-    two = _touch(tmp_path / "two", "top.avi", "side.avi", "ttl/frame.txt")
+    two = touch(tmp_path / "two", "top.avi", "side.avi", "ttl/frame.txt")
     plan = plan_import(two, root, "m1", "s1")
     assert plan.frame_ttls == ()  # which camera's pulses? not guessed
     assert (
@@ -244,7 +223,7 @@ def test_a_frame_ttl_naming_no_camera_is_linked_only_when_unambiguous(
 
 
 def test_files_that_would_share_a_target_conflict(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "day1/ttl/cue.txt", "day2/ttl/cue.txt")
+    source = touch(tmp_path / "rig", "day1/ttl/cue.txt", "day2/ttl/cue.txt")
     plan = plan_import(source, root, "m1", "s1")
     assert plan.conflicts == (
         f"2 files would be linked to the same TTLs/cue.txt: {source / 'day1/ttl/cue.txt'}, "
@@ -253,7 +232,7 @@ def test_files_that_would_share_a_target_conflict(root: Path, tmp_path: Path) ->
 
 
 def test_a_failure_while_linking_removes_what_was_created(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "cam0_000.avi", "cam0_001.avi", "ttl/cam0_frame.txt")
+    source = touch(tmp_path / "rig", "cam0_000.avi", "cam0_001.avi", "ttl/cam0_frame.txt")
     session = root / "data/raw/m1/s1"
     (session / "TTLs").rmdir()
     (session / "TTLs").write_text("a file where the TTLs folder should be")
@@ -271,7 +250,7 @@ def test_a_failure_while_linking_removes_what_was_created(root: Path, tmp_path: 
 def test_existing_target_that_is_another_file_is_refused_before_linking(
     root: Path, tmp_path: Path
 ) -> None:
-    source = _touch(tmp_path / "rig", "cam0_000.avi", "ttl/cam0_frame.txt")
+    source = touch(tmp_path / "rig", "cam0_000.avi", "ttl/cam0_frame.txt")
     session = root / "data/raw/m1/s1"
     (session / "TTLs/cam0_frame.txt").write_text("other pulses\n")
 
@@ -281,7 +260,7 @@ def test_existing_target_that_is_another_file_is_refused_before_linking(
 
 
 def test_reimport_keeps_links_and_user_keys(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "cam0_1.avi", "cam0_10.avi", "cam0_2.avi")
+    source = touch(tmp_path / "rig", "cam0_1.avi", "cam0_10.avi", "cam0_2.avi")
     session = root / "data/raw/m1/s1"
     clock = {"cam0": "video"}
     assert len(apply_import(plan_import(source, root, "m1", "s1", frame_clocks=clock))) == 3

@@ -19,41 +19,21 @@ import pytest
 from w2t_bkin.errors import WorkspaceError
 from w2t_bkin.session.preflight import preflight_workspace
 from w2t_bkin.testing.bpod import simulate_bpod_trials, write_bpod_mat
-from w2t_bkin.testing.pose import write_dlc_h5, write_sleap_analysis_h5
-from w2t_bkin.workspace.create import ExperimentInfo, add_session, add_subject, init_workspace
+from w2t_bkin.testing.pose import write_sleap_analysis_h5
 from w2t_bkin.workspace.import_raw import apply_import, check_import, plan_import
 from w2t_bkin.workspace.validate import validate_workspace
 
-DLC = "DLC_resnet50_rigNov21shuffle1_1000"
+from ._raw_files import DLC, touch, write_dlc
+
 BPOD_STATES = (
     "A2L_Audio, Grace, ITI, Microstim, Punish, Reward, W2T_Audio, WaitForCue, WaitForResponse"
 )
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    root = tmp_path / "exp"
-    init_workspace(root, ExperimentInfo())
-    add_subject(root, "m1", {})
-    add_session(root, "m1", "s1")
-    return root
-
-
-def _touch(folder: Path, *names: str) -> Path:
-    for name in names:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text("0.1\n")
-    return folder
 
 
 def _sleap(path: Path) -> None:
     positions = np.zeros((3, 1, 2, 2), np.float32)
     confidence = np.ones((3, 1, 2), np.float32)
     write_sleap_analysis_h5(path, positions, confidence, ("a", "b"), ("t0",), ((0, 1),))
-
-
-def _dlc(path: Path) -> None:
-    write_dlc_h5(path, np.zeros((3, 1, 1, 2)), np.ones((3, 1, 1)), ("a",), scorer=DLC)
 
 
 def _bpod(path: Path) -> Path:
@@ -69,7 +49,7 @@ def _bpod(path: Path) -> Path:
 def test_slp_and_its_analysis_h5_for_one_video_conflict_until_one_is_excluded(
     root: Path, tmp_path: Path
 ) -> None:
-    source = _touch(tmp_path / "rig", "cam1.mp4", "ttl/cam1_frame.txt")
+    source = touch(tmp_path / "rig", "cam1.mp4", "ttl/cam1_frame.txt")
     (source / "cam1.slp").write_bytes(b"slp")
     _sleap(source / "cam1.analysis.h5")
     session_toml = root / "data/raw/m1/s1/session.toml"
@@ -95,10 +75,10 @@ def test_slp_and_its_analysis_h5_for_one_video_conflict_until_one_is_excluded(
 
 
 def test_raw_and_filtered_dlc_outputs_of_each_chunk_conflict(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "top_000.mp4", "top_001.mp4", "ttl/top_frame.txt")
+    source = touch(tmp_path / "rig", "top_000.mp4", "top_001.mp4", "ttl/top_frame.txt")
     for chunk in ("top_000", "top_001"):
-        _dlc(source / f"{chunk}{DLC}.h5")
-        _dlc(source / f"{chunk}{DLC}_filtered.h5")
+        write_dlc(source / f"{chunk}{DLC}.h5")
+        write_dlc(source / f"{chunk}{DLC}_filtered.h5")
 
     plan = plan_import(source, root, "m1", "s1")
 
@@ -117,9 +97,9 @@ def test_raw_and_filtered_dlc_outputs_of_each_chunk_conflict(root: Path, tmp_pat
 
 
 def test_a_pose_file_named_after_no_video_conflicts(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "cam1.mp4", "ttl/cam1_frame.txt")
-    _dlc(source / f"cam1{DLC}.h5")
-    _dlc(source / f"cam1old{DLC}.h5")  # joins cam1 by name, but run pairs it with no video
+    source = touch(tmp_path / "rig", "cam1.mp4", "ttl/cam1_frame.txt")
+    write_dlc(source / f"cam1{DLC}.h5")
+    write_dlc(source / f"cam1old{DLC}.h5")  # joins cam1 by name, but run pairs it with no video
 
     plan = plan_import(source, root, "m1", "s1")
 
@@ -137,7 +117,7 @@ def test_a_pose_file_named_after_no_video_conflicts(root: Path, tmp_path: Path) 
 def test_missing_sync_rule_is_proposed_with_the_real_names_and_written_as_comments(
     root: Path, tmp_path: Path
 ) -> None:
-    source = _touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt", "ttl/cue.txt")
+    source = touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt", "ttl/cue.txt")
     _bpod(source / "bpod/m1_task.mat")
     session_toml = root / "data/raw/m1/s1/session.toml"
 
@@ -182,7 +162,7 @@ def test_missing_sync_rule_is_proposed_with_the_real_names_and_written_as_commen
 def test_declared_sync_rules_are_checked_against_the_bpod_state_names(
     root: Path, tmp_path: Path
 ) -> None:
-    source = _touch(tmp_path / "rig", "ttl/cue.txt")
+    source = touch(tmp_path / "rig", "ttl/cue.txt")
     _bpod(source / "m1_task.mat")
     metadata = root / "data/raw/metadata.toml"
     metadata.write_text(
@@ -204,7 +184,7 @@ def test_declared_sync_rules_are_checked_against_the_bpod_state_names(
 
 
 def test_an_unreadable_bpod_file_conflicts(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "ttl/cue.txt")
+    source = touch(tmp_path / "rig", "ttl/cue.txt")
     (source / "session1.mat").write_bytes(b"not a MATLAB file")
 
     plan = plan_import(source, root, "m1", "s1")
@@ -222,7 +202,7 @@ def test_an_unreadable_bpod_file_conflicts(root: Path, tmp_path: Path) -> None:
 
 
 def test_session_toml_edits_keep_the_users_comments_and_layout(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "cam0_000.avi", "ttl/cam0_frame.txt")
+    source = touch(tmp_path / "rig", "cam0_000.avi", "ttl/cam0_frame.txt")
     session_toml = root / "data/raw/m1/s1/session.toml"
     apply_import(plan_import(source, root, "m1", "s1"))
     # the user rewrites the file in their own style, comments and all
@@ -252,7 +232,7 @@ def test_session_toml_edits_keep_the_users_comments_and_layout(root: Path, tmp_p
         assert session_toml.read_text() == annotated
 
     # a new chunk and a new channel: the chunk joins its array in place, every comment stays
-    _touch(source, "cam0_001.avi", "ttl/cue.txt")
+    touch(source, "cam0_001.avi", "ttl/cue.txt")
     apply_import(plan_import(source, root, "m1", "s1"))
     expected = annotated.replace(
         '    "Video/cam0/cam0_000.avi", # first chunk\n',
@@ -263,7 +243,7 @@ def test_session_toml_edits_keep_the_users_comments_and_layout(root: Path, tmp_p
 
 
 def test_a_crlf_session_toml_is_left_byte_identical(root: Path, tmp_path: Path) -> None:
-    source = _touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt")
+    source = touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt")
     session_toml = root / "data/raw/m1/s1/session.toml"
     apply_import(plan_import(source, root, "m1", "s1"))
     crlf = session_toml.read_bytes().replace(b"\n", b"\r\n")
@@ -277,7 +257,7 @@ def test_a_crlf_session_toml_is_left_byte_identical(root: Path, tmp_path: Path) 
 
 
 def _copied_workspace(root: Path, tmp_path: Path) -> tuple[Path, Path]:
-    source = _touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt")
+    source = touch(tmp_path / "rig", "cam0.avi", "ttl/cam0_frame.txt")
     apply_import(plan_import(source, root, "m1", "s1"))
     copy = tmp_path / "elsewhere/deeper/exp"
     shutil.copytree(root, copy, symlinks=True)  # relative links now point nowhere
@@ -313,7 +293,7 @@ def test_dangling_links_this_import_does_not_provide_name_the_fix(
     root: Path, tmp_path: Path
 ) -> None:
     _, copy = _copied_workspace(root, tmp_path)
-    other = _touch(tmp_path / "other", "ttl/cue.txt")
+    other = touch(tmp_path / "other", "ttl/cue.txt")
     session = copy / "data/raw/m1/s1"
 
     plan = plan_import(other, copy, "m1", "s1")
