@@ -31,9 +31,7 @@ Run ``python -m benchmarks.bench_kinematics small`` from the repository root.
 
 from __future__ import annotations
 
-import inspect
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,16 +49,13 @@ ROUNDS = 2  # children per side, alternating ours and peer so load changes hit b
 
 MOVEMENT_REQUIREMENT = "movement==0.15.0"
 MOVEMENT_VENV = WORK / "movement-venv"
-MOVEMENT_MARKER = MOVEMENT_VENV / "w2t-installed.txt"
 MOVEMENT_LOG = WORK / "movement-install.log"
 INSTALL_TIMEOUT_S = 1800.0
 
-_MEASURE = inspect.getsource(_memory)
-
-OURS_SCRIPT = (
-    "import time\nT0 = time.perf_counter()\nimport json, sys\nimport numpy as np\n"
-    + _MEASURE
-    + """
+# Each child: clock and peak memory of its own (benchmarks/_memory.child_script).
+OURS_SCRIPT = _memory.child_script(
+    """
+import numpy as np
 from w2t_bkin.features.library import kinematics
 
 positions = np.load(sys.argv[1])
@@ -78,15 +73,14 @@ peak = peak_rss_mib()
 np.save(out + "/ours_velocity.npy", result.velocity)
 np.save(out + "/ours_speed.npy", result.speed)
 np.save(out + "/ours_acceleration.npy", result.acceleration)
-report = {"compute_s": best_s, "cpu_s": best_cpu_s, "peak_rss_mib": peak}
-print(json.dumps({**report, "dtype": str(result.speed.dtype)}))
+report({"compute_s": best_s, "cpu_s": best_cpu_s, "peak_rss_mib": peak,
+        "dtype": str(result.speed.dtype)})
 """
 )
 
-PEER_SCRIPT = (
-    "import time\nT0 = time.perf_counter()\nimport json, sys\nimport numpy as np\n"
-    + _MEASURE
-    + """
+PEER_SCRIPT = _memory.child_script(
+    """
+import numpy as np
 from importlib.metadata import version
 from movement.io import load_poses
 from movement.kinematics import compute_acceleration, compute_speed, compute_velocity
@@ -113,9 +107,8 @@ order = ("time", "individuals", "keypoints", "space")
 np.save(out + "/peer_velocity.npy", vel.transpose(*order).values)
 np.save(out + "/peer_speed.npy", spd.transpose(*order[:3]).values)
 np.save(out + "/peer_acceleration.npy", acc.transpose(*order).values)
-report = {"compute_s": best_s, "cpu_s": best_cpu_s, "peak_rss_mib": peak}
-report["dtype"] = str(spd.dtype)
-print(json.dumps({**report, "movement_version": version("movement")}))
+report({"compute_s": best_s, "cpu_s": best_cpu_s, "peak_rss_mib": peak,
+        "dtype": str(spd.dtype), "movement_version": version("movement")})
 """
 )
 
@@ -169,16 +162,6 @@ print(json.dumps({"ok": True}))
 """
 
 
-def _child_json(command: list[str], what: str, timeout_s: float | None = None) -> dict[str, Any]:
-    """Run a measuring child and return the JSON object it printed last."""
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{what} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 def _timestamps(n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """150 Hz frame times with 0.1% dropped frames and 0.1 ms jitter, strictly increasing."""
     dropped = rng.random(n_frames) < 0.001
@@ -204,56 +187,11 @@ def _ensure_input(scale: str) -> tuple[Path, Path]:
     return positions_path, times_path
 
 
-def _last_log_line() -> str:
-    try:
-        lines = [ln.strip() for ln in MOVEMENT_LOG.read_text().splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][-160:] if lines else ""
-
-
 def _movement_python() -> tuple[Path | None, str]:
     """The movement venv's interpreter, installing it once; else None and the reason."""
-    python = MOVEMENT_VENV / "bin" / "python"
-    if (
-        python.exists()
-        and MOVEMENT_MARKER.exists()
-        and MOVEMENT_MARKER.read_text().strip() == MOVEMENT_REQUIREMENT
-    ):
-        return python, ""
-    WORK.mkdir(parents=True, exist_ok=True)
-    print(f"installing {MOVEMENT_REQUIREMENT} (log: {MOVEMENT_LOG})", file=sys.stderr)
-    with MOVEMENT_LOG.open("w") as log:
-        try:
-            for command in (
-                [sys.executable, "-m", "venv", "--clear", str(MOVEMENT_VENV)],
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    MOVEMENT_REQUIREMENT,
-                ],
-            ):
-                log.write(f"$ {' '.join(command)}\n")
-                log.flush()
-                subprocess.run(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=True,
-                    timeout=INSTALL_TIMEOUT_S,
-                )
-        except subprocess.CalledProcessError as exc:
-            return None, f"{exc.cmd[2]} exited {exc.returncode} ({_last_log_line()})"
-        except subprocess.TimeoutExpired:
-            return None, f"install took over {INSTALL_TIMEOUT_S:.0f} s"
-        except OSError as exc:
-            return None, f"{exc}"
-    MOVEMENT_MARKER.write_text(MOVEMENT_REQUIREMENT + "\n")
-    return python, ""
+    return _memory.peer_python(
+        MOVEMENT_VENV, (MOVEMENT_REQUIREMENT,), MOVEMENT_LOG, INSTALL_TIMEOUT_S
+    )
 
 
 def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -332,7 +270,9 @@ def _agreement_row(python: Path, version: str) -> dict[str, Any]:
     source = WORK / "kinematics-agreement-input.npz"
     target = WORK / "kinematics-agreement-movement.npz"
     np.savez(source, **data)
-    _child_json([str(python), "-c", AGREE_SCRIPT, str(source), str(target)], "movement agreement")
+    _memory.child_json(
+        [str(python), "-c", AGREE_SCRIPT, str(source), str(target)], "movement agreement"
+    )
     ours = _ours_agreement(data)
     differences: dict[str, float] = {}
     with np.load(target, allow_pickle=False) as peer:  # plain arrays only, never pickles
@@ -369,11 +309,11 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
     peer_runs: list[dict[str, Any]] = []
     for _ in range(ROUNDS):
         ours_runs.append(
-            _child_json([sys.executable, "-c", OURS_SCRIPT, *inputs], "w2t-bkin kinematics")
+            _memory.child_json([sys.executable, "-c", OURS_SCRIPT, *inputs], "w2t-bkin kinematics")
         )
         if python is not None:
             peer_runs.append(
-                _child_json([str(python), "-c", PEER_SCRIPT, *inputs], "movement kinematics")
+                _memory.child_json([str(python), "-c", PEER_SCRIPT, *inputs], "movement kinematics")
             )
     ours = _best(ours_runs)
     workload = f"{n_frames:,} frames x {N_KEYPOINTS} kp x 1 ind"

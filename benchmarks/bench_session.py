@@ -36,9 +36,7 @@ what the peer's file holds).
 
 from __future__ import annotations
 
-import inspect
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,32 +55,19 @@ SCALES = {
 # Pinned so that a results table names what was measured; extras as named by this release.
 NEUROCONV_REQUIREMENT = "neuroconv[deeplabcut,video]==0.10.2"
 NEUROCONV_VENV = WORK / "neuroconv-venv"
-NEUROCONV_MARKER = NEUROCONV_VENV / "w2t-installed.txt"
 NEUROCONV_LOG = WORK / "neuroconv-install.log"
 INSTALL_TIMEOUT_S = 1800.0
 
 # Both children start their clock before importing anything heavy and end it after the file is
-# closed; peak memory is the child's own (VmHWM, see benchmarks/_memory.py).
-_MEASURE_TAIL = (
-    inspect.getsource(_memory)
-    + """
-def _measured(extra):
-    extra["elapsed_s"] = time.perf_counter() - T0
-    extra["peak_rss_mib"] = peak_rss_mib()
-    print(json.dumps(extra, default=str))
-"""
-)
-
-OURS_SCRIPT = (
-    "import time\nT0 = time.perf_counter()\nimport json, resource, sys\n"
-    + _MEASURE_TAIL
-    + """
+# closed (benchmarks/_memory.child_script); peak memory is the child's own (VmHWM).
+OURS_SCRIPT = _memory.child_script(
+    """
 from pathlib import Path
 from w2t_bkin.session import process_session
 
 root, config = Path(sys.argv[1]), Path(sys.argv[2])
 result = process_session(root, sys.argv[3], sys.argv[4], config_path=config)
-_measured(
+report(
     {
         "ok": result.ok,
         "error": result.error,
@@ -94,10 +79,8 @@ _measured(
 """
 )
 
-PEER_SCRIPT = (
-    "import time\nT0 = time.perf_counter()\nimport json, resource, sys\n"
-    + _MEASURE_TAIL
-    + """
+PEER_SCRIPT = _memory.child_script(
+    """
 from datetime import datetime
 from importlib.metadata import version
 
@@ -143,7 +126,7 @@ for camera in spec["cameras"]:
         container["device_metadata_key"] = f"video_{camera['id']}_camera"
         container["original_videos"] = [video_path]
 converter.run_conversion(nwbfile_path=spec["out"], metadata=metadata, overwrite=True)
-_measured({"ok": True, "neuroconv_version": version("neuroconv")})
+report({"ok": True, "neuroconv_version": version("neuroconv")})
 """
 )
 
@@ -170,16 +153,6 @@ with NWBHDF5IO(sys.argv[1], "r") as io:
         ),
     }))
 """
-
-
-def _child_json(command: list[str], what: str, timeout_s: float | None = None) -> dict[str, Any]:
-    """Run a measuring child and return the JSON object it printed last."""
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{what} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 def _ensure_session(scale: str) -> Path:
@@ -223,7 +196,7 @@ def _cold_config(root: Path, scale: str) -> Path:
 
 
 def _run_ours(root: Path, scale: str) -> dict[str, Any]:
-    measured = _child_json(
+    measured = _memory.child_json(
         [
             sys.executable,
             "-c",
@@ -242,61 +215,11 @@ def _run_ours(root: Path, scale: str) -> dict[str, Any]:
     return measured
 
 
-def _last_log_line() -> str:
-    try:
-        lines = [ln.strip() for ln in NEUROCONV_LOG.read_text().splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][-160:] if lines else ""
-
-
 def _neuroconv_python() -> tuple[Path | None, str]:
-    """The NeuroConv venv's interpreter, installing it once; else None and the reason.
-
-    pip's output goes to ``benchmarks/.work/neuroconv-install.log``; a marker file naming the
-    requirement records a finished install, so later runs reuse the venv.
-    """
-    python = NEUROCONV_VENV / "bin" / "python"
-    if (
-        python.exists()
-        and NEUROCONV_MARKER.exists()
-        and NEUROCONV_MARKER.read_text().strip() == NEUROCONV_REQUIREMENT
-    ):
-        return python, ""
-    WORK.mkdir(parents=True, exist_ok=True)
-    print(f"installing {NEUROCONV_REQUIREMENT} (log: {NEUROCONV_LOG})", file=sys.stderr)
-    with NEUROCONV_LOG.open("w") as log:
-        try:
-            for command in (
-                [sys.executable, "-m", "venv", "--clear", str(NEUROCONV_VENV)],
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    NEUROCONV_REQUIREMENT,
-                ],
-            ):
-                log.write(f"$ {' '.join(command)}\n")
-                log.flush()
-                subprocess.run(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=True,
-                    timeout=INSTALL_TIMEOUT_S,
-                )
-        except subprocess.CalledProcessError as exc:
-            log.flush()
-            return None, f"{exc.cmd[2]} exited {exc.returncode} ({_last_log_line()})"
-        except subprocess.TimeoutExpired:
-            return None, f"install took over {INSTALL_TIMEOUT_S:.0f} s"
-        except OSError as exc:
-            return None, f"{exc}"
-    NEUROCONV_MARKER.write_text(NEUROCONV_REQUIREMENT + "\n")
-    return python, ""
+    """The NeuroConv venv's interpreter, installing it once; else None and the reason."""
+    return _memory.peer_python(
+        NEUROCONV_VENV, (NEUROCONV_REQUIREMENT,), NEUROCONV_LOG, INSTALL_TIMEOUT_S
+    )
 
 
 def _peer_inputs(session_dir: Path, out: Path, start_time: str) -> dict[str, Any]:
@@ -326,10 +249,10 @@ def _peer_inputs(session_dir: Path, out: Path, start_time: str) -> dict[str, Any
 
 
 def _run_peer(python: Path, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    measured = _child_json(
+    measured = _memory.child_json(
         [str(python), "-c", PEER_SCRIPT, json.dumps(inputs)], "NeuroConv conversion"
     )
-    check = _child_json(
+    check = _memory.child_json(
         [str(python), "-c", PEER_CHECK_SCRIPT, inputs["out"]], "reading the NeuroConv NWB file"
     )
     return measured, check

@@ -17,6 +17,7 @@ from w2t_bkin.analysis.angles import joint_angles
 from w2t_bkin.analysis.dtw import (
     DTWResult,
     dtw_distance_matrix,
+    dtw_pose_distance_matrix,
     dtw_poses,
     sakoe_chiba_band,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SegmentationConfig",
     "SignalSpec",
     "dtw_distance_matrix",
+    "dtw_pose_distance_matrix",
     "dtw_poses",
     "dtw_procrustes",
     "extract_signal",

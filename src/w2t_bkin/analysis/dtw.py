@@ -16,6 +16,11 @@ matrix runs on threads sharing one copy of the data. numba is a wheel on every p
 support and caches its machine code (``cache=True``), so only the first process ever compiles.
 ``benchmarks/bench_dtw.py`` measures it against dtaidistance 2.5.1 and fastdtw 0.3.4.
 
+All pairs: :func:`dtw_distance_matrix` and :func:`dtw_pose_distance_matrix` prepare every
+sequence once, pack them into one flat array and loop over the pairs in compiled code (one
+kernel call per chunk of pairs, nothing per pair in Python, so nothing serialises on the GIL)
+on a few threads; each entry is bit-identical to what :func:`dtw`/:func:`dtw_poses` return.
+
 Complexity: O(n·m) time (O(n·w) inside a Sakoe–Chiba band of half-width w). Without a path,
 memory is a few rows of ``b``'s length (O(m): the row above, the two rows swept together, their
 path lengths and frame costs); a path adds one byte per cell for the step directions.
@@ -27,8 +32,9 @@ Missing detections (the NaN rule)
   the input, so a left-out frame simply never appears in the path.
 - A frame with only some features NaN (a few joints missed) is compared on the features
   finite in both frames, and the squared distance is scaled by ``n_features / n_shared``
-  (the "NaN-Euclidean" distance). Two frames that share no finite feature cannot be matched
-  (infinite cost); if no path avoids such pairs the distance is ``inf``.
+  (the "NaN-Euclidean" distance). Two frames that share no finite feature cannot be matched:
+  the optimal path avoids such pairs when any path can; if none can, the distance and total
+  cost are ``inf`` and the path returned is one through the fewest such pairs.
 - A sequence with no observed frame at all has nothing to align: the result's distance is NaN
   and its path empty (:attr:`DTWResult.aligned` is false). Nothing raises for missing data.
 - ``±inf`` is not a missing value but corrupt input and raises :class:`AnalysisError`.
@@ -37,6 +43,7 @@ Missing detections (the NaN rule)
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,6 +60,7 @@ __all__ = [
     "PreparedSequence",
     "dtw",
     "dtw_distance_matrix",
+    "dtw_pose_distance_matrix",
     "dtw_poses",
     "prepare_sequence",
     "sakoe_chiba_band",
@@ -286,6 +294,8 @@ def _align(
         total, length = kernels.dtw_path_kernel(a.values, b.values_t, lo, hi, mode, directions)
         local = kernels.backtrack(directions, length)
         path = np.column_stack((a.frame_idx[local[:, 0]], b.frame_idx[local[:, 1]]))
+    if total >= kernels.UNMATCHABLE_TOTAL:  # every path matches frames sharing no feature
+        total = np.inf
     return DTWResult(
         float(total) / length, float(total), int(length), path, frames, missing, window
     )
@@ -418,53 +428,280 @@ def dtw_distance_matrix(
 ) -> np.ndarray:
     """Normalised DTW distance between every pair of sequences, on several threads.
 
+    Every sequence is prepared once (NaN rule as :func:`dtw`) and packed into one array; the
+    pairs then run in compiled code, without the GIL, on ``n_threads`` threads that take
+    chunks of pairs as they finish (see :func:`_pair_costs`). Each entry equals
+    :func:`dtw`'s distance exactly (the same kernel runs).
+
     Parameters
     ----------
     sequences
-        ``k`` arrays of shape ``(n_i, n_features)`` (lengths may differ; NaN rule as
-        :func:`dtw`).
+        ``k`` arrays of shape ``(n_i, n_features)`` (or ``(n_i,)``, or ``(n_i, ...)``
+        flattened per frame; lengths may differ; NaN rule as :func:`dtw`).
     window
         Sakoe–Chiba half-width in frames, or ``None``.
     n_threads
-        Threads running the (GIL-free) kernel; ``None`` uses every core this process may use.
+        Threads running the kernel (>= 1); ``None`` uses every core this process may use.
 
     Returns
     -------
     np.ndarray
-        ``(k, k) float64`` symmetric, zero on the diagonal; NaN for pairs where a sequence has
-        no observed frame.
+        ``(k, k) float64`` symmetric, zero on the diagonal: entries ``(i, j)`` and ``(j, i)``
+        for ``i < j`` are ``dtw(sequences[i], sequences[j], window=window).distance``; NaN
+        in the row and column of a sequence with no observed frame.
+
+    Raises
+    ------
+    AnalysisError
+        A sequence :func:`dtw` refuses, different feature counts, a bad window or thread count.
     """
     prepared = [prepare_sequence(s, f"sequence {k}") for k, s in enumerate(sequences)]
-    n_features = {int(p.values.shape[1]) for p in prepared}
+    n_features = sorted({int(p.values.shape[1]) for p in prepared})
     if len(n_features) > 1:
         raise AnalysisError(
-            f"all-pairs DTW: the sequences have {sorted(n_features)} features per frame; "
-            "expected one count"
+            f"all-pairs DTW: the sequences have {n_features} features per frame; "
+            "expected one count",
+            hint="compare sequences of the same joints and dimensions",
         )
-    k = len(prepared)
-    out = np.zeros((k, k), dtype=np.float64)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    if not pairs:
-        return out
-    _kernels()  # import (and load the compiled code) once, before the threads start
-    if n_threads is None:
-        n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    n_threads = max(1, min(int(n_threads), len(pairs)))
+    return _distance_matrices([prepared], window, n_threads)[0]
 
-    def run(chunk: list[tuple[int, int]]) -> list[float]:
-        return [_align(prepared[i], prepared[j], window, False).distance for i, j in chunk]
 
-    # Interleaved chunks: pairs of long and short sequences spread evenly over the threads.
-    chunks = [pairs[t::n_threads] for t in range(n_threads)]
-    if n_threads == 1:
-        results = [run(chunks[0])]
+def dtw_pose_distance_matrix(
+    poses: Sequence[np.ndarray],
+    *,
+    variant: PoseVariant = "all",
+    pairs: Sequence[tuple[int, int]] = (),
+    window: int | None = None,
+    n_threads: int | None = None,
+) -> np.ndarray:
+    """All-pairs :func:`dtw_poses` distances of pose sequences, in one of its three variants.
+
+    Parameters
+    ----------
+    poses
+        ``k`` arrays ``(n_frames_i, n_joints, n_space)``: frame counts may differ, joint and
+        space counts must agree; NaN where a joint was not detected.
+    variant, pairs, window
+        As for :func:`dtw_poses`.
+    n_threads
+        As for :func:`dtw_distance_matrix`; the pairs of every joint (or joint pair) share one
+        pool of threads.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_results, k, k) float64``: ``n_results`` is 1 for ``"all"``, ``n_joints`` for
+        ``"per_joint"``, ``len(pairs)`` for ``"relation"``; entry ``[r, i, j]`` (and
+        ``[r, j, i]``) for ``i < j`` is ``dtw_poses(poses[i], poses[j], ...)[r].distance``;
+        zero on each diagonal, NaN in the row and column of a sequence whose joint (or joint
+        pair) is never observed.
+
+    Raises
+    ------
+    AnalysisError
+        As :func:`dtw_poses`, naming the sequence; a bad thread count.
+    """
+    checked = [_check_pose(p, f"pose sequence {k}") for k, p in enumerate(poses)]
+    for k, pose in enumerate(checked[1:], start=1):
+        if pose.shape[1:] != checked[0].shape[1:]:
+            raise AnalysisError(
+                f"all-pairs DTW of poses: pose sequence 0 has {checked[0].shape[1]} joints × "
+                f"{checked[0].shape[2]} dimensions, pose sequence {k} {pose.shape[1]} × "
+                f"{pose.shape[2]}; expected the same",
+                hint="compare results of the same pose model (same keypoints)",
+            )
+    features: list[list[np.ndarray]]
+    if variant == "all":
+        features = [checked]
+    elif variant == "per_joint":
+        n_joints = checked[0].shape[1] if checked else 0
+        features = [[pose[:, j] for pose in checked] for j in range(n_joints)]
+    elif variant == "relation":
+        if not pairs:
+            raise AnalysisError(
+                "DTW variant 'relation' needs joint pairs; found none",
+                hint="pass pairs=[(i, j), ...] (CLI: --pair NAME_I,NAME_J)",
+            )
+        n_joints = checked[0].shape[1] if checked else max(max(p) for p in pairs) + 1
+        joint_pairs = [_check_pair(p, n_joints) for p in pairs]
+        features = [[pose[:, j] - pose[:, i] for pose in checked] for i, j in joint_pairs]
     else:
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            results = list(pool.map(run, chunks))
-    for chunk, values in zip(chunks, results, strict=True):
-        for (i, j), value in zip(chunk, values, strict=True):
-            out[i, j] = out[j, i] = value
-    for i, p in enumerate(prepared):
-        if p.values.shape[0] == 0:
-            out[i, i] = np.nan
+        raise AnalysisError(
+            f"unknown DTW variant {variant!r}; expected one of 'all', 'per_joint', 'relation'"
+        )
+    groups = [
+        [prepare_sequence(x, f"pose sequence {k}") for k, x in enumerate(group)]
+        for group in features
+    ]
+    return _distance_matrices(groups, window, n_threads)
+
+
+@dataclass(frozen=True, eq=False)
+class _Packed:
+    """Prepared sequences packed for :func:`_kernels.dtw_pairs_kernel` (see its arguments).
+
+    Attributes
+    ----------
+    values, values_t
+        ``(n_values,) float64``: each sequence's frames row-major, and transposed, at its offset.
+    offsets, n_obs, n_features
+        ``(n_sequences,) int64``.
+    has_nan
+        ``(n_sequences,) bool``.
+    """
+
+    values: np.ndarray
+    values_t: np.ndarray
+    offsets: np.ndarray
+    n_obs: np.ndarray
+    n_features: np.ndarray
+    has_nan: np.ndarray
+
+
+def _pack(prepared: Sequence[PreparedSequence]) -> _Packed:
+    """One flat copy of every sequence (and its transpose), so the kernel needs no objects."""
+    sizes = np.array([p.values.size for p in prepared], dtype=np.int64)
+    offsets = np.zeros(len(prepared), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offsets[1:])
+    empty = np.empty(0, np.float64)
+    return _Packed(
+        values=np.concatenate([p.values.ravel() for p in prepared] or [empty]),
+        values_t=np.concatenate([p.values_t.ravel() for p in prepared] or [empty]),
+        offsets=offsets,
+        n_obs=np.array([p.values.shape[0] for p in prepared], dtype=np.int64),
+        n_features=np.array([p.values.shape[1] for p in prepared], dtype=np.int64),
+        has_nan=np.array([p.has_nan for p in prepared], dtype=np.bool_),
+    )
+
+
+def _resolve_threads(n_threads: int | None) -> int:
+    if n_threads is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int | np.integer) or n_threads < 1:
+        raise AnalysisError(
+            f"all-pairs DTW: expected a whole number of threads >= 1, found {n_threads!r}",
+            hint="pass n_threads=N with N >= 1 (CLI: --threads N), or None for every core",
+        )
+    return int(n_threads)
+
+
+def _distance_matrices(
+    groups: Sequence[Sequence[PreparedSequence]], window: int | None, n_threads: int | None
+) -> np.ndarray:
+    """``(n_groups, k, k)`` all-pairs distances within each group of ``k`` sequences."""
+    _check_window(window)
+    threads = _resolve_threads(n_threads)
+    n_groups = len(groups)
+    k = len(groups[0]) if groups else 0
+    out = np.zeros((n_groups, k, k), dtype=np.float64)
+    if k == 0:
+        return out
+    flat = [p for group in groups for p in group]
+    packed = _pack(flat)
+    observed = (packed.n_obs > 0).reshape(n_groups, k)
+    # Every (group, i < j) pair in one list: the threads balance the work across groups too.
+    iu, ju = np.triu_indices(k, 1)
+    base = (np.arange(n_groups, dtype=np.int64) * k)[:, None]
+    first = (base + iu).ravel()
+    second = (base + ju).ravel()
+    # A sequence with nothing observed has nothing to align (NaN), as in _align.
+    both = (packed.n_obs[first] > 0) & (packed.n_obs[second] > 0)
+    distances = np.full(first.shape[0], np.nan)
+    if both.any():
+        # Clipped to the longest sequence (the band is already full there): no int64 overflow.
+        band = -1 if window is None else min(int(window), int(packed.n_obs.max()))
+        total, length = _pair_costs(packed, first[both], second[both], band, threads)
+        total[total >= _kernels().UNMATCHABLE_TOTAL] = np.inf  # as _align
+        distances[both] = total / length  # as _align: float(total) / length
+    g = np.repeat(np.arange(n_groups), iu.shape[0])
+    out[g, np.tile(iu, n_groups), np.tile(ju, n_groups)] = distances
+    out[g, np.tile(ju, n_groups), np.tile(iu, n_groups)] = distances
+    unobserved_g, unobserved_i = np.nonzero(~observed)
+    out[unobserved_g, unobserved_i, unobserved_i] = np.nan
     return out
+
+
+# Chunks never go below this share of one thread's work: a few dozen kernel calls per matrix
+# (~10 us of Python each), and the last chunk, which one thread may finish alone, is small.
+_MIN_CHUNK_SHARE = 1 / 128
+
+
+def _pair_costs(
+    packed: _Packed, first: np.ndarray, second: np.ndarray, window: int, n_threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Total cost ``(n_pairs,) float64`` and path length ``(n_pairs,) int64`` of each pair.
+
+    Why threads over one nogil kernel and not numba's ``prange``: the work is the same
+    compiled loop either way, but ``prange`` splits the pairs statically by default (a thread
+    slowed by another process on a shared machine holds everyone up), depends on which
+    threading layer the machine has (``workqueue``, numba's fallback, aborts the process when
+    two Python threads launch parallel kernels at once, as the daemon and the dashboard may;
+    GNU OpenMP is not fork-safe, and process pools fork), and sets its thread count through
+    numba's global state. Here each thread takes the next chunk of pairs from a shared cursor
+    when it finishes one (guided self-scheduling: chunks shrink as the work runs out, largest
+    pairs first), so the threads finish together; per chunk there is one kernel call, nothing
+    per pair runs in Python.
+    """
+    kernels = _kernels()
+    n_pairs = int(first.shape[0])
+    total = np.empty(n_pairs, np.float64)
+    length = np.empty(n_pairs, np.int64)
+    args = (
+        packed.values,
+        packed.values_t,
+        packed.offsets,
+        packed.n_obs,
+        packed.n_features,
+        packed.has_nan,
+    )
+    n_threads = min(n_threads, n_pairs)
+    if n_threads == 1:
+        kernels.dtw_pairs_kernel(*args, first, second, window, total, length)
+        return total, length
+    # Work per pair: cells inside the band times features (the kernel's inner loop count).
+    n = packed.n_obs[first].astype(np.float64)
+    m = packed.n_obs[second].astype(np.float64)
+    width = m if window < 0 else np.minimum(m, 2.0 * window + 1.0 + np.ceil(m / n))
+    work = n * width * packed.n_features[first]
+    order = np.argsort(-work, kind="stable")
+    first_s, second_s = first[order], second[order]
+    total_s = np.empty(n_pairs, np.float64)
+    length_s = np.empty(n_pairs, np.int64)
+    cumulative = np.cumsum(work[order])
+    all_work = float(cumulative[-1])
+    min_chunk = all_work * _MIN_CHUNK_SHARE / n_threads
+    cursor = [0]
+    lock = threading.Lock()
+
+    def next_chunk() -> tuple[int, int] | None:
+        with lock:
+            start = cursor[0]
+            if start >= n_pairs:
+                return None
+            done = float(cumulative[start - 1]) if start else 0.0
+            target = done + max((all_work - done) / (2 * n_threads), min_chunk)
+            end = int(np.searchsorted(cumulative, target, side="left")) + 1
+            end = min(max(end, start + 1), n_pairs)
+            cursor[0] = end
+            return start, end
+
+    def worker() -> None:
+        while (chunk := next_chunk()) is not None:
+            lo, hi = chunk
+            # Slices are views: the kernel writes straight into total_s/length_s.
+            kernels.dtw_pairs_kernel(
+                *args,
+                first_s[lo:hi],
+                second_s[lo:hi],
+                window,
+                total_s[lo:hi],
+                length_s[lo:hi],
+            )
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        futures = [pool.submit(worker) for _ in range(n_threads)]
+        for future in futures:
+            future.result()  # re-raises a worker's exception here
+    total[order] = total_s
+    length[order] = length_s
+    return total, length

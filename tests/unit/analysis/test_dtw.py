@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from w2t_bkin.analysis._kernels import UNMATCHABLE_COST, UNMATCHABLE_TOTAL
 from w2t_bkin.analysis.dtw import (
     dtw,
     dtw_distance_matrix,
+    dtw_pose_distance_matrix,
     dtw_poses,
     prepare_sequence,
     sakoe_chiba_band,
@@ -34,7 +36,7 @@ def reference_cost(x: np.ndarray, y: np.ndarray) -> float:
             total += t * t
             shared += 1.0
     if shared == 0.0:
-        return math.inf
+        return UNMATCHABLE_COST  # paths avoid such pairs; a total holding one is inf
     if shared == len(x):
         return math.sqrt(total) if len(x) > 1 else abs(x[0] - y[0])
     return math.sqrt(total * (len(x) / shared))
@@ -77,7 +79,8 @@ def reference_dtw(
             break
         di, dj = step[i][j]
         i, j = i - di, j - dj
-    return cost[n - 1][m - 1], length[n - 1][m - 1], path[::-1]
+    total = cost[n - 1][m - 1]
+    return (inf if total >= UNMATCHABLE_TOTAL else total), length[n - 1][m - 1], path[::-1]
 
 
 def brute_force_dtw(a: np.ndarray, b: np.ndarray) -> float:
@@ -153,6 +156,23 @@ def test_dtw_equals_plain_reference_with_nan_frames_unequal_lengths_and_bands(pa
     no_path = dtw(a, b, window=window)
     assert no_path.path is None
     assert (no_path.total_cost, no_path.path_length) == (result.total_cost, result.path_length)
+
+
+def test_no_path_without_an_unmatchable_pair_is_inf_with_a_real_path() -> None:
+    # a's only frame shares no feature with b's first frame: every path matches them.
+    a = np.array([[1.0, np.nan]])
+    b = np.array([[np.nan, 0.0], [0.0, 0.0]])
+    for result in (dtw(a, b, return_path=True), dtw(a, b)):
+        assert math.isinf(result.total_cost) and math.isinf(result.distance)
+        assert result.path_length == 2
+    path = dtw(a, b, return_path=True).path
+    assert path is not None and path.tolist() == [[0, 0], [0, 1]]  # starts at (0, 0)
+    assert dtw_distance_matrix([a, b])[0, 1] == math.inf
+    # a3[1] shares no feature with b[0]: the optimal path avoids that pair and stays finite.
+    a3 = np.array([[0.0, 0.0], [1.0, np.nan]])
+    result = dtw(a3, b, return_path=True)
+    assert math.isfinite(result.total_cost) and result.path is not None
+    assert [1, 0] not in result.path.tolist()
 
 
 @settings(max_examples=150, deadline=None)
@@ -387,16 +407,149 @@ def test_pose_shapes_must_agree() -> None:
 # All pairs
 
 
-def test_distance_matrix_matches_pairwise_dtw_on_any_thread_count() -> None:
+@st.composite
+def sequence_sets(draw: st.DrawFn) -> tuple[list[np.ndarray], int | None, int]:
+    """1 to 5 sequences of one feature count (some never observed), a window, a thread count."""
+    n_features = draw(st.integers(1, 4))
+    seqs = draw(st.lists(sequences(n_features), min_size=1, max_size=5))
+    for k in range(len(seqs)):
+        if draw(st.integers(0, 7)) == 0:  # now and then a sequence with no detection at all
+            seqs[k] = np.full_like(seqs[k], np.nan)
+    window = draw(st.one_of(st.none(), st.integers(0, 6)))
+    return seqs, window, draw(st.integers(1, 3))
+
+
+def pairwise_expected(seqs: list[np.ndarray], window: int | None) -> np.ndarray:
+    """The matrix built from one dtw(...) call per pair i < j (the per-pair path)."""
+    k = len(seqs)
+    expected = np.zeros((k, k))
+    for i, j in itertools.combinations(range(k), 2):
+        expected[i, j] = expected[j, i] = dtw(seqs[i], seqs[j], window=window).distance
+    for i, s in enumerate(seqs):
+        if np.isnan(s).all():
+            expected[i, i] = np.nan
+    return expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence_sets())
+def test_distance_matrix_equals_per_pair_dtw_with_nan_frames_unequal_lengths_and_bands(
+    case,
+) -> None:
+    seqs, window, n_threads = case
+    matrix = dtw_distance_matrix(seqs, window=window, n_threads=n_threads)
+    # The same kernel runs on the same prepared frames: bit-identical, NaN where expected.
+    np.testing.assert_array_equal(matrix, pairwise_expected(seqs, window))
+
+
+@st.composite
+def pose_sets(draw: st.DrawFn) -> tuple[list[np.ndarray], list[tuple[int, int]], int | None]:
+    """1 to 4 pose sequences (n_frames, n_joints, 2|3) with missed joints and frames."""
+    n_joints = draw(st.integers(2, 4))
+    n_space = draw(st.sampled_from([2, 3]))
+    poses = []
+    for _ in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 10))
+        x = draw(hnp.arrays(np.float64, (n, n_joints, n_space), elements=finite))
+        missed = draw(hnp.arrays(np.bool_, (n, n_joints), elements=st.booleans()))
+        x[missed & draw(st.booleans())] = np.nan  # some joints missed in some frames
+        if draw(st.integers(0, 5)) == 0:
+            x[:, draw(st.integers(0, n_joints - 1))] = np.nan  # a joint never seen
+        poses.append(x)
+    joint_pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n_joints - 1), st.integers(0, n_joints - 1)).filter(
+                lambda p: p[0] != p[1]
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    return poses, joint_pairs, draw(st.one_of(st.none(), st.integers(0, 5)))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pose_sets(), st.sampled_from(["all", "per_joint", "relation"]), st.integers(1, 3))
+def test_pose_distance_matrix_equals_dtw_poses_for_every_variant(case, variant, n_threads) -> None:
+    poses, joint_pairs, window = case
+    pairs = joint_pairs if variant == "relation" else ()
+    matrices = dtw_pose_distance_matrix(
+        poses, variant=variant, pairs=pairs, window=window, n_threads=n_threads
+    )
+    k = len(poses)
+    n_results = {"all": 1, "per_joint": poses[0].shape[1], "relation": len(joint_pairs)}
+    assert matrices.shape == (n_results[variant], k, k)
+    expected = np.zeros_like(matrices)
+    for i, j in itertools.combinations(range(k), 2):
+        results = dtw_poses(poses[i], poses[j], variant=variant, pairs=pairs, window=window)
+        for r, result in enumerate(results):
+            expected[r, i, j] = expected[r, j, i] = result.distance
+    for r in range(matrices.shape[0]):
+        for i in range(k):
+            # The diagonal is dtw of a sequence with itself: 0, or NaN if nothing was seen.
+            expected[r, i, i] = dtw_poses(
+                poses[i], poses[i], variant=variant, pairs=pairs, window=window
+            )[r].distance
+    np.testing.assert_array_equal(matrices, expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 60), st.one_of(st.none(), st.integers(0, 80)))
+def test_compiled_band_equals_sakoe_chiba_band(n: int, m: int, window) -> None:
+    from w2t_bkin.analysis import _kernels
+
+    lo = np.full(n, -7, np.int64)
+    hi = np.full(n, -7, np.int64)
+    _kernels.band_kernel(n, m, -1 if window is None else window, lo, hi)
+    expected_lo, expected_hi = sakoe_chiba_band(n, m, window)
+    np.testing.assert_array_equal(lo, expected_lo)
+    np.testing.assert_array_equal(hi, expected_hi)
+
+
+def test_distance_matrix_of_many_pairs_is_the_same_on_any_thread_count() -> None:
+    # 780 pairs of mixed lengths: the threads take many chunks of the shared pair list, so a
+    # pair lost or computed twice by the scheduling would show here.
     rng = np.random.default_rng(4)
-    seqs = [rng.normal(size=(int(rng.integers(5, 40)), 3)) for _ in range(7)]
+    seqs = [rng.normal(size=(int(rng.integers(2, 30)), 3)) for _ in range(40)]
     seqs[2][4] = np.nan
-    expected = np.zeros((7, 7))
-    for i, j in itertools.combinations(range(7), 2):
-        expected[i, j] = expected[j, i] = dtw(seqs[i], seqs[j], window=8).distance
-    for n_threads in (1, 2, 3):
-        matrix = dtw_distance_matrix(seqs, window=8, n_threads=n_threads)
+    seqs[7][:, 1] = np.nan
+    seqs[11][:] = np.nan
+    expected = pairwise_expected(seqs, 5)
+    for n_threads in (1, 2, 3, 8):
+        matrix = dtw_distance_matrix(seqs, window=5, n_threads=n_threads)
         np.testing.assert_array_equal(matrix, expected)
+
+
+def test_distance_matrix_is_right_when_threads_call_it_at_once() -> None:
+    # The daemon and the dashboard analyse from threads: concurrent calls must neither crash
+    # (numba's workqueue layer aborts on concurrent prange launches) nor mix their results.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(8)
+    sets = [[rng.normal(size=(int(rng.integers(5, 25)), 2)) for _ in range(12)] for _ in range(4)]
+    expected = [pairwise_expected(seqs, None) for seqs in sets]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda seqs: dtw_distance_matrix(seqs, n_threads=2), sets))
+    for matrix, want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(matrix, want)
+
+
+def test_distance_matrix_of_one_two_and_no_sequences() -> None:
+    a = np.array([0.0, 1.0, 2.0])
+    b = np.array([0.0, 2.0])
+    np.testing.assert_array_equal(dtw_distance_matrix([a]), [[0.0]])
+    two = dtw_distance_matrix([a, b], n_threads=2)
+    # Path (0,0) (1,1) (2,1): costs 0 + 1 + 0 over 3 matched pairs.
+    np.testing.assert_array_equal(two, [[0.0, 1 / 3], [1 / 3, 0.0]])
+    assert dtw_distance_matrix([]).shape == (0, 0)
+
+
+def test_window_larger_than_any_sequence_equals_no_window() -> None:
+    rng = np.random.default_rng(3)
+    seqs = [rng.normal(size=(int(rng.integers(3, 20)), 2)) for _ in range(6)]
+    np.testing.assert_array_equal(
+        dtw_distance_matrix(seqs, window=10**30), dtw_distance_matrix(seqs, window=None)
+    )
 
 
 def test_distance_matrix_marks_a_never_detected_sequence_nan() -> None:
@@ -407,6 +560,46 @@ def test_distance_matrix_marks_a_never_detected_sequence_nan() -> None:
     assert matrix[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("n_threads", [0, -2, True, 1.5])
+def test_bad_thread_count_is_refused(n_threads) -> None:
+    with pytest.raises(
+        AnalysisError, match=rf"expected a whole number of threads >= 1, found {n_threads!r}"
+    ):
+        dtw_distance_matrix([np.zeros(3), np.ones(3)], n_threads=n_threads)
+
+
+def test_distance_matrix_refuses_mixed_feature_counts_and_bad_windows() -> None:
+    with pytest.raises(AnalysisError, match=r"the sequences have \[2, 3\] features per frame"):
+        dtw_distance_matrix([np.zeros((4, 2)), np.zeros((4, 3))])
+    with pytest.raises(AnalysisError, match="expected a whole number of frames >= 0, found -1"):
+        dtw_distance_matrix([np.zeros(4), np.zeros(4)], window=-1)
+    with pytest.raises(AnalysisError, match="sequence 1: frame 0 holds an infinite value"):
+        dtw_distance_matrix([np.zeros(4), np.full(4, np.inf)])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"variant": "relation"}, "needs joint pairs"),
+        ({"variant": "relation", "pairs": [(0, 9)]}, "two different joint indices in 0..3"),
+        ({"variant": "bones"}, "unknown DTW variant 'bones'"),
+    ],
+)
+def test_pose_distance_matrix_refuses_bad_variants(kwargs, message) -> None:
+    poses = [np.zeros((5, 4, 2)), np.ones((6, 4, 2))]
+    with pytest.raises(AnalysisError, match=message):
+        dtw_pose_distance_matrix(poses, **kwargs)
+
+
+def test_pose_distance_matrix_names_the_sequence_that_does_not_agree() -> None:
+    with pytest.raises(
+        AnalysisError, match=r"pose sequence 0 has 4 joints × 2 dimensions, pose sequence 2 5 × 2"
+    ):
+        dtw_pose_distance_matrix([np.zeros((5, 4, 2))] * 2 + [np.zeros((5, 5, 2))])
+    with pytest.raises(AnalysisError, match=r"pose sequence 1: expected poses of shape"):
+        dtw_pose_distance_matrix([np.zeros((5, 4, 2)), np.zeros((5, 8))])
+
+
 # --------------------------------------------------------------------------------------------
 # Kernel build and dependency
 
@@ -414,7 +607,14 @@ def test_distance_matrix_marks_a_never_detected_sequence_nan() -> None:
 def test_kernels_release_the_gil_and_are_cached_on_disk() -> None:
     from w2t_bkin.analysis import _kernels
 
-    for kernel in (_kernels.dtw_cost_kernel, _kernels.dtw_path_kernel, _kernels.backtrack):
+    kernels = (
+        _kernels.dtw_cost_kernel,
+        _kernels.dtw_path_kernel,
+        _kernels.backtrack,
+        _kernels.band_kernel,
+        _kernels.dtw_pairs_kernel,
+    )
+    for kernel in kernels:
         assert kernel.targetoptions["nogil"] is True
         assert kernel._cache.__class__.__name__ == "FunctionCache"  # cache=True, not NullCache
 
