@@ -21,9 +21,9 @@ from w2t_bkin.session.cache import (
     CacheDecision,
     cache_key,
     decide,
-    fingerprint_record,
     output_records,
-    session_cache_inputs,
+    recorded_decision,
+    session_cache_state,
 )
 from w2t_bkin.workspace.discovery import SessionRef, discover_sessions
 from w2t_bkin.workspace.layout import Workspace, open_workspace
@@ -279,19 +279,27 @@ def _plan(
 ) -> _Plan:
     """The cache decision of one session (a session that cannot be checked runs, to fail)."""
     previous = registry.latest_task(f"{ref.subject}/{ref.session}")
+    if not force and previous is not None:
+        # Every file stats as the last run recorded it: its fingerprint (and snapshot) stand.
+        recorded = recorded_decision(root, ref.subject, ref.session, config_path, previous)
+        if recorded is not None:
+            return _Plan(recorded, dict(previous.fingerprint), previous.cache_key, previous)
     try:
-        fingerprint, sections, metadata = session_cache_inputs(
-            root, ref.subject, ref.session, config_path
-        )
+        state = session_cache_state(root, ref.subject, ref.session, config_path)
     except W2TError as exc:
         reason = f"cannot check: {exc.message.splitlines()[0]}"
         return _Plan(CacheDecision("run", (reason,)), {}, None, previous)
     outputs = Workspace(root).processed_dir(ref.subject, ref.session)
     decision = decide(
-        f"{ref.subject}/{ref.session}", fingerprint, sections, metadata, previous, outputs, force
+        f"{ref.subject}/{ref.session}",
+        state.fingerprint,
+        state.config_sections,
+        state.metadata,
+        previous,
+        outputs,
+        force,
     )
-    record = fingerprint_record(fingerprint, sections, metadata)
-    return _Plan(decision, record, cache_key(fingerprint), previous)
+    return _Plan(decision, state.record(), cache_key(state.fingerprint), previous)
 
 
 def executor_plan(
@@ -393,9 +401,18 @@ class _Recorder:
         )
         result.warnings = list(plan.previous.warnings)
         now = utc_now()
+        # plan.fingerprint, not the previous one: equal digests, and a fresh stat snapshot (a
+        # file touched since, content unchanged, is then trusted by stat again next time).
         self.registry.record_task(
             self.run_id,
-            replace(plan.previous, status="cached", started_at=now, finished_at=now, run_id=""),
+            replace(
+                plan.previous,
+                status="cached",
+                started_at=now,
+                finished_at=now,
+                run_id="",
+                fingerprint=plan.fingerprint,
+            ),
         )
         return result
 
@@ -471,9 +488,14 @@ class _Runner:
                 results[outcome.key] = result
                 if result.status == SessionStatus.CANCELLED:
                     return
-                if result.transient and result.status == SessionStatus.FAILED and not last:
-                    again.append(ref)  # retried in the next round
+                # A transient failure the session reported is retried here, in the next
+                # round; a lost worker or a failed task was already retried by the executor.
+                retry_here = isinstance(outcome.value, SessionResult) and result.transient
+                if retry_here and result.status == SessionStatus.FAILED and not last:
+                    again.append(ref)
                     return
+                if outcome.value is None and outcome.transient:  # its worker died inside it
+                    _discard_unfinished_run(self.root, result)
                 self.recorder.record(result, attempts[outcome.key])
                 self.notify(SessionFinished(result))
 
@@ -533,6 +555,57 @@ class _Runner:
             exit_code=70,
             transient=outcome.transient,
         )
+
+
+def _discard_unfinished_run(root: Path, result: SessionResult) -> None:
+    """Remove what a session's run left when its worker died inside it (a failed ``result``).
+
+    A worker killed mid-session (SIGKILL, out of memory, a lost Dask worker) leaves its staged
+    NWB file and the sidecars written so far -- before the commit point even a ``status.json``
+    saying "succeeded" -- beside no NWB file. Those are removed, ``pipeline.log`` is kept and
+    told why, and ``previous/`` (the last good outputs, set aside when the run started) stays.
+    Nothing is touched when the NWB file exists (the run published a complete set, or never
+    set the earlier one aside) or when the session is still locked (its worker is alive after
+    all); the next run cleans up either way.
+    """
+    import logging
+
+    from w2t_bkin.errors import SessionBusyError
+    from w2t_bkin.nwb.io import staged_name_pattern
+    from w2t_bkin.runtime.capture import LOG_FORMAT
+    from w2t_bkin.session.context import invalid_nwb_path, nwb_file_name
+    from w2t_bkin.session.outputs import OUTPUT_NAMES, PREVIOUS_DIR, session_lock
+
+    folder = Workspace(root).processed_dir(result.subject, result.session)
+    nwb = folder / nwb_file_name(result.subject, result.session)
+    log = logging.getLogger(__name__)
+    try:
+        with session_lock(root, result.subject, result.session):
+            if not folder.is_dir() or nwb.is_file():
+                return
+            left = [folder / name for name in OUTPUT_NAMES if name != "pipeline.log"]
+            left += [invalid_nwb_path(nwb), *folder.glob(staged_name_pattern(nwb))]
+            removed = [p for p in left if p.is_file() and not p.is_symlink()]
+            for path in removed:
+                path.unlink()
+            if (folder / PREVIOUS_DIR).is_dir():
+                result.previous_outputs = folder / PREVIOUS_DIR
+            note = logging.makeLogRecord(
+                {
+                    "name": __name__,
+                    "levelno": logging.ERROR,
+                    "levelname": "ERROR",
+                    "msg": "the run stopped outside its session code (%s); removed what it "
+                    "left unfinished: %s",
+                    "args": (result.error, ", ".join(p.name for p in removed) or "nothing"),
+                }
+            )
+            with (folder / "pipeline.log").open("a", encoding="utf-8") as session_log:
+                session_log.write(logging.Formatter(LOG_FORMAT).format(note) + "\n")
+    except SessionBusyError:
+        log.warning("%s/%s is still locked: its outputs were left as they are", *_key(result))
+    except OSError as exc:  # the next run of the session removes them instead
+        log.warning("could not clean up after %s/%s: %s", *_key(result), exc)
 
 
 def _one_at_a_time(

@@ -16,11 +16,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from w2t_bkin.errors import ConfigError
+from w2t_bkin.layout_constants import CONFIG_FILENAME as CONFIG_FILENAME
 from w2t_bkin.runtime.fingerprint import json_digest
 from w2t_bkin.tomlerrors import format_validation_error, read_toml
 
 CONFIG_SCHEMA_VERSION: Final = 1
-CONFIG_FILENAME = "configuration.toml"
 
 
 class _Section(BaseModel):

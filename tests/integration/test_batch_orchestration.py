@@ -10,7 +10,7 @@ import errno
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from w2t_bkin.batch import SessionPlanned, SessionProgress, run_batch
 from w2t_bkin.cli import main
 from w2t_bkin.runtime.registry import Registry, registry_path
+from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 from w2t_bkin.session import PHASES, session_lock
 from w2t_bkin.testing import ExperimentSpec, write_experiment
 
@@ -251,3 +252,47 @@ def test_slurm_workers_are_requested_as_the_configuration_says() -> None:
     ):
         assert line in script.splitlines(), script
     assert "--nthreads 1" in script  # one session at a time per worker
+
+
+class _WorkerDiesEveryTime:
+    """An executor whose worker dies inside every attempt (e.g. out of memory each time).
+
+    Like the real executors it spends ``retries`` itself and reports the lost worker once.
+    """
+
+    def __init__(self) -> None:
+        self.rounds: list[list[str]] = []
+
+    def run(
+        self,
+        tasks: Sequence[TaskSpec],
+        *,
+        on_event: Callable[[TaskEvent], None],
+        on_outcome: Callable[[TaskOutcome], None],
+        retries: int = 0,
+    ) -> None:
+        self.rounds.append([task.key for task in tasks])
+        for task in tasks:
+            on_outcome(
+                TaskOutcome(
+                    task.key,
+                    error="worker lost: the worker died while running it",
+                    transient=True,
+                    attempts=1 + retries,
+                    worker="tcp://127.0.0.1:1",
+                )
+            )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_lost_worker_spends_the_retries_once(root: Path) -> None:
+    executor = _WorkerDiesEveryTime()
+    batch = run_batch(root, force=True, session="ses01", retries=1, executor=executor)
+    (result,) = batch.results
+    assert (result.status, result.failed_phase) == ("failed", "execution")
+    assert "worker lost" in (result.error or "")
+    # the executor ran it 1 + 1 times; the batch must not start another round on top
+    assert executor.rounds == [["mouse01/ses01"]]
+    assert Registry(registry_path(root)).get_run(batch.run_id or "").tasks[0].attempts == 2

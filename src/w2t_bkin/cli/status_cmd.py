@@ -1,7 +1,9 @@
 """``w2t-bkin status`` and ``w2t-bkin runs list|show``: what ran, and what would run next.
 
-Nothing here writes: the run registry (``ROOT/.w2t/registry.sqlite``) is read, and each
-session's current fingerprint is computed from its metadata and inputs (digests cached).
+Nothing here writes: the run registry (``ROOT/.w2t/registry.sqlite``) is read. A session whose
+files all stat as its last run recorded them is decided from that record (only its outputs'
+digests are checked, and neither pydantic nor NumPy is imported); any other is decided from its
+current fingerprint (metadata and inputs, digests cached), which also gives the reasons.
 The session pipeline is imported inside the commands, so ``--help`` stays fast.
 """
 
@@ -16,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from w2t_bkin.cli import app, stdout
+from w2t_bkin.cli._options import check_choice
 from w2t_bkin.errors import W2TError
 
 if TYPE_CHECKING:
@@ -27,12 +30,18 @@ app.add_typer(runs_app, name="runs")
 FORMATS = ("table", "json")
 
 
-def session_state(root: Path, subject: str, session: str, config: Path | None) -> dict[str, Any]:
+def session_state(
+    root: Path, subject: str, session: str, config: Path | None, *, fast: bool = True
+) -> dict[str, Any]:
     """One session's latest state: ``done`` / ``cached`` (up to date), ``stale``, ``failed``,
     ``never run`` (or the last task status: ``skipped``, ``busy``, ``cancelled``), with reasons.
+
+    First from the stat snapshot the last run recorded (nothing read but its outputs' digests,
+    no schema imported); when that cannot say (``fast`` false, or anything stats differently),
+    from the content: configuration, merged metadata and input digests, which give the reasons.
     """
     from w2t_bkin.runtime.registry import Registry, registry_path
-    from w2t_bkin.session.cache import decide, session_cache_inputs
+    from w2t_bkin.session.cache import recorded_decision
 
     key = f"{subject}/{session}"
     latest = Registry(registry_path(root)).latest_task(key)
@@ -50,12 +59,17 @@ def session_state(root: Path, subject: str, session: str, config: Path | None) -
     if not latest.succeeded:
         reasons = [_first_line(latest.error)] if latest.error else []
         return {**row, "state": latest.status, "reasons": reasons}
-    try:
-        current, sections, metadata = session_cache_inputs(root, subject, session, config)
-    except W2TError as exc:
-        return {**row, "state": "stale", "reasons": [f"cannot check: {_first_line(str(exc))}"]}
-    outputs_dir = Path(root) / "data" / "processed" / subject / session
-    decision = decide(key, current, sections, metadata, latest, outputs_dir)
+    decision = recorded_decision(root, subject, session, config, latest) if fast else None
+    if decision is None:
+        from w2t_bkin.session.cache import decide, session_cache_inputs
+
+        try:
+            current, sections, metadata = session_cache_inputs(root, subject, session, config)
+        except W2TError as exc:
+            reason = f"cannot check: {_first_line(str(exc))}"
+            return {**row, "state": "stale", "reasons": [reason]}
+        outputs_dir = Path(root) / "data" / "processed" / subject / session
+        decision = decide(key, current, sections, metadata, latest, outputs_dir)
     state = latest.status if decision.state == "cached" else decision.state
     return {**row, "state": state, "reasons": list(decision.reasons)}
 
@@ -67,9 +81,16 @@ def status(
     session: str = typer.Option("*", "--session", "-x", help="Session glob."),
     config: Path | None = typer.Option(None, "--config", help="Use this configuration file."),
     output_format: str = typer.Option("table", "--format", help="table or json."),
+    snapshot: bool = typer.Option(
+        True,
+        "--snapshot/--no-snapshot",
+        help="Trust the file stats (size, mtime, inode) the last run recorded: a session whose "
+        "files all stat the same is decided without reading them. --no-snapshot reads every "
+        "session's metadata and digests its inputs.",
+    ),
 ) -> None:
     """Each selected session's latest state, and why it would run again."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.workspace.discovery import discover_sessions
     from w2t_bkin.workspace.layout import open_workspace
 
@@ -79,7 +100,7 @@ def status(
             f"no session matches --subject {subject!r} --session {session!r} in {root}",
             hint="list the sessions with: w2t-bkin discover ROOT --format plain",
         )
-    rows = [session_state(root, ref.subject, ref.session, config) for ref in refs]
+    rows = [session_state(root, r.subject, r.session, config, fast=snapshot) for r in refs]
     if output_format == "json":
         print(json.dumps(rows, indent=2))
         return
@@ -104,7 +125,7 @@ def runs_list(
     output_format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """The latest runs, newest first."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.runtime.registry import Registry, registry_path
 
     runs = Registry(registry_path(root)).list_runs(limit)
@@ -136,7 +157,7 @@ def runs_show(
     output_format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """One run: its sessions, their status, phase timings and errors."""
-    _check_format(output_format)
+    check_choice(output_format, FORMATS)
     from w2t_bkin.runtime.registry import Registry, registry_path
 
     run = Registry(registry_path(root)).get_run(run_id)
@@ -166,13 +187,6 @@ def runs_show(
             escape(_first_line(task.error)),
         )
     stdout.print(table)
-
-
-def _check_format(output_format: str) -> None:
-    if output_format not in FORMATS:
-        raise W2TError(
-            f"unknown --format {output_format!r}", hint=f"use one of: {', '.join(FORMATS)}"
-        )
 
 
 def _first_line(text: str | None) -> str:

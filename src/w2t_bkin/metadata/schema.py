@@ -11,15 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from w2t_bkin.layout_constants import ID_PATTERN as ID_PATTERN
+from w2t_bkin.layout_constants import ROOT_METADATA_ENV as ROOT_METADATA_ENV
 from w2t_bkin.model.ttl import TTLFormat
 
-ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 ISO_DURATION = re.compile(
     r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 )
 # A number and a unit of mass: "25 g", "0.025 kg", "25g".
 WEIGHT = re.compile(r"^(\d+(\.\d*)?|\.\d+)\s*(mg|g|kg|oz|lb|lbs)$", re.IGNORECASE)
-ROOT_METADATA_ENV = "W2T_ROOT_METADATA"
 FileOrder = Literal["name_asc", "name_desc"]
 
 

@@ -23,26 +23,40 @@ State ``run`` means the session must run whatever changed (never run, forced, la
 
 Nested settings are compared key by key: dict keys join with dots, list items are named
 ``[i]`` by index or ``[<id>]`` when every item is a table with an ``id`` (cameras, TTLs).
+
+A decision from content (:func:`session_cache_state`, then :func:`decide`) parses the
+configuration and metadata and looks every input up in the digest cache. It also records a stat
+snapshot (:mod:`w2t_bkin.runtime.stat_snapshot`) of everything it read, taken before reading it;
+while that snapshot still matches, :func:`recorded_decision` reuses the recorded fingerprint and
+checks only the outputs, without importing the schemas (``w2t-bkin status``, cached batches).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from w2t_bkin import __version__
-from w2t_bkin.config import CONTENT_SECTIONS
-from w2t_bkin.runtime.fingerprint import file_digest, json_digest, stat_file
-from w2t_bkin.runtime.registry import OutputRecord, TaskRecord
-from w2t_bkin.session.context import load_context
-from w2t_bkin.session.fingerprint import (
-    SessionFingerprint,
-    session_fingerprint,
-    workspace_digest_cache,
+from w2t_bkin.layout_constants import CONFIG_FILENAME, ROOT_METADATA_ENV
+from w2t_bkin.runtime.fingerprint import (
+    DIGEST_CACHE_NAME,
+    DigestCache,
+    file_digest,
+    json_digest,
+    stat_file,
 )
-from w2t_bkin.workspace.discovery import require_session_files
+from w2t_bkin.runtime.registry import OutputRecord, TaskRecord
+from w2t_bkin.runtime.stat_snapshot import StatSnapshot, snapshot_matches, take_snapshot
+
+if TYPE_CHECKING:
+    from w2t_bkin.session.fingerprint import SessionFingerprint
+
+# The configuration and metadata schemas (pydantic, NumPy) load only where a session is decided
+# from its content: the stat-snapshot path of `w2t-bkin status` never imports them.
 
 CacheState = Literal["run", "cached", "stale"]
 
@@ -64,22 +78,64 @@ def cache_key(fingerprint: SessionFingerprint) -> str:
     return json_digest({"fingerprint": fingerprint.to_dict(), "w2t_bkin_version": __version__})
 
 
+FINGERPRINT_SCHEME = 1
+""":data:`w2t_bkin.session.fingerprint.FINGERPRINT_VERSION`, which the snapshot path compares
+without importing that module (it loads the schemas); a unit test keeps the two equal."""
+
+STAT_SNAPSHOT_KEY = "stat_snapshot"
+"""Key of the :class:`~w2t_bkin.runtime.stat_snapshot.StatSnapshot` in a task's fingerprint."""
+
+
+@dataclass(frozen=True)
+class CacheInputs:
+    """What a session's cache decision is made of, read from its files now.
+
+    Attributes
+    ----------
+    fingerprint
+        Digests of the content (inputs, content configuration sections, merged metadata).
+    config_sections
+        The configuration's content sections (JSON), for ``old → new`` reasons.
+    metadata
+        The merged metadata (JSON), likewise.
+    snapshot
+        The stat snapshot taken before any of it was read (``None`` when a file or folder
+        could not be stat-ed: the next decision then reads the content again).
+    """
+
+    fingerprint: SessionFingerprint
+    config_sections: dict[str, Any]
+    metadata: dict[str, Any]
+    snapshot: StatSnapshot | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The task record's fingerprint: :func:`fingerprint_record` with the snapshot."""
+        return fingerprint_record(
+            self.fingerprint, self.config_sections, self.metadata, self.snapshot
+        )
+
+
 def fingerprint_record(
     fingerprint: SessionFingerprint,
     config_sections: Mapping[str, Any],
     metadata: Mapping[str, Any],
+    snapshot: StatSnapshot | None = None,
 ) -> dict[str, Any]:
     """What a task record keeps so that a later decision can say ``old → new``.
 
     The digests (:meth:`SessionFingerprint.to_dict`), the package version, the configuration's
-    content sections and the merged metadata (JSON).
+    content sections, the merged metadata (JSON) and, when given, the stat snapshot that lets
+    :func:`recorded_decision` trust these digests without reading anything.
     """
-    return {
+    record = {
         **fingerprint.to_dict(),
         "w2t_bkin_version": __version__,
         "config": dict(config_sections),
         "metadata": dict(metadata),
     }
+    if snapshot is not None:
+        record[STAT_SNAPSHOT_KEY] = snapshot.to_dict()
+    return record
 
 
 def output_records(outputs: Mapping[str, Path], outputs_dir: Path) -> dict[str, OutputRecord]:
@@ -88,7 +144,7 @@ def output_records(outputs: Mapping[str, Path], outputs_dir: Path) -> dict[str, 
     Digests come from the workspace digest cache, as for :func:`decide`. Missing files and
     folders are left out (a failed run may list outputs it could not write).
     """
-    cache = workspace_digest_cache(_workspace_cache_dir(outputs_dir))
+    cache = _digest_cache(_workspace_cache_dir(outputs_dir))
     records = {}
     for name, path in sorted(outputs.items()):
         path = Path(path)
@@ -107,21 +163,152 @@ def session_cache_inputs(
 ) -> tuple[SessionFingerprint, dict[str, Any], dict[str, Any]]:
     """The current fingerprint, content config sections and merged metadata of a session.
 
+    :func:`session_cache_state` without the stat snapshot.
+    """
+    state = session_cache_state(root, subject, session, config_path)
+    return state.fingerprint, state.config_sections, state.metadata
+
+
+def session_cache_state(
+    root: Path, subject: str, session: str, config_path: Path | None = None
+) -> CacheInputs:
+    """Everything a cache decision is made of, with the stat snapshot taken first.
+
     Cheap: the configuration, the merged metadata and the input globs are read, and inputs are
     digested through the workspace digest cache (a file is read only when it changed); nothing
     is decoded.
+
+    The snapshot is taken in two steps, each before what it vouches for is read: the
+    configuration, every metadata file the session may merge (absent ones too) and every folder
+    under the session's raw folder before the configuration, metadata and globs are read; the
+    input files, once the globs name them, before they are digested. Whatever changes meanwhile
+    makes the snapshot mismatch next time.
 
     Raises
     ------
     ConfigError, MetadataError, DiscoveryError, IngestError
         As the configuration and discovery phases of a run would.
     """
+    from w2t_bkin.config import CONTENT_SECTIONS
+    from w2t_bkin.session.context import load_context
+    from w2t_bkin.session.fingerprint import session_fingerprint, workspace_digest_cache
+    from w2t_bkin.workspace.discovery import require_session_files
+
+    before = _settings_snapshot(root, subject, session, config_path)
     ctx = load_context(root, subject, session, config_path)
     files = require_session_files(ctx.raw_dir, ctx.metadata)
+    snapshot = _with_inputs(
+        before, root, files.all_inputs(), [s.path for s in ctx.metadata_sources]
+    )
     cache = workspace_digest_cache(ctx.workspace.cache)
     fingerprint = session_fingerprint(ctx.config, ctx.metadata, files, cache)
     sections = ctx.config.model_dump(mode="json", include=set(CONTENT_SECTIONS))
-    return fingerprint, sections, ctx.metadata.model_dump(mode="json")
+    return CacheInputs(fingerprint, sections, ctx.metadata.model_dump(mode="json"), snapshot)
+
+
+def recorded_decision(
+    root: Path,
+    subject: str,
+    session: str,
+    config_path: Path | None,
+    previous: TaskRecord | None,
+) -> CacheDecision | None:
+    """The decision from ``previous``'s stat snapshot alone, or ``None`` when it cannot say.
+
+    When the last run succeeded with this package version, recorded a snapshot with this
+    configuration file, and every file and folder of the snapshot stats the same, the session's
+    fingerprint is the recorded one: only its outputs are checked (as :func:`decide` does, their
+    checksums through the digest cache). Nothing else is read, and neither the configuration nor
+    the metadata schema is imported.
+
+    ``None`` (decide from the content with :func:`session_cache_state` and :func:`decide`) when
+    any of that does not hold -- which also gives the reasons (``input changed: …``).
+    """
+    if previous is None or not previous.succeeded:
+        return None
+    before = previous.fingerprint
+    if before.get("w2t_bkin_version") != __version__:
+        return None
+    if before.get("fingerprint_version") != FINGERPRINT_SCHEME:
+        return None
+    if previous.cache_key is None or previous.cache_key != _recorded_cache_key(before):
+        return None
+    snapshot = StatSnapshot.from_dict(before.get(STAT_SNAPSHOT_KEY))
+    if snapshot is None or not snapshot_matches(snapshot, root, _context(root, config_path)):
+        return None
+    outputs_dir = Path(root) / "data" / "processed" / subject / session
+    reasons = tuple(_output_reasons(previous, outputs_dir))
+    return CacheDecision("stale" if reasons else "cached", reasons)
+
+
+def _settings_snapshot(
+    root: Path, subject: str, session: str, config_path: Path | None
+) -> StatSnapshot | None:
+    """The first step of the snapshot: settings files and the session's folders."""
+    try:
+        return take_snapshot(
+            root,
+            [_config_file(root, config_path), *_metadata_candidates(root, subject, session)],
+            [Path(root) / "data" / "raw" / subject / session],
+            _context(root, config_path),
+        )
+    except OSError:
+        return None  # something cannot be stat-ed: no snapshot, decided from content next time
+
+
+def _with_inputs(
+    before: StatSnapshot | None, root: Path, inputs: list[Path], metadata_read: list[Path]
+) -> StatSnapshot | None:
+    """``before`` with the input files added (stat-ed now, before they are digested)."""
+    if before is None:
+        return None
+    try:
+        inputs_now = take_snapshot(root, inputs)
+        read = take_snapshot(root, metadata_read)
+    except OSError:
+        return None
+    if not set(read.files) <= set(before.files):
+        # Metadata came from a file the first step did not stat: the snapshot cannot vouch.
+        return None
+    return StatSnapshot(
+        {**before.files, **inputs_now.files}, before.dirs, before.walk_roots, before.context
+    )
+
+
+def _config_file(root: Path, config_path: Path | None) -> Path:
+    return config_path if config_path is not None else Path(root) / CONFIG_FILENAME
+
+
+def _metadata_candidates(root: Path, subject: str, session: str) -> list[Path]:
+    """Every metadata file a session may merge, lowest precedence first, existing or not (one
+    that appears later must mismatch); see :func:`w2t_bkin.metadata.metadata_files`."""
+    raw = Path(root) / "data" / "raw"
+    env = os.environ.get(ROOT_METADATA_ENV)
+    candidates = [Path(env)] if env else []
+    return [
+        *candidates,
+        raw / "metadata.toml",
+        raw / subject / "subject.toml",
+        raw / subject / session / "session.toml",
+    ]
+
+
+def _context(root: Path, config_path: Path | None) -> dict[str, str | None]:
+    # The same --config file (by real path: relative or linked spellings are the same file), and
+    # the same $W2T_ROOT_METADATA setting.
+    return {
+        "config_path": os.path.realpath(_config_file(root, config_path)),
+        ROOT_METADATA_ENV: os.environ.get(ROOT_METADATA_ENV) or None,
+    }
+
+
+def _recorded_cache_key(before: Mapping[str, Any]) -> str:
+    """:func:`cache_key` of a recorded fingerprint, from its JSON form."""
+    fingerprint = {
+        key: before.get(key)
+        for key in ("fingerprint_version", "config_sha256", "metadata_sha256", "input_sha256")
+    }
+    return json_digest({"fingerprint": fingerprint, "w2t_bkin_version": __version__})
 
 
 def decide(
@@ -210,7 +397,7 @@ def _settings_reasons(
 
 
 def _output_reasons(previous: TaskRecord, outputs_dir: Path) -> list[str]:
-    cache = workspace_digest_cache(_workspace_cache_dir(outputs_dir))
+    cache = _digest_cache(_workspace_cache_dir(outputs_dir))
     reasons = []
     for _name, out in sorted(previous.outputs.items()):
         path = Path(out.path) if Path(out.path).is_absolute() else outputs_dir / out.path
@@ -276,3 +463,14 @@ def _workspace_cache_dir(outputs_dir: Path) -> Path:
     parents = outputs_dir.parents
     root = parents[3] if len(parents) > 3 else outputs_dir
     return root / ".w2t" / "cache"
+
+
+def _digest_cache(cache_dir: Path) -> DigestCache:
+    """One digest cache object per workspace and process, for the output checks (the same file
+    as :func:`w2t_bkin.session.fingerprint.workspace_digest_cache`, without importing it)."""
+    return _digest_cache_at(str(Path(cache_dir).absolute()))
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_cache_at(cache_dir: str) -> DigestCache:
+    return DigestCache(Path(cache_dir) / DIGEST_CACHE_NAME)

@@ -9,10 +9,26 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from w2t_bkin.errors import DiscoveryError, MetadataError
-from w2t_bkin.metadata import ROOT_METADATA_ENV, SessionMetadata, check_metadata_file
+from w2t_bkin.layout_constants import ROOT_METADATA_ENV as ROOT_METADATA_ENV
 from w2t_bkin.workspace.layout import ID_RE, Workspace, check_glob, resolve_glob, sort_paths
+
+if TYPE_CHECKING:
+    from w2t_bkin.metadata import SessionMetadata
+
+# The metadata schema (pydantic) loads on first use: finding sessions (`w2t-bkin status`,
+# `discover`) must not pay for it. These names stay importable from here.
+_FROM_METADATA = ("SessionMetadata", "check_metadata_file")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_METADATA:
+        import w2t_bkin.metadata
+
+        return getattr(w2t_bkin.metadata, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,8 @@ def check_experiment_metadata(workspace: Workspace) -> None:
     MetadataError
         The file is not TOML (the message names the file, line and column) or not UTF-8.
     """
+    from w2t_bkin.metadata import check_metadata_file
+
     for path in experiment_metadata_files(workspace):
         check_metadata_file(path)
 

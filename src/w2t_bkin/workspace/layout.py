@@ -7,9 +7,12 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from w2t_bkin.config import CONFIG_FILENAME
 from w2t_bkin.errors import DiscoveryError, MetadataError, WorkspaceError
-from w2t_bkin.metadata import ID_PATTERN
+
+# Not from w2t_bkin.config / w2t_bkin.metadata: those load pydantic, and `w2t-bkin status`
+# must find sessions without it.
+from w2t_bkin.layout_constants import CONFIG_FILENAME as CONFIG_FILENAME
+from w2t_bkin.layout_constants import ID_PATTERN as ID_PATTERN
 
 ID_RE = re.compile(ID_PATTERN)  # used with fullmatch: "$" alone would accept a final "\n"
 SESSION_SUBDIRS = ("Video", "TTLs", "Bpod", "Pose")

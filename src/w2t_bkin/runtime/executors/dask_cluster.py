@@ -8,7 +8,10 @@ thread by :meth:`DaskExecutor.run`, which polls the queue and the finished futur
 Lost workers: the scheduler of a cluster this executor starts gives up on a task the first
 time a worker dies under it (``distributed.scheduler.allowed-failures = 0``), so the task's
 ``retries`` alone decide how often it runs again. A scheduler started elsewhere keeps its own
-setting (3 by default), so there a task may run more often than ``1 + retries`` times.
+setting (3 by default) and silently starts the task again on another worker; so that
+``retries`` decide there too, each attempt sets a ``distributed.Event`` when it starts, and an
+attempt that finds it set (its first run died with its worker) does not run again: it reports
+the lost worker, and the ledger counts the attempt and retries it or reports it failed.
 """
 
 from __future__ import annotations
@@ -46,9 +49,16 @@ def import_distributed(purpose: str = PURPOSE) -> ModuleType:
 
 
 def _run_on_dask_worker(spec: TaskSpec, attempt: int, queue_name: str) -> AttemptResult:
-    from distributed import Queue, get_worker
+    from distributed import Event, Queue, get_worker
 
-    worker = get_worker().address
+    here = get_worker()
+    worker = here.address
+    # The scheduler runs a task again when its worker died under it (allowed-failures): that
+    # second run is a retry the ledger must count and may refuse, so it only reports the loss.
+    started = Event(_started_name(here.get_current_task()))
+    if started.is_set():
+        return AttemptResult(None, _RERUN, True, worker)
+    started.set()
     events = Queue(queue_name)
 
     def send(event: TaskEvent) -> None:
@@ -56,6 +66,15 @@ def _run_on_dask_worker(spec: TaskSpec, attempt: int, queue_name: str) -> Attemp
         events.put([event.key, event.kind, event.detail, event.time_s, event.worker])
 
     return run_attempt(spec, attempt, send, worker)
+
+
+_RERUN = "rerun by the scheduler after its worker died"
+"""The error of an attempt the scheduler started a second time (it does not run again)."""
+
+
+def _started_name(dask_key: object) -> str:
+    """The ``distributed.Event`` an attempt sets when it starts (see the module notes)."""
+    return f"{dask_key}-started"
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,6 +117,9 @@ class DaskExecutor:
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    # dashboard_address=None alone still serves HTTP on :8787 (a warning, an
+                    # error under -W error, when another cluster holds the port)
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                     host="127.0.0.1",
                 )
             self._client: Any = distributed.Client(self._cluster)
@@ -147,11 +169,11 @@ class DaskExecutor:
                 again = self._settle(distributed, settled, running, ledger)
                 self._submit(again, ledger, running, completed, events.name)
         except KeyboardInterrupt:
-            self._client.cancel(list(running))
+            self._cancel(distributed, running)
             ledger.cancel_rest()
             raise
         except BaseException:
-            self._client.cancel(list(running))  # e.g. a callback raised: stop the rest
+            self._cancel(distributed, running)  # e.g. a callback raised: stop the rest
             raise
 
     def close(self) -> None:
@@ -186,6 +208,11 @@ class DaskExecutor:
             running[future] = key
             completed.add(future)
 
+    def _cancel(self, distributed: ModuleType, running: dict[Any, str]) -> None:
+        self._client.cancel(list(running))
+        for future in running:
+            distributed.Event(_started_name(future.key), client=self._client).clear()
+
     @staticmethod
     def _deliver(events: Any, ledger: Ledger, on_event: Callable[[TaskEvent], None]) -> None:
         for key, kind, detail, time_s, worker in events.get(batch=True):
@@ -204,7 +231,11 @@ class DaskExecutor:
         again: list[str] = []
         for future, result in settled:
             key = running.pop(future)
-            if isinstance(result, AttemptResult):
+            distributed.Event(_started_name(future.key), client=future.client).clear()
+            if isinstance(result, AttemptResult) and result.error == _RERUN:
+                died = f"Dask worker {ledger.started.get(key) or '(unknown)'} died while running it"
+                retry = ledger.lost(key, died, charge=True)
+            elif isinstance(result, AttemptResult):
                 retry = ledger.finished(key, result)
             elif (reason := _lost_reason(distributed, result)) is not None:
                 retry = ledger.lost(key, reason, charge=key in ledger.started)
