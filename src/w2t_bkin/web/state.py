@@ -233,11 +233,16 @@ def session_freshness(
     """Whether a session's last successful outputs still stand: ``(state, reasons)``.
 
     ``state`` is ``cached`` (nothing changed), ``stale`` (with what changed) or ``run`` (never
-    ran successfully). Reads the session's metadata and its inputs' digests (cached on disk).
+    ran successfully). Trusts the stat snapshot the last run recorded when every file still
+    stats the same (as ``w2t-bkin status``); otherwise reads the session's metadata and its
+    inputs' digests (cached on disk).
     """
-    from w2t_bkin.session.cache import decide, session_cache_inputs
+    from w2t_bkin.session.cache import decide, recorded_decision, session_cache_inputs
 
     key = f"{subject}/{session}"
+    quick = recorded_decision(root, subject, session, None, latest)
+    if quick is not None:
+        return quick.state, quick.reasons
     try:
         current, sections, metadata = session_cache_inputs(root, subject, session, None)
     except W2TError as exc:
