@@ -10,6 +10,9 @@
 - :mod:`.jobs`: :class:`~.jobs.SortingJob`, ``write_job``/``read_job``/``load_recording``, the
   job JSON schema.
 - :mod:`.dispatch`: :func:`~.dispatch.dispatch`, data folder -> ``job_<id>.json`` + manifest.
+- :mod:`.sort`: :func:`~.sort.sort_results`, each job sorted as a runtime task.
+- :mod:`.session_clock`: a probe's clock fit from ``alignment_stats.json``, and spike sample
+  indices on the session clock (:func:`~.session_clock.probe_samples_to_session_s`).
 
 SpikeInterface is imported inside the functions that use it (the ``ephys`` extra).
 """

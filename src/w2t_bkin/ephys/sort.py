@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from w2t_bkin import __version__
+from w2t_bkin.ephys._spikeinterface import cache_numba_kernels, kernel_modules_for
 from w2t_bkin.ephys.dispatch import MANIFEST_NAME
 from w2t_bkin.ephys.errors import NoJobsError
 from w2t_bkin.ephys.jobs import SortingJob, load_recording, read_job
@@ -441,9 +442,11 @@ def sort_job_task(
     JobFileError
         The job file is bad, or its recording is not under ``data_dir``.
     """
+    started = time.perf_counter()
+    # a new worker process pays these imports once: counted in load_s, not in preprocess_s
+    import spikeinterface.preprocessing  # noqa: F401
     import spikeinterface.sorters as ss
 
-    started = time.perf_counter()
     sort_params = SortParams.model_validate(params)
     job_path = Path(job_file)
     results = Path(results_dir)
@@ -470,6 +473,8 @@ def sort_job_task(
                 "take it from the metadata; for --input spikeinterface give "
                 "spikeinterface_info.probe_paths (a probeinterface JSON)",
             )
+        # each worker process would compile SpikeInterface's numba kernels again: load them
+        cache_numba_kernels(kernel_modules_for(sort_params.sorter))
         wall["load_s"] = time.perf_counter() - started
         mark = time.perf_counter()
         report_progress("preprocessing")

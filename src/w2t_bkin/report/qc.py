@@ -37,10 +37,12 @@ from w2t_bkin.report.html import (
     section_html,
     table_html,
 )
+from w2t_bkin.report.qc_ephys import probe_clock_badges, probe_clocks_html
 from w2t_bkin.report.qc_inputs import (
     FrameCheck,
     FrameTimeline,
     PoseConfidence,
+    ProbeClockQC,
     QCInputs,
     TrialAlignmentSummary,
     TrialStates,
@@ -65,6 +67,7 @@ __all__ = [
     "FrameCheck",
     "FrameTimeline",
     "PoseConfidence",
+    "ProbeClockQC",
     "QCInputs",
     "TrialAlignmentSummary",
     "TrialStates",
@@ -101,6 +104,7 @@ def render_qc_report(qc: QCInputs) -> str:
             "trials",
             _reached_or_note(qc, "synchronization", "Bpod trial times", lambda: _trial_section(qc)),
         ),
+        *_probe_clock_section(qc),
         section_html(
             "Alignment statistics",
             "alignment",
@@ -157,6 +161,13 @@ def write_qc_report(qc: QCInputs, path: str | os.PathLike[str]) -> Path:
 # ------------------------------------------------------------------------------------- sections
 
 
+def _probe_clock_section(qc: QCInputs) -> list[str]:
+    """The ephys clock section, only for sessions with a probe clock fit (none: no section)."""
+    if not qc.probe_clocks:
+        return []
+    return [section_html("Ephys clocks", "ephys-clocks", probe_clocks_html(qc.probe_clocks))]
+
+
 def _reached_or_note(qc: QCInputs, phase: str, what: str, body: Callable[[], str]) -> str:
     note = qc.not_reached(phase, what)
     return missing_note(note) if note is not None else body()
@@ -198,6 +209,7 @@ def _summary(qc: QCInputs) -> str:
         badges.append(badge_html("Bpod alignment", "n/a", "no Bpod" if reached else "not reached"))
     else:
         badges.append(_trial_badge(qc.trial_alignment))
+    badges.extend(probe_clock_badges(qc.probe_clocks))
     if qc.validation_findings is None:
         reached = qc.reached("assembly")
         badges.append(badge_html("NWB validation", "n/a", "not run" if reached else "not reached"))

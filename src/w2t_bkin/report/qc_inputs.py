@@ -175,6 +175,68 @@ class PoseConfidence:
 
 
 @dataclass(frozen=True)
+class ProbeClockQC:
+    """The clock fit of one ephys probe onto the reference clock (its sync wave's edges).
+
+    Attributes
+    ----------
+    clock_id, reference_id
+        The probe's sync TTL channel and the reference channel with the same wave.
+    model
+        ``"linear"`` or ``"piecewise"``.
+    offset_s, drift_ppm
+        Reference time of probe time 0, and the probe clock's drift against the reference.
+    matched_source_s
+        ``(n_matched,) float64``: matched sync edges on the probe clock.
+    matched_reference_s
+        ``(n_matched,) float64``: the same edges mapped onto the reference clock.
+    residuals_ms
+        ``(n_matched,) float64``: mapped edge minus its reference edge, in ms.
+    n_source_edges, n_reference_edges, n_matched
+        Edges on each side and pairs.
+    n_unmatched_inside
+        Unmatched edges inside the span both streams recorded (lost or extra edges).
+    tolerance_ms
+        The session's match tolerance (``synchronization.trial_match_tolerance_s``).
+    status
+        ``"pass"`` or ``"warn"`` (see :attr:`w2t_bkin.sync.sync_wave.SyncWaveFit.status`).
+    """
+
+    clock_id: str
+    reference_id: str
+    model: str
+    offset_s: float
+    drift_ppm: float
+    matched_source_s: np.ndarray
+    matched_reference_s: np.ndarray
+    residuals_ms: np.ndarray
+    n_source_edges: int
+    n_reference_edges: int
+    n_matched: int
+    n_unmatched_inside: int
+    tolerance_ms: float
+    status: str
+
+    @property
+    def n_unmatched_source(self) -> int:
+        return self.n_source_edges - self.n_matched
+
+    @property
+    def n_unmatched_reference(self) -> int:
+        return self.n_reference_edges - self.n_matched
+
+    @property
+    def residual_max_ms(self) -> float:
+        r = self.residuals_ms
+        return float(np.max(np.abs(r))) if r.size else float("nan")
+
+    @property
+    def residual_rms_ms(self) -> float:
+        r = self.residuals_ms
+        return float(np.sqrt(np.mean(r * r))) if r.size else float("nan")
+
+
+@dataclass(frozen=True)
 class QCInputs:
     """Everything the QC report shows.
 
@@ -205,6 +267,9 @@ class QCInputs:
         Data-quality warnings raised during the run.
     alignment_stats
         One :class:`~w2t_bkin.model.stats.StreamStats` per stream.
+    probe_clocks
+        One :class:`ProbeClockQC` per ephys probe clock fitted to the reference clock (empty:
+        the session has none, and the report has no ephys clock section).
     status
         How the run ended: ``"succeeded"`` or ``"failed"``.
     failed_phase, error
@@ -227,6 +292,7 @@ class QCInputs:
     validation_findings: Sequence[Mapping[str, Any]] | None = None
     warnings: Sequence[str] = ()
     alignment_stats: Sequence[StreamStats] = ()
+    probe_clocks: Sequence[ProbeClockQC] = ()
     status: str = "succeeded"
     failed_phase: str | None = None
     error: str | None = None

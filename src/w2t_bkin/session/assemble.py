@@ -110,7 +110,8 @@ def build_assembly(
         session_start_time=session_start_time(ctx),
         reference_clock_description=clock,
         identifier=session_identifier(ctx, fingerprint),
-        ttl_channels=tuple(inputs.verified.ttl.values()),
+        # probe-clock channels as mapped onto the reference clock by synchronization
+        ttl_channels=tuple((synced.ttl or inputs.verified.ttl).values()),
         cameras=tuple(cameras),
         trials=trials,
         alignment_stats=tuple(synced.stats),

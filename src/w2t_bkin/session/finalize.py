@@ -34,7 +34,7 @@ def finalize(
     assert run.staged_nwb is not None and run.synced is not None
     staged, out = run.staged_nwb, ctx.processed_dir
     result.outputs["alignment_stats"] = atomic_write_json(
-        out / "alignment_stats.json", {"streams": [row.to_dict() for row in run.synced.stats]}
+        out / "alignment_stats.json", run.synced.alignment_stats_json()
     )
     if ctx.config.finalization.validate_nwb:
         from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json

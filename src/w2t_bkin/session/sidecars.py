@@ -29,7 +29,7 @@ from w2t_bkin.session.synchronize import CameraTiming, SyncedSession
 from w2t_bkin.sync.frames import FrameAlignment
 
 if TYPE_CHECKING:
-    from w2t_bkin.report.qc_inputs import FrameTimeline, QCInputs, TrialStates
+    from w2t_bkin.report.qc_inputs import FrameTimeline, ProbeClockQC, QCInputs, TrialStates
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def write_failure_sidecars(run: SessionRun, result: SessionResult, session_log: 
     config = run.ctx.config if run.ctx is not None else Config()
     steps: list[tuple[str, Callable[[], Path]]] = []
     if run.synced is not None and "alignment_stats" not in result.outputs:
-        stats = {"streams": [row.to_dict() for row in run.synced.stats]}
+        stats = run.synced.alignment_stats_json()
         steps.append(
             (
                 "alignment_stats",
@@ -264,7 +264,10 @@ def qc_inputs(
         )
         for camera_id, pose in (inputs.pose if inputs is not None else {}).items()
     }
-    ttl = inputs.verified.ttl if inputs is not None else {}
+    # on the reference clock once synchronization mapped probe-clock channels
+    ttl = (synced.ttl if synced is not None and synced.ttl else None) or (
+        inputs.verified.ttl if inputs is not None else {}
+    )
     return QCInputs(
         subject=ctx.subject,
         session=ctx.session,
@@ -278,11 +281,39 @@ def qc_inputs(
         validation_findings=findings,
         warnings=warnings,
         alignment_stats=list(synced.stats) if synced is not None else [],
+        probe_clocks=probe_clocks_qc(synced),
         status=status,
         failed_phase=failed_phase,
         error=error,
         completed_phases=completed_phases,
     )
+
+
+def probe_clocks_qc(synced: SyncedSession | None) -> list[ProbeClockQC]:
+    """Each ephys probe clock's fit, as the QC report shows it."""
+    from w2t_bkin.report.qc_inputs import ProbeClockQC
+
+    if synced is None:
+        return []
+    return [
+        ProbeClockQC(
+            clock_id=key,
+            reference_id=fit.reference_id,
+            model=fit.clock.kind,
+            offset_s=fit.offset_s,
+            drift_ppm=fit.drift_ppm,
+            matched_source_s=fit.matched_source_s,
+            matched_reference_s=fit.to_reference_s(fit.matched_source_s),
+            residuals_ms=fit.residuals_s * 1e3,
+            n_source_edges=fit.n_source,
+            n_reference_edges=fit.n_reference,
+            n_matched=fit.n_matched,
+            n_unmatched_inside=fit.n_unmatched_inside,
+            tolerance_ms=fit.tolerance_s * 1e3,
+            status=fit.status,
+        )
+        for key, fit in synced.probe_clocks.items()
+    ]
 
 
 def _missing_position_fraction(positions: np.ndarray) -> np.ndarray:
@@ -339,7 +370,7 @@ def _trial_states(
         anchor_s[rows], anchor_kind[rows] = alignment.sync_times_s[onset], "model"
         matched = alignment.matched_pulse_idx >= 0
         rows = alignment.bpod_trial_idx[matched]
-        pulses_s = inputs.verified.ttl[channel].times_s
+        pulses_s = (synced.ttl or inputs.verified.ttl)[channel].times_s
         anchor_s[rows] = pulses_s[alignment.matched_pulse_idx[matched]]
         anchor_kind[rows] = "pulse"
     visit_anchor_s = anchor_s[bpod.state_trial_idx]

@@ -34,6 +34,7 @@ from w2t_bkin.model.stats import StreamStats
 from w2t_bkin.model.ttl import TTLChannel
 from w2t_bkin.model.video import CameraVideos, VideoProbe
 from w2t_bkin.session.context import SessionContext
+from w2t_bkin.session.ephys_clocks import align_probe_clocks
 from w2t_bkin.session.ingest import IngestedInputs
 from w2t_bkin.sources.bpod import INFO_OFFSET_UNCERTAINTY_S
 from w2t_bkin.sources.camera_logs import read_frame_counter
@@ -46,6 +47,7 @@ from w2t_bkin.sync.frames import (
     frame_times_from_video,
 )
 from w2t_bkin.sync.stats import stats_for_camera, stats_for_untimed_camera, stats_from_trials
+from w2t_bkin.sync.sync_wave import SyncWaveFit
 from w2t_bkin.sync.trials import ClockRestart, TrialAlignment, align_trials, with_clock
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,26 @@ class TrialTiming:
 
 @dataclass(frozen=True)
 class SyncedSession:
+    """What synchronization produced.
+
+    ``ttl`` holds the TTL channels on the reference clock (probe-clock channels mapped through
+    their fits; empty: use the verified channels as read); ``probe_clocks`` the fit of each
+    ephys probe clock, keyed by the probe's sync channel id.
+    """
+
     cameras: dict[str, CameraTiming]
     trials: TrialTiming | None
     stats: list[StreamStats] = field(default_factory=list)
     reference_clock_description: str = ""
+    ttl: dict[str, TTLChannel] = field(default_factory=dict)
+    probe_clocks: dict[str, SyncWaveFit] = field(default_factory=dict)
+
+    def alignment_stats_json(self) -> dict[str, object]:
+        """``alignment_stats.json``: a row per stream, and the probe clock fits when any."""
+        out: dict[str, object] = {"streams": [row.to_dict() for row in self.stats]}
+        if self.probe_clocks:
+            out["clocks"] = [fit.to_dict() for fit in self.probe_clocks.values()]
+        return out
 
 
 def synchronize_session(
@@ -101,6 +119,8 @@ def synchronize_session(
 ) -> SyncedSession:
     """Frame times of every camera and the Bpod clock model, with statistics per stream."""
     verified = inputs.verified
+    # probe-clock channels (SpikeGLX imec sync) onto the reference clock before anyone uses them
+    ttl, probe_clocks = align_probe_clocks(metadata, verified.ttl, config)
     cameras: dict[str, CameraTiming] = {}
     stats: list[StreamStats] = []
     for camera in metadata.cameras:
@@ -110,17 +130,28 @@ def synchronize_session(
             continue  # optional camera without files
         n_frames = videos.n_frames if videos is not None else pose.n_frames  # type: ignore[union-attr]
         counters = verified.files.frame_counters.get(camera.id, [])
-        timing = _camera_timing(camera, n_frames, videos, verified.ttl, config, counters)
+        timing = _camera_timing(camera, n_frames, videos, ttl, config, counters)
         cameras[camera.id] = timing
         stats.append(_camera_stats(timing))
     trials = None
     if inputs.bpod is not None and metadata.bpod is not None:
-        trials = _trial_timing(inputs.bpod, metadata.bpod, verified.ttl, config)
+        trials = _trial_timing(inputs.bpod, metadata.bpod, ttl, config)
         stats += [
             stats_from_trials(f"bpod:{channel}", alignment)
             for channel, alignment in trials.per_channel.items()
         ]
-    return SyncedSession(cameras, trials, stats, _reference_description(metadata, verified.ttl))
+    description = _reference_description(metadata, ttl) + _probe_description(probe_clocks)
+    return SyncedSession(cameras, trials, stats, description, ttl, probe_clocks)
+
+
+def _probe_description(fits: dict[str, SyncWaveFit]) -> str:
+    return "".join(
+        f" TTL channels of the probe whose sync channel is {key!r} were recorded on the probe's "
+        f"clock and mapped onto the reference clock through the sync wave on {fit.reference_id!r}"
+        f" ({fit.clock.kind} model: offset {fit.offset_s:.6f} s, drift {fit.drift_ppm:.3f} ppm, "
+        f"{fit.n_matched} edges matched, residual max {fit.residual_max_s * 1e3:.3f} ms)."
+        for key, fit in fits.items()
+    )
 
 
 def _reference_description(metadata: SessionMetadata, ttl: dict[str, TTLChannel]) -> str:

@@ -12,8 +12,6 @@ import pytest
 
 from w2t_bkin.ephys.errors import JobFileError
 from w2t_bkin.ephys.jobs import (
-    JobProvenance,
-    SortingJob,
     job_id_of,
     job_json_schema,
     load_recording,
@@ -21,41 +19,8 @@ from w2t_bkin.ephys.jobs import (
     read_jobs,
     write_job,
 )
-from w2t_bkin.ephys.portable import portable_dict
 
-PROVENANCE = JobProvenance(
-    tool_version="0",
-    spikeinterface_version="0.105.3",
-    neo_version="0.14.6",
-    probeinterface_version="0.4.2",
-    created_at="2026-01-01T00:00:00+00:00",
-    params={"input": "spikeinterface"},
-    params_digest="0" * 64,
-    data_dir_at_dispatch="/data",
-)
-
-
-def make_job(data_dir: Path, recording: Any, **changes: Any) -> SortingJob:
-    fields: dict[str, Any] = {
-        "job_id": job_id_of("sess", "block0", "rec", 0, "split", None),
-        "session_name": "sess",
-        "recording_name": "block0_rec_recording1",
-        "block": "block0",
-        "block_index": 0,
-        "stream": "rec",
-        "segment": 0,
-        "n_segments": 1,
-        "segment_mode": "split",
-        "group": None,
-        "recording_dict": portable_dict(recording, data_dir).spec,
-        "duration_s": recording.get_total_duration(),
-        "num_samples": recording.get_num_samples(0),
-        "num_channels": recording.get_num_channels(),
-        "sampling_frequency_hz": recording.get_sampling_frequency(),
-        "input_format": "spikeinterface",
-        "provenance": PROVENANCE,
-    }
-    return SortingJob(**{**fields, **changes})
+from .conftest import make_job
 
 
 def test_job_round_trip(binary_recording: tuple[Path, Any], tmp_path: Path) -> None:

@@ -17,8 +17,7 @@ from pydantic import ValidationError
 from w2t_bkin.cli import main
 from w2t_bkin.ephys.dispatch import MANIFEST_NAME
 from w2t_bkin.ephys.errors import NoJobsError
-from w2t_bkin.ephys.jobs import JobProvenance, SortingJob, job_id_of, write_job
-from w2t_bkin.ephys.portable import portable_dict
+from w2t_bkin.ephys.jobs import SortingJob, write_job
 from w2t_bkin.ephys.sort import (
     SORTING_DIR,
     STAGING_DIR,
@@ -40,44 +39,9 @@ from w2t_bkin.errors import ConfigError
 from w2t_bkin.runtime.locks import LockHeldError, exclusive_lock
 from w2t_bkin.runtime.registry import Registry, registry_path
 
-from .conftest import save_binary_recording
+from .conftest import make_job, save_binary_recording
 
 FS_HZ = 30_000.0
-
-PROVENANCE = JobProvenance(
-    tool_version="0",
-    spikeinterface_version="0.105.3",
-    neo_version="0.14.6",
-    probeinterface_version="0.4.2",
-    created_at="2026-01-01T00:00:00+00:00",
-    params={"input": "spikeinterface"},
-    params_digest="0" * 64,
-    data_dir_at_dispatch="/nowhere",
-)
-
-
-def make_job(data_dir: Path, recording: Any, stream: str, **changes: Any) -> SortingJob:
-    """A job for ``recording`` (saved under ``data_dir``), as dispatch would write it."""
-    fields: dict[str, Any] = {
-        "job_id": job_id_of("sess", "block0", stream, 0, "split", None),
-        "session_name": "sess",
-        "recording_name": f"block0_{stream}_recording1",
-        "block": "block0",
-        "block_index": 0,
-        "stream": stream,
-        "segment": 0,
-        "n_segments": 1,
-        "segment_mode": "split",
-        "group": None,
-        "recording_dict": portable_dict(recording, data_dir).spec,
-        "duration_s": recording.get_total_duration(),
-        "num_samples": recording.get_num_samples(0),
-        "num_channels": recording.get_num_channels(),
-        "sampling_frequency_hz": recording.get_sampling_frequency(),
-        "input_format": "spikeinterface",
-        "provenance": PROVENANCE,
-    }
-    return SortingJob(**{**fields, **changes})
 
 
 @pytest.fixture

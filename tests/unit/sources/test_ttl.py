@@ -449,6 +449,14 @@ def test_channel_drops_exact_duplicates_from_overlapping_files(tmp_path):
     assert channel.n_duplicates_dropped == 1
 
 
+def test_a_channel_without_pulses_is_empty_not_a_negative_duplicate_count(tmp_path):
+    # a SpikeGLX line that never rose; before: "dropped -1 exact duplicate timestamps"
+    words, _ = digital_words()
+    bin_path = write_nidq(tmp_path, words)
+    channel = load_ttl_channel("idle", [bin_path], fmt="spikeglx", line=0, polarity="rising")
+    assert channel.times_s.size == 0 and channel.n_duplicates_dropped == 0
+
+
 def test_channel_auto_format_by_extension(tmp_path):
     words, truth = digital_words()
     nidq = tmp_path / "nidq"

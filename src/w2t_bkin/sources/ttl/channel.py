@@ -100,7 +100,7 @@ def load_ttl_channel(
     options = TTLReadOptions(column=column, line=line, polarity=polarity, threshold=threshold)
     parts = [_read_one(path, fmt, options) for path in files]
     times_s = np.sort(np.concatenate(parts), kind="stable")
-    keep = np.concatenate([[True], np.diff(times_s) != 0])
+    keep = np.diff(times_s, prepend=-np.inf) != 0
     n_duplicates = int(times_s.size - np.count_nonzero(keep))
     if n_duplicates:
         warn_data_quality(

@@ -17,6 +17,7 @@ the sync input).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,14 @@ from w2t_bkin.sources.ttl._checks import check_path, require_line
 from w2t_bkin.sources.ttl.registry import TTLReadOptions, register_ttl_reader
 from w2t_bkin.sources.ttl.spikeglx import _edge_samples, read_spikeglx_digital
 
-__all__ = ["IMEC_SYNC_BIT", "ImecSyncLayout", "imec_sync_layout", "read_spikeglx_imec_sync"]
+__all__ = [
+    "IMEC_SYNC_BIT",
+    "ImecSyncLayout",
+    "SpikeGLXClock",
+    "imec_sync_layout",
+    "read_spikeglx_imec_sync",
+    "spikeglx_clock_of",
+]
 
 IMEC_SYNC_BIT = 6
 """Bit of the imec ``SY`` word that carries the SMA sync input."""
@@ -165,3 +173,85 @@ def _read_spikeglx_any(path: Path, options: TTLReadOptions) -> np.ndarray:
     if _is_imec(path):
         return read_spikeglx_imec_sync(path, line, options.polarity)
     return read_spikeglx_digital(path, line, options.polarity)
+
+
+_PROBE_IN_NAME = re.compile(r"\.imec(\d*)\.(?:ap|lf)\.bin$", re.IGNORECASE)
+_OBX_IN_NAME = re.compile(r"\.obx(\d*)\.obx\.bin$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SpikeGLXClock:
+    """The sample clock a SpikeGLX ``.bin`` was recorded on, and where its sync wave is.
+
+    Attributes
+    ----------
+    clock_id
+        ``"imec<N>"`` (a probe's own crystal), ``"nidq"`` or ``"obx<N>"``.
+    rate_hz
+        The file's (calibrated) sample rate.
+    sync_line
+        The digital line that records SpikeGLX's sync wave, in the numbering of the TTL
+        ``line`` option: :data:`IMEC_SYNC_BIT` for imec files; the meta's ``syncNiChan`` for
+        NIDQ files whose sync input is digital (``syncNiChanType=0``); ``None`` when the meta
+        names none (or an analog one).
+    """
+
+    clock_id: str
+    rate_hz: float
+    sync_line: int | None
+
+    @property
+    def is_probe(self) -> bool:
+        """Whether this is an imec probe clock (not the NIDQ/OneBox that usually is the
+        session's reference)."""
+        return self.clock_id.startswith("imec")
+
+
+def spikeglx_clock_of(bin_path: str | Path) -> SpikeGLXClock | None:
+    """Which SpikeGLX stream clock a ``.bin`` is on; ``None`` when it is not a SpikeGLX file.
+
+    Reads only the ``.meta`` next to it.
+
+    Raises
+    ------
+    IngestError
+        The ``.meta`` exists but is damaged (see :func:`read_spikeglx_meta`).
+    """
+    path = Path(bin_path)
+    if path.suffix.lower() != ".bin":
+        return None
+    try:
+        meta_path = spikeglx_meta_path(path)
+    except IngestError:
+        return None  # not SpikeGLX: no .meta next to it
+    meta = read_spikeglx_meta(meta_path)
+    kind = meta.get("typeThis") or ("imec" if _PROBE_IN_NAME.search(path.name) else "nidq")
+    if kind == "imec":
+        probe = _PROBE_IN_NAME.search(path.name)
+        index = (probe.group(1) or "0") if probe else "0"
+        return SpikeGLXClock(f"imec{index}", _rate(meta, "imSampRate"), IMEC_SYNC_BIT)
+    if kind == "obx":
+        box = _OBX_IN_NAME.search(path.name)
+        index = (box.group(1) or "0") if box else "0"
+        return SpikeGLXClock(f"obx{index}", _rate(meta, "obSampRate"), _sync_line(meta))
+    return SpikeGLXClock("nidq", _rate(meta, "niSampRate"), _sync_line(meta))
+
+
+def _rate(meta: dict[str, str], key: str) -> float:
+    try:
+        return float(meta[key])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def _sync_line(meta: dict[str, str]) -> int | None:
+    """The NIDQ/OneBox digital line of the sync input, from ``syncNiChanType``/``syncNiChan``
+    (``syncObChanType``/``syncObChan`` on a OneBox)."""
+    for prefix in ("syncNi", "syncOb"):
+        kind, chan = meta.get(f"{prefix}ChanType"), meta.get(f"{prefix}Chan")
+        if kind is not None and chan is not None:
+            try:
+                return int(chan) if int(kind) == 0 else None
+            except ValueError:
+                return None
+    return None
