@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import warnings
@@ -147,6 +148,10 @@ def _run_phases(
             result.stats = list(synced.stats)
             motion = phase("facial motion", lambda: compute_facemotion(ctx, inputs.verified))
             run.staged_nwb = phase("assembly", lambda: _stage(run, ctx, inputs, synced, motion))
+            # The staged file holds the pose now: finalization validates and reports with the
+            # largest arrays freed (pynwb's objects of the written file form reference cycles).
+            inputs.release_pose_positions()
+            gc.collect()
             collect_warnings(result, session_log.warnings_snapshot())
             phase("finalization", lambda: finalize(ctx, run, result, session_log))
             result.status = SessionStatus.SUCCEEDED

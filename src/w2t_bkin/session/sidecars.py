@@ -23,7 +23,7 @@ from w2t_bkin.model.video import CameraVideos
 from w2t_bkin.runtime.capture import RunCapture
 from w2t_bkin.session.context import SessionContext
 from w2t_bkin.session.fingerprint import workspace_digest_cache
-from w2t_bkin.session.ingest import IngestedInputs
+from w2t_bkin.session.ingest import IngestedInputs, missing_position_fraction
 from w2t_bkin.session.state import SessionRun
 from w2t_bkin.session.synchronize import CameraTiming, SyncedSession
 from w2t_bkin.sync.frames import FrameAlignment
@@ -259,7 +259,7 @@ def qc_inputs(
             confidence=pose.confidence,
             # A keypoint is missing in a frame when it has no position: SLEAP files without
             # scores have positions but NaN confidence, which is "no score", not "missing".
-            missing_fraction=_missing_position_fraction(pose.positions),
+            missing_fraction=_missing_fraction(inputs, camera_id),
             frame_times_s=_pose_frame_times(cameras.get(camera_id), pose.n_frames),
         )
         for camera_id, pose in (inputs.pose if inputs is not None else {}).items()
@@ -316,12 +316,14 @@ def probe_clocks_qc(synced: SyncedSession | None) -> list[ProbeClockQC]:
     ]
 
 
-def _missing_position_fraction(positions: np.ndarray) -> np.ndarray:
-    """``(n_individuals, n_keypoints) float64``: fraction of frames without a position."""
-    if positions.shape[0] == 0:
-        return np.full(positions.shape[1:3], np.nan)
-    missing = np.isnan(positions).any(axis=-1)  # (n_frames, n_individuals, n_keypoints)
-    return np.asarray(missing.mean(axis=0), dtype=np.float64)
+def _missing_fraction(inputs: IngestedInputs | None, camera_id: str) -> np.ndarray:
+    """The camera's fraction of frames without a position, from before its positions were
+    released (:meth:`IngestedInputs.release_pose_positions`) or counted now."""
+    assert inputs is not None
+    kept = inputs.pose_missing_fraction.get(camera_id)
+    if kept is not None:
+        return kept
+    return missing_position_fraction(inputs.pose[camera_id].positions)
 
 
 def _pose_frame_times(timing: CameraTiming | None, n_pose_frames: int) -> np.ndarray | None:
