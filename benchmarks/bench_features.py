@@ -7,13 +7,19 @@
   run`` process (interpreter start and imports included).
 * A CPU-bound feature (a pure-Python loop that holds the GIL) over 8 entries with
   ``parallel_mode="process"`` and 2 workers against 1 worker (serial, in process); goal:
-  speed-up >= 1.6x. The 2-worker time includes starting the spawned workers.
+  speed-up >= 1.6x. Each ``run_feature`` call is timed whole (planning, worker start, state
+  load, every entry's read, compute and atomic write, registry). 1 and 2 workers run back to
+  back, three times, alternating with a bare 2-process pool on the same loop (no I/O); the
+  machine's own ceiling for two CPU-bound processes (``_ceiling.parallel_ceiling``) is
+  measured in the same run. The first 2-worker run is reported apart: it starts the fork
+  server (pandas, pyarrow and the feature's module imported once); later runs reuse it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -23,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks._ceiling import parallel_ceiling
 from benchmarks._memory import peak_rss_mib
 from w2t_bkin.features.base import BaseFeature
 from w2t_bkin.features.builtin import CleanTrack, KeypointDistances, KinematicsFeature
@@ -32,6 +39,7 @@ from w2t_bkin.features.pipeline import FeatureStep, Pipeline
 from w2t_bkin.features.run import run_feature
 
 WORK = Path(__file__).resolve().parent / ".work"
+N_BUSY_ENTRIES = 8
 
 PIPELINE_TOML = """
 dataset = "dataset"
@@ -76,19 +84,20 @@ def _burn(loops: int) -> int:
     return total
 
 
-def _machine_ceiling(loops: int, n_tasks: int) -> float:
-    """Speed-up of a bare 2-process pool on the same loop: what this machine allows now."""
+def _bare_pool(loops: int, n_tasks: int) -> tuple[float, float]:
+    """The same loop ``n_tasks`` times: serially, then in a bare 2-process pool (fork, started
+    inside the timing); returns both wall times in seconds."""
     from concurrent.futures import ProcessPoolExecutor
 
     started = time.perf_counter()
     for _ in range(n_tasks):
         _burn(loops)
     one_s = time.perf_counter() - started
+    started = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
-        started = time.perf_counter()
         list(pool.map(_burn, [loops] * n_tasks))
-        two_s = time.perf_counter() - started
-    return one_s / two_s
+    two_s = time.perf_counter() - started
+    return one_s, two_s
 
 
 def _dataset(root: Path, n_subjects: int, n_sessions: int, n_frames: int) -> FeatureDataset:
@@ -176,33 +185,74 @@ def _cached_rerun(scale: str) -> list[dict[str, Any]]:
     ]
 
 
-def _process_scaling(scale: str) -> list[dict[str, Any]]:
-    root = WORK / f"features-process-{scale}"
-    ds = _dataset(root, 1, 8, 50)
-    loops = 3_000_000 if scale == "full" else 600_000
+def _timed_run(ds: FeatureDataset, loops: int, workers: int) -> float:
     started = time.perf_counter()
-    one = run_feature(ds, BusyLoop({"loops": loops}), parallel_workers=1)
-    one_s = time.perf_counter() - started
-    started = time.perf_counter()
-    two = run_feature(
-        ds, BusyLoop({"loops": loops}), overwrite=True, parallel_workers=2, parallel_mode="process"
+    result = run_feature(
+        ds,
+        BusyLoop({"loops": loops}),
+        overwrite=True,  # every entry recomputed, every time
+        parallel_workers=workers,
+        parallel_mode="process",
     )
-    two_s = time.perf_counter() - started
-    assert one.run_id == two.run_id and not two.failed_entries
+    elapsed_s = time.perf_counter() - started
+    assert not result.failed_entries and result.run_id
+    return elapsed_s
+
+
+def _process_scaling(scale: str) -> list[dict[str, Any]]:
+    """1 vs 2 workers, back to back, three times alternating with the bare pool, then the
+    machine's ceiling: every figure of the run is in the notes (the machine is shared)."""
+    root = WORK / f"features-process-{scale}"
+    ds = _dataset(root, 1, N_BUSY_ENTRIES, 50)
+    loops = 3_000_000 if scale == "full" else 600_000
+    ours: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
+    for _ in range(3):
+        ours.append((_timed_run(ds, loops, 1), _timed_run(ds, loops, 2)))
+        bare.append(_bare_pool(loops, N_BUSY_ENTRIES))
     ds.close()
-    ceiling = _machine_ceiling(loops, 8)
+    ceiling = parallel_ceiling(2)
+    ratios = [one / two for one, two in ours]
+    bare_ratios = [one / two for one, two in bare]
+    warm_one_s = statistics.median(one for one, _ in ours[1:])
+    warm_two_s = statistics.median(two for _, two in ours[1:])
+    context = (
+        f"this machine's ceiling for 2 CPU-bound processes {ceiling:.2f}x (same run); "
+        f"load average {_load()} on {os.cpu_count()} CPUs"
+    )
+    common = {"unit": "s", "peer": "1 worker", "peak_mem_mb": peak_rss_mib()}
     return [
         {
-            "name": "features: CPU-bound feature, 2 process workers",
-            "value": two_s,
-            "unit": "s",
-            "peer": "1 worker",
-            "peer_value": one_s,
-            "ratio": one_s / two_s,
-            "peak_mem_mb": peak_rss_mib(),
-            "note": "8 entries, GIL-bound apply; ratio is the speed-up, goal >= 1.6x; a bare "
-            f"2-process pool on the same loop reached {ceiling:.2f}x in this run; load "
-            f"average {_load()} on {os.cpu_count()} CPUs",
+            "name": "features: CPU-bound feature, 2 process workers, first run (cold)",
+            "value": ours[0][1],
+            "peer_value": ours[0][0],
+            "ratio": ratios[0],
+            **common,
+            "note": f"{N_BUSY_ENTRIES} entries, GIL-bound apply, goal >= 1.6x; the first "
+            "process-mode run of this interpreter: the fork server's imports are timed (the "
+            "coordinator computes meanwhile); " + context,
+        },
+        {
+            "name": "features: CPU-bound feature, 2 process workers, fork server running",
+            "value": warm_two_s,
+            "peer_value": warm_one_s,
+            "ratio": warm_one_s / warm_two_s,
+            **common,
+            "note": "median of runs 2 and 3 (what each later process-mode run of a pipeline "
+            "gets; worker start and state load still timed); speed-ups of the 3 runs: "
+            + ", ".join(f"{r:.2f}x" for r in ratios)
+            + "; "
+            + context,
+        },
+        {
+            "name": "features: same loop, bare 2-process pool (reference)",
+            "value": statistics.median(two for _, two in bare),
+            "peer_value": statistics.median(one for one, _ in bare),
+            "ratio": statistics.median(bare_ratios),
+            **common,
+            "peer": "the loop serially",
+            "note": f"{N_BUSY_ENTRIES} x the per-entry loop, no I/O, fork start timed; median "
+            "of 3 runs alternating with ours: " + ", ".join(f"{r:.2f}x" for r in bare_ratios),
         },
     ]
 

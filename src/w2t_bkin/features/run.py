@@ -12,17 +12,23 @@ Order of work:
 6. skip entries already done with the same input digest (without reading their inputs), then
    load, compute and write every other entry in the chosen executor: serially, in threads
    (one feature instance per thread) or in processes (state loaded once per worker by a pool
-   initializer; tasks carry file paths, not tables);
-7. record entry outcomes in batches; a failed entry is listed and the others go on.
+   initializer; the coordinating process is one of the N workers, so it computes while the
+   others start; tasks carry file paths, not tables, and each worker writes its own entry file
+   atomically and returns one small row);
+7. record entry outcomes in batches, from the coordinating thread only; a failed entry is
+   listed and the others go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
+import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import (
     BrokenExecutor,
@@ -509,8 +515,24 @@ def rebuild_feature(cls_path: str, params_json: str, inputs_json: str, run_dir: 
 _WORKER_FEATURE: Any = None
 
 
+NATIVE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+"""Thread-count variables of native libraries; each process worker sets them to 1."""
+
+
 def _init_process_worker(cls_path: str, params_json: str, inputs_json: str, run_dir: str) -> None:
     global _WORKER_FEATURE
+    # N workers on N cores: a BLAS or OpenMP pool per worker would oversubscribe them. The
+    # variables reach libraries loaded from here on; threadpoolctl resizes those already loaded.
+    for name in NATIVE_THREAD_VARIABLES:
+        os.environ[name] = "1"
+    _limit_native_threads()
     _WORKER_FEATURE = rebuild_feature(cls_path, params_json, inputs_json, run_dir)
 
 
@@ -556,8 +578,12 @@ def run_feature(
     overwrite
         Recompute every entry and refit, even when cached.
     parallel_workers, parallel_mode
-        ``None``/1: serial. ``"thread"``: a thread pool, one feature instance per thread.
-        ``"process"``: a process pool whose initializer loads the state once per worker.
+        How many entries are computed at once. ``None``/1: serial. ``"thread"``: a thread
+        pool, one feature instance per thread. ``"process"``: ``parallel_workers - 1`` worker
+        processes (forked from a server that imported the feature code once; their
+        initializer loads the state once per worker, with one BLAS/OpenMP thread each) plus
+        one thread of the calling process, so ``parallel_workers`` cores compute from the
+        start and none is spent waiting for results.
     overlap_frames
         Frames of context taken from the previous and next sequence of the same
         (group, camera, individual); counted in distinct ``frame_idx`` values, not rows.
@@ -603,11 +629,15 @@ def run_feature(
         feature.name, plan.run_id, feature.version, plan.payload, plan.scope, plan.upstream
     )
     artifacts = Artifacts(run_dir)
+    artifact_only = bool(getattr(feature, "artifact_only", False))
+    pending = [] if artifact_only else _pending(dataset, plan, run_dir, overwrite)
+    if parallel_mode == "process" and _n_workers(feature, parallel_workers, len(pending)) > 1:
+        # Before the fit, so the worker start-up (imports) overlaps it.
+        _start_process_server(feature)
     fitted = _ensure_state(dataset, feature, plan, artifacts, progress, overwrite)
-    if getattr(feature, "artifact_only", False):
+    if artifact_only:
         registry.record_run_end(feature.name, plan.run_id, "finished")
         return Result(feature=feature.name, run_id=plan.run_id, cache_hit=not fitted)
-    pending = _pending(dataset, plan, run_dir, overwrite)
     tasks = [_task(plan, run_dir, e, overlap_frames) for e in pending]
     outcome = _execute(
         dataset, feature, plan, run_dir, tasks, parallel_workers, parallel_mode, progress
@@ -738,6 +768,13 @@ def _task(plan: RunPlan, run_dir: Path, entry: Entry, overlap_frames: int) -> En
     )
 
 
+def _n_workers(feature: Any, workers: int | None, n_tasks: int) -> int:
+    """Entries computed at once: the request, capped by the entries to do (1 when serial)."""
+    if not feature.parallelizable:
+        return 1
+    return max(1, min(workers or 1, n_tasks))
+
+
 def _execute(
     dataset: FeatureDataset,
     feature: Any,
@@ -748,70 +785,259 @@ def _execute(
     mode: str,
     progress: TrainingProgressCallback,
 ) -> _Outcome:
+    """Compute ``tasks`` serially or on lanes of workers; outcomes are recorded in batches."""
     outcome = _Outcome()
     if not tasks:
         return outcome
     total = len(tasks)
     progress.on_phase("apply", f"{feature.name}: {total} entries")
-    buffer: list[EntryRow] = []
-    last_flush = time.monotonic()
-
-    def record(index: int, row: EntryRow) -> None:
-        nonlocal last_flush
-        buffer.append(row)
-        if row.status == "failed":
-            outcome.failed[row.entry_key] = row.error
-        progress.on_entry_end(index, total, row.entry_key)
-        if len(buffer) >= RECORD_BATCH or time.monotonic() - last_flush > 1.0:
-            dataset.registry.record_entries(feature.name, plan.run_id, buffer)
-            outcome.rows.extend(buffer)
-            buffer.clear()
-            last_flush = time.monotonic()
-
-    n_workers = min(workers or 1, total)
-    if n_workers <= 1 or not feature.parallelizable:
+    recorder = _Recorder(dataset, feature.name, plan.run_id, outcome, progress, total)
+    n_workers = _n_workers(feature, workers, total)
+    if n_workers <= 1:
         for i, task in enumerate(tasks):
             progress.on_entry_start(i, total, task.entry_key)
-            record(i, compute_entry(feature, task))
+            recorder.record(i, compute_entry(feature, task))
     else:
-        pool = _make_pool(feature, run_dir, n_workers, mode)
-        with pool:
-            futures: dict[Future[EntryRow], int] = {}
-            for i, task in enumerate(tasks):
-                progress.on_entry_start(i, total, task.entry_key)
-                futures[pool.submit(_pool_call(mode), task)] = i
+        with contextlib.ExitStack() as stack:
+            lanes = _open_lanes(stack, feature, run_dir, n_workers, mode)
             try:
-                for future, i in _as_completed(futures):
-                    record(i, future.result())
+                _dispatch(tasks, lanes, n_workers, progress, recorder.record)
             except BrokenExecutor as exc:
-                dataset.registry.record_entries(feature.name, plan.run_id, buffer)
+                recorder.flush()
                 raise FeatureRunError(
                     f"feature {feature.name!r} run {plan.run_id}: a {mode} worker died or could "
                     f"not start ({type(exc).__name__}: {exc}); finished entries are kept",
                     hint="rerun to resume; a worker that cannot load the feature's state fails "
                     "at start (try parallel_mode='thread' to see the cause)",
                 ) from exc
-    dataset.registry.record_entries(feature.name, plan.run_id, buffer)
-    outcome.rows.extend(buffer)
+    recorder.flush()
     return outcome
 
 
-def _as_completed(futures: dict[Future[EntryRow], int]) -> Iterator[tuple[Future[EntryRow], int]]:
-    from concurrent.futures import as_completed
+class _Recorder:
+    """Entry outcomes into the registry from the coordinating thread only, in batches."""
 
-    for future in as_completed(futures):
-        yield future, futures[future]
+    def __init__(
+        self,
+        dataset: FeatureDataset,
+        feature_name: str,
+        run_id: str,
+        outcome: _Outcome,
+        progress: TrainingProgressCallback,
+        total: int,
+    ) -> None:
+        self._registry = dataset.registry
+        self._key = (feature_name, run_id)
+        self._outcome = outcome
+        self._progress = progress
+        self._total = total
+        self._buffer: list[EntryRow] = []
+        self._last_flush_s = time.monotonic()
+
+    def record(self, index: int, row: EntryRow) -> None:
+        self._buffer.append(row)
+        if row.status == "failed":
+            self._outcome.failed[row.entry_key] = row.error
+        self._progress.on_entry_end(index, self._total, row.entry_key)
+        if len(self._buffer) >= RECORD_BATCH or time.monotonic() - self._last_flush_s > 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        self._registry.record_entries(*self._key, self._buffer)
+        self._outcome.rows.extend(self._buffer)
+        self._buffer = []
+        self._last_flush_s = time.monotonic()
+
+
+@dataclass
+class _Lane:
+    """One executor the dispatcher feeds, with the entries it holds now.
+
+    ``workers`` entries run at once; one more per worker may wait in the executor's queue while
+    the run is long (so a worker never idles between entries), none near the end (so no
+    worker is left holding a backlog while another has nothing to do). A lane with a
+    ``ready`` future takes no entry before it is done: worker processes that are still
+    starting would only hold entries the coordinator's own worker could compute meanwhile.
+    """
+
+    pool: Executor
+    call: Callable[[EntryTask], EntryRow]
+    workers: int
+    ready: Future[Any] | None = None
+    in_flight: dict[Future[EntryRow], tuple[int, EntryTask]] = field(default_factory=dict)
+
+    def capacity(self, n_left: int, n_workers: int) -> int:
+        if self.ready is not None and (not self.ready.done() or self.ready.exception()):
+            return 0
+        return self.workers * (2 if n_left > 2 * n_workers else 1)
+
+
+def _dispatch(
+    tasks: list[EntryTask],
+    lanes: list[_Lane],
+    n_workers: int,
+    progress: TrainingProgressCallback,
+    record: Callable[[int, EntryRow], None],
+) -> None:
+    """Hand entries to the lanes as they have room, record each outcome as it arrives.
+
+    Entries are handed out one by one (not all submitted up front), so a lane that starts late
+    (process workers importing their libraries) takes fewer and none waits on another's queue.
+
+    Raises
+    ------
+    BrokenExecutor
+        A process worker died or could not start; the entries the other lanes were computing
+        are recorded first, and the dead lane's unfinished entries leave no file behind.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    total = len(tasks)
+    queue = list(enumerate(tasks))[::-1]  # pop() from the end hands them out in order
+    broken: BaseException | None = None
+
+    def fill() -> None:
+        nonlocal broken
+        for lane in lanes:
+            while queue and len(lane.in_flight) < lane.capacity(len(queue), n_workers):
+                index, task = queue[-1]
+                try:
+                    future = lane.pool.submit(lane.call, task)
+                except BrokenExecutor as exc:  # it broke since the last results were read
+                    broken = exc
+                    return
+                queue.pop()
+                progress.on_entry_start(index, total, task.entry_key)
+                lane.in_flight[future] = (index, task)
+
+    def waiting() -> list[Future[Any]]:
+        futures: list[Future[Any]] = [f for lane in lanes for f in lane.in_flight]
+        if broken is None and queue:
+            futures += [lane.ready for lane in lanes if lane.ready and not lane.ready.done()]
+        return futures
+
+    fill()
+    while futures := waiting():
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        for lane in lanes:
+            if lane.ready in done and lane.ready.exception() is not None:
+                broken = broken or lane.ready.exception()
+            for future in [f for f in lane.in_flight if f in done]:
+                if future not in lane.in_flight:
+                    continue  # its lane broke on an earlier future of this batch
+                index, task = lane.in_flight.pop(future)
+                try:
+                    record(index, future.result())
+                except BrokenExecutor as exc:
+                    broken = broken or exc
+                    _remove_partial_output(task)
+                    for _, other in lane.in_flight.values():
+                        _remove_partial_output(other)
+                    lane.in_flight.clear()
+        if broken is None:
+            fill()
+    for lane in lanes:
+        # Workers that failed to start while the others did every entry still fail the run:
+        # their cause must be seen. (Closing the pool waits for their start anyway.)
+        if broken is None and lane.ready is not None and lane.ready.exception() is not None:
+            broken = lane.ready.exception()
+    if broken is not None:
+        raise broken
+
+
+def _remove_partial_output(task: EntryTask) -> None:
+    """Delete the temporary file a killed worker may have left while writing ``task``'s output.
+
+    Outputs are written to ``.<name>.<random>.tmp`` and renamed, so the entry file itself is
+    never partial; the temporary one would only waste space. Called once the worker is dead.
+    """
+    out = Path(task.out_path)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 _THREAD_STATE = threading.local()
 
 
-def _pool_call(mode: str) -> Callable[[EntryTask], EntryRow]:
-    return _process_entry if mode == "process" else _thread_entry
-
-
 def _thread_entry(task: EntryTask) -> EntryRow:
     return compute_entry(_THREAD_STATE.feature, task)
+
+
+def _open_lanes(
+    stack: contextlib.ExitStack, feature: Any, run_dir: Path, n_workers: int, mode: str
+) -> list[_Lane]:
+    """The executors of a parallel run, entered on ``stack`` (shut down when it closes).
+
+    ``"thread"``: ``n_workers`` threads. ``"process"``: ``n_workers - 1`` worker processes and
+    one thread of the coordinating process, which would otherwise sit idle waiting for results:
+    it computes from the first second while the processes start (fork server imports, state
+    load), and N workers keep N cores busy. Every worker, thread or process, loads the saved
+    state once.
+    """
+    if mode != "process":
+        threads = stack.enter_context(_thread_pool(feature, run_dir, n_workers))
+        return [_Lane(threads, _thread_entry, n_workers)]
+    stack.enter_context(_native_threads_limited())
+    n_processes = n_workers - 1
+    processes = stack.enter_context(_process_pool(feature, run_dir, n_processes))
+    # Starting a worker blocks until the fork server has imported its modules; a helper
+    # thread waits for that, so the dispatcher and the local worker never do.
+    starter = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="w2t-feature-start"))
+    ready = starter.submit(_start_workers, processes, n_processes)
+    local = stack.enter_context(_thread_pool(feature, run_dir, 1, one_native_thread=True))
+    return [
+        _Lane(processes, _process_entry, n_processes, ready=ready),
+        _Lane(local, _thread_entry, 1),
+    ]
+
+
+def _start_workers(pool: ProcessPoolExecutor, n_processes: int) -> int:
+    """Start the pool's processes; returns the pid of the first one ready (state loaded).
+
+    Raises
+    ------
+    BrokenExecutor
+        A worker could not start (its initializer failed or it died).
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    # One task per process: the pool starts a process for each task while none is idle.
+    pings = [pool.submit(os.getpid) for _ in range(n_processes)]
+    done, _ = wait(pings, return_when=FIRST_COMPLETED)
+    return int(next(iter(done)).result())
+
+
+def _thread_pool(
+    feature: Any, run_dir: Path, n_threads: int, *, one_native_thread: bool = False
+) -> ThreadPoolExecutor:
+    cls = type(feature)
+
+    def init_thread() -> None:
+        if one_native_thread:
+            # OpenMP thread counts are per thread: the coordinator's limit does not reach here
+            _limit_native_threads()
+        # Each thread gets its own instance: apply() need not be thread-safe.
+        instance = cls(params=feature.params, inputs=feature.inputs)
+        if not instance.load_state(Artifacts(run_dir)):
+            raise FeatureInputError(f"feature {cls.name!r}: saved state in {run_dir} does not load")
+        _THREAD_STATE.feature = instance
+
+    return ThreadPoolExecutor(max_workers=n_threads, initializer=init_thread)
+
+
+def _process_pool(feature: Any, run_dir: Path, n_processes: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=n_processes,
+        mp_context=_process_context(type(feature).__module__),
+        initializer=_init_process_worker,
+        initargs=(
+            _class_path(feature),
+            feature.params.model_dump_json(),
+            feature.inputs.model_dump_json(),
+            str(run_dir),
+        ),
+    )
 
 
 def _process_context(feature_module: str) -> Any:
@@ -826,28 +1052,62 @@ def _process_context(feature_module: str) -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    # Only takes effect before the server starts (the first process run of this interpreter).
-    context.set_forkserver_preload([__name__, "pandas", "pyarrow.parquet", feature_module])
+    # Everything a worker needs before its first entry, imported once by the server (a module
+    # that is not installed is skipped by it). Only takes effect before the server starts
+    # (the first process run of this interpreter).
+    context.set_forkserver_preload(
+        [
+            "w2t_bkin.features._worker_boot",
+            __name__,
+            "pandas",
+            "pyarrow.parquet",
+            "threadpoolctl",
+            feature_module,
+        ]
+    )
     return context
 
 
-def _make_pool(feature: Any, run_dir: Path, n_workers: int, mode: str) -> Executor:
-    params_json = feature.params.model_dump_json()
-    inputs_json = feature.inputs.model_dump_json()
-    if mode == "process":
-        return ProcessPoolExecutor(
-            max_workers=n_workers,
-            mp_context=_process_context(type(feature).__module__),
-            initializer=_init_process_worker,
-            initargs=(_class_path(feature), params_json, inputs_json, str(run_dir)),
-        )
-    cls = type(feature)
+def _start_process_server(feature: Any) -> None:
+    """Check that workers can import the feature, and start the fork server now.
 
-    def init_thread() -> None:
-        # Each thread gets its own instance: apply() need not be thread-safe.
-        instance = cls(params=feature.params, inputs=feature.inputs)
-        if not instance.load_state(Artifacts(run_dir)):
-            raise FeatureInputError(f"feature {cls.name!r}: saved state in {run_dir} does not load")
-        _THREAD_STATE.feature = instance
+    The server's imports (pandas, pyarrow, the feature's module: about a second) then run
+    while the coordinator fits the feature, instead of after it. Returns at once.
+    """
+    _class_path(feature)
+    context = _process_context(type(feature).__module__)
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
 
-    return ThreadPoolExecutor(max_workers=n_workers, initializer=init_thread)
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _native_threads_limited() -> Iterator[None]:
+    """One BLAS/OpenMP thread in this process while it is one of N process-mode workers.
+
+    BLAS limits are process-wide and OpenMP's are per thread: this sets both for the calling
+    thread and restores them on exit; the local worker thread sets its own OpenMP limit.
+    """
+    limits = _limit_native_threads()
+    try:
+        yield
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _limit_native_threads() -> Any:
+    """Resize the loaded BLAS/OpenMP thread pools to 1 (threadpoolctl, when installed).
+
+    Returns the limiter (``restore_original_limits()`` undoes it), or ``None`` without
+    threadpoolctl; it ships with scikit-learn, part of the ``features`` extra.
+    """
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        # it warns when two OpenMP runtimes are loaded; that is not this run's concern
+        warnings.simplefilter("ignore")
+        return threadpoolctl.threadpool_limits(limits=1)

@@ -258,3 +258,85 @@ class FailsInWorkers(BaseFeature):
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.keys(frame)
+
+
+def _blas_threads() -> int:
+    """The largest thread count among the BLAS/OpenMP pools loaded in this process."""
+    from threadpoolctl import threadpool_info
+
+    return max(int(pool["num_threads"]) for pool in threadpool_info())
+
+
+def _kill_before_rename(src: object, dst: object) -> None:
+    """Stands in for ``os.replace`` in a worker: lists the entry folder, then dies (SIGKILL)."""
+    import signal
+
+    folder = Path(str(dst)).parent
+    (folder.parent / f"seen-at-kill-{os.getpid()}.json").write_text(
+        json.dumps(sorted(p.name for p in folder.iterdir()))
+    )
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class WorkerProbe(BaseFeature):
+    """``x = nose x + offset_px`` plus who computed it (pid, thread, BLAS threads).
+
+    ``load_state`` leaves a ``load-<pid>-...`` marker in ``log_dir``. With ``await_worker``
+    the coordinator's first entry waits until a worker process has loaded its state, so
+    process workers are sure to get entries however fast the coordinator is. With
+    ``kill_in_worker`` a worker process dies after writing an output's temporary file and
+    before renaming it (the worst moment for a torn output); with ``fail_in_worker`` every
+    entry computed in a worker process raises.
+    """
+
+    name = "worker-probe"
+    version = "0.1"
+    scope_dependent = False
+
+    class Params(Params):
+        offset_px: float = 0.0
+        log_dir: Annotated[str, HashExclude()]
+        coordinator_pid: Annotated[int, HashExclude()]
+        await_worker: Annotated[bool, HashExclude()] = False
+        kill_in_worker: Annotated[bool, HashExclude()] = False
+        fail_in_worker: Annotated[bool, HashExclude()] = False
+
+    def load_state(self, artifacts: Artifacts) -> bool:
+        log = Path(self.params.log_dir) / f"load-{os.getpid()}-{id(self)}-{time.time_ns()}"  # type: ignore[attr-defined]
+        log.write_text("")
+        return True
+
+    def _is_worker_process(self) -> bool:
+        return os.getpid() != self.params.coordinator_pid  # type: ignore[attr-defined]
+
+    def _wait_for_a_worker(self) -> None:
+        mine = str(self.params.coordinator_pid)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            loads = Path(self.params.log_dir).glob("load-*")  # type: ignore[attr-defined]
+            if any(p.name.split("-")[1] != mine for p in loads):
+                return
+            time.sleep(0.01)
+        raise TimeoutError("no worker process loaded its state within 60 s")
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        p = self.params
+        if not self._is_worker_process() and p.await_worker:  # type: ignore[attr-defined]
+            self._wait_for_a_worker()
+        if self._is_worker_process() and p.kill_in_worker:  # type: ignore[attr-defined]
+            import types
+
+            from w2t_bkin.features import store
+
+            store.os = types.SimpleNamespace(  # type: ignore[assignment]
+                **{**vars(os), "replace": _kill_before_rename}
+            )
+        if self._is_worker_process() and p.fail_in_worker:  # type: ignore[attr-defined]
+            raise ValueError(f"planned failure in worker {os.getpid()}")
+        out = self.keys(frame)
+        out["x"] = frame["x/nose"].to_numpy() + p.offset_px  # type: ignore[attr-defined]
+        out["pid"] = os.getpid()
+        out["thread"] = threading.get_ident()
+        out["blas_threads"] = _blas_threads()
+        out["omp_env"] = os.environ.get("OMP_NUM_THREADS", "")
+        return out
