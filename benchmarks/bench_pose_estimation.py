@@ -106,19 +106,9 @@ def _data_root() -> Path:
 
 
 def _bundle() -> Path | None:
-    from w2t_bkin.pose.estimators.mediapipe_bundle import (
-        build_pose_landmarker_bundle,
-        default_bundle_path,
-        find_source_wheel,
-    )
+    from w2t_bkin.pose.estimators.mediapipe_bundle import cached_or_built_bundle
 
-    default = default_bundle_path()
-    if default.is_file():
-        return default
-    wheel = find_source_wheel()
-    if wheel is None or not wheel.is_file():
-        return None
-    return build_pose_landmarker_bundle(wheel, WORK / "pose_landmarker_full.task")
+    return cached_or_built_bundle(WORK / "pose_landmarker_full.task")
 
 
 def _child(script: str, model: Path, video: Path, frames: int) -> dict[str, Any]:

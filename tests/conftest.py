@@ -77,18 +77,11 @@ def mediapipe_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Skips (fails under CI=true) when neither the bundle nor the mediapipe 0.10.21 wheel is there.
     """
-    from w2t_bkin.pose.estimators.mediapipe_bundle import (
-        build_pose_landmarker_bundle,
-        default_bundle_path,
-        find_source_wheel,
-    )
+    from w2t_bkin.pose.estimators.mediapipe_bundle import cached_or_built_bundle
 
-    default = default_bundle_path()
-    if default.is_file():
-        return default
-    wheel = find_source_wheel()
-    if wheel is None or not wheel.is_file():
+    bundle = cached_or_built_bundle(tmp_path_factory.mktemp("mp") / "pose.task")
+    if bundle is None:
         skip_or_fail(
             "no MediaPipe pose bundle: run `make mediapipe-model` (or set W2T_MEDIAPIPE_WHEEL)"
         )
-    return build_pose_landmarker_bundle(wheel, tmp_path_factory.mktemp("mp") / "pose.task")
+    return bundle

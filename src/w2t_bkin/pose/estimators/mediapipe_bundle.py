@@ -108,6 +108,18 @@ def default_bundle_path() -> Path:
     return models_cache_dir() / "mediapipe" / BUNDLE_NAME
 
 
+def cached_or_built_bundle(scratch: str | Path) -> Path | None:
+    """The cached bundle (:func:`default_bundle_path`), else one built from the wheel into
+    ``scratch`` (a ``.task`` path); ``None`` when neither the bundle nor the wheel is there."""
+    default = default_bundle_path()
+    if default.is_file():
+        return default
+    wheel = find_source_wheel()
+    if wheel is None or not wheel.is_file():
+        return None
+    return build_pose_landmarker_bundle(wheel, scratch)
+
+
 def build_pose_landmarker_bundle(wheel: str | Path, output: str | Path | None = None) -> Path:
     """Build the Pose Landmarker ``.task`` bundle from a mediapipe 0.10.x wheel.
 
