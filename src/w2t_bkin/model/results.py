@@ -11,6 +11,20 @@ if TYPE_CHECKING:
     from w2t_bkin.model.stats import StreamStats
 
 
+#: The phases of a session, in the order the driver runs them (progress displays count them).
+PHASES = (
+    "configuration",
+    "discovery",
+    "verification",
+    "pose generation",
+    "ingestion",
+    "synchronization",
+    "facial motion",
+    "assembly",
+    "finalization",
+)
+
+
 class SessionStatus(StrEnum):
     """How a session run ended (``status.json`` ``status``; equal to its string value)."""
 

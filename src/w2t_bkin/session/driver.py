@@ -18,6 +18,7 @@ from w2t_bkin.errors import (
     W2TError,
 )
 from w2t_bkin.facemotion.result import CameraMotion
+from w2t_bkin.model.results import PHASES as PHASES
 from w2t_bkin.model.results import SessionResult, SessionStatus
 from w2t_bkin.runtime.capture import CONSOLE_ONLY, RunCapture, capture_run
 from w2t_bkin.runtime.tasks import report_progress, run_phase
@@ -45,18 +46,6 @@ log = logging.getLogger(SESSION_LOGGER)
 
 
 T = TypeVar("T")
-
-PHASES = (
-    "configuration",
-    "discovery",
-    "verification",
-    "pose generation",
-    "ingestion",
-    "synchronization",
-    "facial motion",
-    "assembly",
-    "finalization",
-)
 
 
 def _discard_staged(run: SessionRun, session_log: RunCapture) -> None:

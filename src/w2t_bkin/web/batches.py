@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from w2t_bkin.errors import W2TError
+from w2t_bkin.model.results import PHASES as PHASES
 from w2t_bkin.web.errors import BatchBusyError, PathRefusedError
 
 log = logging.getLogger(__name__)
@@ -36,20 +37,6 @@ FINAL_STATES = ("succeeded", "failed", "cancelled", "error")
 
 #: Session states shown while a batch runs (the task statuses of the registry, plus these).
 LIVE_SESSION_STATES = ("planned", "queued", "running")
-
-#: Phases of a session in the order the driver runs them (for the progress bar's fraction; a
-#: phase not listed here is shown by name and leaves the fraction where it was).
-PHASES = (
-    "configuration",
-    "discovery",
-    "verification",
-    "pose generation",
-    "ingestion",
-    "synchronization",
-    "facial motion",
-    "assembly",
-    "finalization",
-)
 
 
 class BatchCancelled(KeyboardInterrupt):
