@@ -1,6 +1,8 @@
 """Run every benchmark and write a markdown results table.
 
-Usage: ``python -m benchmarks.run [--scale small|full] [--only NAME ...] [--output PATH]``.
+Usage: ``python -m benchmarks.run [--scale small|full] [--only NAME ...] [--output PATH]``
+(with ``--only`` the table goes to ``benchmarks/.work/RESULTS-only.md`` unless ``--output``
+says otherwise).
 
 Each ``benchmarks/bench_*.py`` module exposes ``run(scale) -> list[dict]`` whose rows carry
 ``name, value, unit, peer, peer_value, ratio, peak_mem_mb, note``; the peer is measured in the
@@ -56,8 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=("small", "full"), default="full")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="benchmark module names")
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/RESULTS.md"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="default: benchmarks/RESULTS.md for a full run; with --only, "
+        "benchmarks/.work/RESULTS-only.md (a partial run never replaces the full table)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        full = Path("benchmarks/RESULTS.md")
+        args.output = full.parent / ".work" / "RESULTS-only.md" if args.only else full
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     failed = False
