@@ -60,10 +60,13 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian chromium through Playwright, launched once for the whole test session.
+    """Headless Debian chromium through Playwright, launched once per test module.
 
+    Not once per session: while Playwright's sync API is open it keeps an asyncio event loop
+    running in the main thread, and libraries that choose sync or async behaviour by looking
+    for a running loop (Prefect) then hand later tests coroutines instead of results.
     Skips with the reason when chromium or Playwright is missing, fails under CI=true
     (tests/_browser.py has the page helpers).
     """
