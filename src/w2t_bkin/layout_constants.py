@@ -17,3 +17,7 @@ ID_PATTERN: Final = r"^[A-Za-z0-9_-]+$"
 
 ROOT_METADATA_ENV: Final = "W2T_ROOT_METADATA"
 """Environment variable naming a metadata file merged before ``data/raw/metadata.toml``."""
+
+FINGERPRINT_VERSION: Final = 1
+"""Scheme of a session's content fingerprint (recorded with each run): bumped when what enters
+the fingerprint changes, so old identifiers then differ on purpose."""

@@ -14,16 +14,6 @@ import w2t_bkin.workspace.layout
 from w2t_bkin import layout_constants
 
 
-def test_the_constants_are_the_schemas_constants() -> None:
-    assert layout_constants.CONFIG_FILENAME == w2t_bkin.config.CONFIG_FILENAME
-    assert layout_constants.ID_PATTERN == w2t_bkin.metadata.ID_PATTERN
-    assert layout_constants.ROOT_METADATA_ENV == w2t_bkin.metadata.ROOT_METADATA_ENV
-    assert (
-        w2t_bkin.session.cache.FINGERPRINT_SCHEME
-        == w2t_bkin.session.fingerprint.FINGERPRINT_VERSION
-    )
-
-
 def test_names_stay_importable_where_they_were() -> None:
     layout, discovery = w2t_bkin.workspace.layout, w2t_bkin.workspace.discovery
     assert layout.CONFIG_FILENAME == "configuration.toml"
@@ -31,6 +21,11 @@ def test_names_stay_importable_where_they_were() -> None:
     assert discovery.ROOT_METADATA_ENV == "W2T_ROOT_METADATA"
     assert discovery.SessionMetadata is w2t_bkin.metadata.SessionMetadata
     assert discovery.check_metadata_file is w2t_bkin.metadata.check_metadata_file
+    # defined once (layout_constants), still importable from the schemas' modules
+    assert w2t_bkin.config.CONFIG_FILENAME is layout_constants.CONFIG_FILENAME
+    assert w2t_bkin.metadata.ROOT_METADATA_ENV is layout_constants.ROOT_METADATA_ENV
+    assert w2t_bkin.session.fingerprint.FINGERPRINT_VERSION == 1
+    assert w2t_bkin.session.cache.FINGERPRINT_VERSION is layout_constants.FINGERPRINT_VERSION
 
 
 def test_finding_sessions_loads_no_schema() -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from w2t_bkin import __version__
-from w2t_bkin.layout_constants import CONFIG_FILENAME, ROOT_METADATA_ENV
+from w2t_bkin.layout_constants import CONFIG_FILENAME, FINGERPRINT_VERSION, ROOT_METADATA_ENV
 from w2t_bkin.runtime.fingerprint import (
     DIGEST_CACHE_NAME,
     DigestCache,
@@ -77,10 +77,6 @@ def cache_key(fingerprint: SessionFingerprint) -> str:
     """SHA-256 of the content fingerprint and the package version: equal means same outputs."""
     return json_digest({"fingerprint": fingerprint.to_dict(), "w2t_bkin_version": __version__})
 
-
-FINGERPRINT_SCHEME = 1
-""":data:`w2t_bkin.session.fingerprint.FINGERPRINT_VERSION`, which the snapshot path compares
-without importing that module (it loads the schemas); a unit test keeps the two equal."""
 
 STAT_SNAPSHOT_KEY = "stat_snapshot"
 """Key of the :class:`~w2t_bkin.runtime.stat_snapshot.StatSnapshot` in a task's fingerprint."""
@@ -229,7 +225,7 @@ def recorded_decision(
     before = previous.fingerprint
     if before.get("w2t_bkin_version") != __version__:
         return None
-    if before.get("fingerprint_version") != FINGERPRINT_SCHEME:
+    if before.get("fingerprint_version") != FINGERPRINT_VERSION:
         return None
     if previous.cache_key is None or previous.cache_key != _recorded_cache_key(before):
         return None

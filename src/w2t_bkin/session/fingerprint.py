@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from w2t_bkin.config import CONTENT_SECTIONS, Config
+from w2t_bkin.layout_constants import FINGERPRINT_VERSION as FINGERPRINT_VERSION
 from w2t_bkin.metadata import SessionMetadata
 from w2t_bkin.runtime.fingerprint import DIGEST_CACHE_NAME, DigestCache, file_digest, json_digest
 from w2t_bkin.workspace.discovery import SessionFiles
-
-FINGERPRINT_VERSION = 1
-"""Bumped when what enters the fingerprint changes (old identifiers then differ on purpose)."""
 
 
 @dataclass(frozen=True)
