@@ -47,6 +47,7 @@ from w2t_bkin.report.qc_inputs import (
     TrialAlignmentSummary,
     TrialStates,
 )
+from w2t_bkin.report.qc_sections import GAP_FACTOR as GAP_FACTOR
 from w2t_bkin.report.qc_sections import (
     MAX_LISTED_DROPPED,
     alignment_stats_html,
@@ -59,8 +60,6 @@ from w2t_bkin.report.qc_sections import (
 
 log = logging.getLogger(__name__)
 
-GAP_FACTOR = 1.5
-"""An inter-pulse interval above this many median intervals counts as a gap in the TTL table."""
 
 __all__ = [
     "MAX_LISTED_DROPPED",

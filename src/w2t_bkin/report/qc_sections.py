@@ -35,6 +35,11 @@ MAX_LISTED_IN_TABLE = 3
 # ----------------------------------------------------------------------------- run outcome
 
 
+GAP_FACTOR = 1.5
+"""An interval above this many median intervals is a gap: between TTL pulses (the TTL table) and
+between a video's own frame timestamps (cameras without a frame TTL)."""
+
+
 def failure_html(qc: QCInputs) -> str:
     """One sentence on how the run ended, the error's first line and its fix; "" on success.
 
@@ -143,7 +148,7 @@ def _dropped_item(check: FrameCheck) -> str:
 
 def _own_clock_items(check: FrameCheck, timeline: FrameTimeline | None) -> str:
     """A camera timed by its video's timestamps or a nominal rate: no pulses to count drops
-    by; gaps in its own timestamps (an interval over 1.5x the median, file boundaries aside)
+    by; gaps in its own timestamps (:func:`timestamp_gaps`, file boundaries aside)
     are the only trace of dropped frames."""
     camera = esc(check.camera_id)
     source = "the video's own timestamps" if check.frame_clock == "video" else "a nominal rate"
@@ -168,7 +173,7 @@ def _own_clock_items(check: FrameCheck, timeline: FrameTimeline | None) -> str:
 
 
 def timestamp_gaps(timeline: FrameTimeline) -> np.ndarray:
-    """``(n_gaps,) int64``: frames followed by an interval over 1.5x the median interval.
+    """``(n_gaps,) int64``: frames followed by an interval over :data:`GAP_FACTOR` x the median.
 
     Intervals across a video-file boundary (the pause between files) are not gaps.
     """
@@ -182,7 +187,7 @@ def timestamp_gaps(timeline: FrameTimeline) -> np.ndarray:
     if finite.size == 0:
         return np.empty(0, np.int64)
     with np.errstate(invalid="ignore"):
-        return np.flatnonzero(interval_s > 1.5 * float(np.median(finite))).astype(np.int64)
+        return np.flatnonzero(interval_s > GAP_FACTOR * float(np.median(finite))).astype(np.int64)
 
 
 def _interpolated_item(timeline: FrameTimeline | None) -> str:
