@@ -571,23 +571,18 @@ def _discard_unfinished_run(root: Path, result: SessionResult) -> None:
     import logging
 
     from w2t_bkin.errors import SessionBusyError
-    from w2t_bkin.nwb.io import staged_name_pattern
     from w2t_bkin.runtime.capture import LOG_FORMAT
-    from w2t_bkin.session.context import invalid_nwb_path, nwb_file_name
-    from w2t_bkin.session.outputs import OUTPUT_NAMES, PREVIOUS_DIR, session_lock
+    from w2t_bkin.session.context import nwb_file_name
+    from w2t_bkin.session.outputs import PREVIOUS_DIR, remove_unfinished_outputs, session_lock
 
     folder = Workspace(root).processed_dir(result.subject, result.session)
-    nwb = folder / nwb_file_name(result.subject, result.session)
     log = logging.getLogger(__name__)
     try:
         with session_lock(root, result.subject, result.session):
-            if not folder.is_dir() or nwb.is_file():
+            nwb_name = nwb_file_name(result.subject, result.session)
+            if not folder.is_dir() or (folder / nwb_name).is_file():
                 return
-            left = [folder / name for name in OUTPUT_NAMES if name != "pipeline.log"]
-            left += [invalid_nwb_path(nwb), *folder.glob(staged_name_pattern(nwb))]
-            removed = [p for p in left if p.is_file() and not p.is_symlink()]
-            for path in removed:
-                path.unlink()
+            removed = remove_unfinished_outputs(folder, nwb_name, keep=("pipeline.log",))
             if (folder / PREVIOUS_DIR).is_dir():
                 result.previous_outputs = folder / PREVIOUS_DIR
             note = logging.makeLogRecord(

@@ -86,19 +86,17 @@ def set_aside_earlier_outputs(folder: Path, nwb_name: str) -> list[str]:
     if not folder.is_dir():
         return []
     nwb = folder / nwb_name
-    # Only our own outputs, reached without following a symlinked folder (e.g. qc/ -> elsewhere)
-    candidates = [*(folder / name for name in OUTPUT_NAMES), invalid_nwb_path(nwb), nwb]
-    earlier = [p for p in candidates if p.is_file() and not _under_symlink(p, folder)]
-    partial = sorted(folder.glob(staged_name_pattern(nwb)))
     previous = folder / PREVIOUS_DIR
-    names = ", ".join(str(p.relative_to(folder)) for p in earlier)
     try:
-        for path in partial:
+        if not nwb.is_file():
+            sidecars = _sidecars(folder, nwb)
+            remove_unfinished_outputs(folder, nwb_name)
+            names = ", ".join(str(p.relative_to(folder)) for p in sidecars)
+            return [f"removed the outputs of an earlier failed run: {names}"] if sidecars else []
+        earlier = [*_sidecars(folder, nwb), nwb]
+        names = ", ".join(str(p.relative_to(folder)) for p in earlier)
+        for path in folder.glob(staged_name_pattern(nwb)):
             path.unlink()
-        if nwb not in earlier:
-            for path in earlier:
-                path.unlink()
-            return [f"removed the outputs of an earlier failed run: {names}"] if earlier else []
         if previous.is_symlink() or previous.is_file():
             raise OSError(errno.EEXIST, "not a folder this run may replace", str(previous))
         if previous.is_dir():
@@ -116,6 +114,34 @@ def set_aside_earlier_outputs(folder: Path, nwb_name: str) -> list[str]:
             "then run again; nothing was processed",
         ) from exc
     return [f"moved the outputs of the earlier run to {previous}: {names}"]
+
+
+def remove_unfinished_outputs(
+    folder: Path, nwb_name: str, keep: tuple[str, ...] = ()
+) -> list[Path]:
+    """Remove what a run left without publishing its NWB file; returns what was removed.
+
+    That is its sidecars (:data:`OUTPUT_NAMES` but ``keep``), ``<stem>.invalid.nwb`` and staged
+    temporaries of the NWB file. Nothing is removed when the NWB file exists (those outputs are
+    a complete set) or when ``folder`` does not exist. ``previous/`` is never touched.
+    """
+    from w2t_bkin.nwb.io import staged_name_pattern
+
+    nwb = folder / nwb_name
+    if not folder.is_dir() or nwb.is_file():
+        return []
+    left = [p for p in _sidecars(folder, nwb) if p.relative_to(folder).as_posix() not in keep]
+    left += sorted(folder.glob(staged_name_pattern(nwb)))
+    for path in left:
+        path.unlink()
+    return left
+
+
+def _sidecars(folder: Path, nwb: Path) -> list[Path]:
+    """A run's outputs besides its NWB file that exist in ``folder``, reached without following
+    a symlinked folder (e.g. ``qc/`` linked elsewhere)."""
+    candidates = [*(folder / name for name in OUTPUT_NAMES), invalid_nwb_path(nwb)]
+    return [p for p in candidates if p.is_file() and not _under_symlink(p, folder)]
 
 
 def _under_symlink(path: Path, folder: Path) -> bool:
