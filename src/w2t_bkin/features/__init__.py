@@ -6,6 +6,7 @@ the package stays cheap; pandas and pyarrow load only when tables are read or wr
 * :class:`FeatureDataset` — tracks with real timestamps, feature runs, the registry;
 * :class:`BaseFeature`, :class:`Params`, :class:`Inputs`, :class:`Result`, :class:`HashExclude`;
 * :func:`run_feature`, :class:`Pipeline`, :class:`FeatureStep`, :class:`CallbackStep`;
+  :func:`shutdown_workers` stops the process-mode workers kept between runs;
 * :mod:`w2t_bkin.features.models` — behaviour classifiers with training progress;
 * :mod:`w2t_bkin.features.library` — the pure kinematics functions;
   :mod:`w2t_bkin.features.builtin` — them as pipeline features.
@@ -28,6 +29,7 @@ _EXPORTS = {
     "Params": "w2t_bkin.features.identity",
     "Result": "w2t_bkin.features.identity",
     "run_feature": "w2t_bkin.features.run",
+    "shutdown_workers": "w2t_bkin.features._workers",
     "Pipeline": "w2t_bkin.features.pipeline",
     "FeatureStep": "w2t_bkin.features.pipeline",
     "CallbackStep": "w2t_bkin.features.pipeline",

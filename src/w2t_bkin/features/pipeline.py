@@ -170,6 +170,25 @@ class Pipeline:
     def _kwargs(self, step: FeatureStep) -> dict[str, Any]:
         return {**self.default_run_kwargs, **dict(step.run_kwargs)}
 
+    def _warm_workers_for_later_steps(self, computing: FeatureStep) -> None:
+        """A step is about to compute: start the process workers a later step will use, so
+        their start-up (imports) overlaps this step instead of delaying that one."""
+        from w2t_bkin.features import _workers
+
+        later = self.steps[self.steps.index(computing) + 1 :]
+        for step in later:
+            if not isinstance(step, FeatureStep) or not getattr(
+                step.feature_cls, "parallelizable", True
+            ):
+                continue
+            kwargs = self._kwargs(step)
+            workers = kwargs.get("parallel_workers") or 1
+            cls = step.feature_cls
+            if kwargs.get("parallel_mode") == "process" and workers > 1:
+                if "<locals>" not in cls.__qualname__ and cls.__module__ != "__main__":
+                    _workers.warm(workers - 1, cls.__module__)
+                return
+
     def _resolve_feature(
         self, ds: FeatureDataset, step: FeatureStep, states: Mapping[str, StepState]
     ) -> StepState:
@@ -385,6 +404,7 @@ class Pipeline:
             return state
         kwargs = self._kwargs(step)
         kwargs["overwrite"] = bool(kwargs.get("overwrite")) or step.name in forced
+        self._warm_workers_for_later_steps(step)
         result = run_feature(ds, state.plan.feature, progress=progress, **kwargs)
         self.results[step.name] = result
         if result.failed_entries:

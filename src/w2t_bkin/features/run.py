@@ -11,10 +11,11 @@ Order of work:
 5. load the fitted state, or fit over the scope and save it;
 6. skip entries already done with the same input digest (without reading their inputs), then
    load, compute and write every other entry in the chosen executor: serially, in threads
-   (one feature instance per thread) or in processes (state loaded once per worker by a pool
-   initializer; the coordinating process is one of the N workers, so it computes while the
-   others start; tasks carry file paths, not tables, and each worker writes its own entry file
-   atomically and returns one small row);
+   (one feature instance per thread) or in processes (a pool kept alive between runs, see
+   :mod:`w2t_bkin.features._workers`; state loaded once per worker and run; the coordinating
+   process is one of the N workers, so it computes while the others start; tasks carry file
+   paths, not tables, and each worker writes its own entry file atomically and returns one
+   small row);
 7. record entry outcomes in batches, from the coordinating thread only; a failed entry is
    listed and the others go on.
 """
@@ -22,19 +23,18 @@ Order of work:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import logging
-import os
 import threading
 import time
-import warnings
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import (
     BrokenExecutor,
     Executor,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
 from dataclasses import dataclass, field
@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from w2t_bkin.errors import W2TError
+from w2t_bkin.features import _workers
+from w2t_bkin.features._workers import FeatureSpec
 from w2t_bkin.features.base import (
     Artifacts,
     BaseFeature,
@@ -512,32 +514,28 @@ def rebuild_feature(cls_path: str, params_json: str, inputs_json: str, run_dir: 
     return feature
 
 
-_WORKER_FEATURE: Any = None
+class WorkerStartError(BrokenExecutor):
+    """A process worker could not rebuild the feature or load its saved state: that worker
+    cannot take part in the run (raised in the worker, seen by the coordinator)."""
 
 
-NATIVE_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
-"""Thread-count variables of native libraries; each process worker sets them to 1."""
+_WORKER_FEATURE: tuple[FeatureSpec, Any] | None = None
 
 
-def _init_process_worker(cls_path: str, params_json: str, inputs_json: str, run_dir: str) -> None:
+def _process_entry(spec: FeatureSpec, task: EntryTask) -> EntryRow:
+    """A task in a pool worker: the run's feature is rebuilt and its state loaded on the
+    worker's first entry of the run, then reused; an earlier run's instance is dropped."""
     global _WORKER_FEATURE
-    # N workers on N cores: a BLAS or OpenMP pool per worker would oversubscribe them. The
-    # variables reach libraries loaded from here on; threadpoolctl resizes those already loaded.
-    for name in NATIVE_THREAD_VARIABLES:
-        os.environ[name] = "1"
-    _limit_native_threads()
-    _WORKER_FEATURE = rebuild_feature(cls_path, params_json, inputs_json, run_dir)
-
-
-def _process_entry(task: EntryTask) -> EntryRow:
-    return compute_entry(_WORKER_FEATURE, task)
+    if _WORKER_FEATURE is None or _WORKER_FEATURE[0] != spec:
+        _WORKER_FEATURE = None
+        try:
+            feature = rebuild_feature(
+                spec.cls_path, spec.params_json, spec.inputs_json, spec.run_dir
+            )
+        except Exception as exc:
+            raise WorkerStartError(f"{type(exc).__name__}: {exc}") from exc
+        _WORKER_FEATURE = (spec, feature)
+    return compute_entry(_WORKER_FEATURE[1], task)
 
 
 def _class_path(feature: Any) -> str:
@@ -580,10 +578,11 @@ def run_feature(
     parallel_workers, parallel_mode
         How many entries are computed at once. ``None``/1: serial. ``"thread"``: a thread
         pool, one feature instance per thread. ``"process"``: ``parallel_workers - 1`` worker
-        processes (forked from a server that imported the feature code once; their
-        initializer loads the state once per worker, with one BLAS/OpenMP thread each) plus
-        one thread of the calling process, so ``parallel_workers`` cores compute from the
-        start and none is spent waiting for results.
+        processes (forked from a server that imported the feature code once, one BLAS/OpenMP
+        thread each, and kept for the next run: :mod:`w2t_bkin.features._workers`; each loads
+        the state once per run) plus one thread of the calling process, so
+        ``parallel_workers`` cores compute from the start and none is spent waiting for
+        results.
     overlap_frames
         Frames of context taken from the previous and next sequence of the same
         (group, camera, individual); counted in distinct ``frame_idx`` values, not rows.
@@ -631,9 +630,10 @@ def run_feature(
     artifacts = Artifacts(run_dir)
     artifact_only = bool(getattr(feature, "artifact_only", False))
     pending = [] if artifact_only else _pending(dataset, plan, run_dir, overwrite)
-    if parallel_mode == "process" and _n_workers(feature, parallel_workers, len(pending)) > 1:
+    n_workers = _n_workers(feature, parallel_workers, len(pending))
+    if parallel_mode == "process" and n_workers > 1:
         # Before the fit, so the worker start-up (imports) overlaps it.
-        _start_process_server(feature)
+        _workers.warm(n_workers - 1, _module_of(feature))
     fitted = _ensure_state(dataset, feature, plan, artifacts, progress, overwrite)
     if artifact_only:
         registry.record_run_end(feature.name, plan.run_id, "finished")
@@ -803,6 +803,9 @@ def _execute(
             try:
                 _dispatch(tasks, lanes, n_workers, progress, recorder.record)
             except BrokenExecutor as exc:
+                for lane in lanes:
+                    if lane.shared is not None and not isinstance(exc, WorkerStartError):
+                        _workers.mark_broken(lane.shared)  # a worker died: a fresh pool next
                 recorder.flush()
                 raise FeatureRunError(
                     f"feature {feature.name!r} run {plan.run_id}: a {mode} worker died or could "
@@ -864,6 +867,7 @@ class _Lane:
     call: Callable[[EntryTask], EntryRow]
     workers: int
     ready: Future[Any] | None = None
+    shared: _workers.WorkerPool | None = None
     in_flight: dict[Future[EntryRow], tuple[int, EntryTask]] = field(default_factory=dict)
 
     def capacity(self, n_left: int, n_workers: int) -> int:
@@ -980,32 +984,25 @@ def _open_lanes(
         return [_Lane(threads, _thread_entry, n_workers)]
     stack.enter_context(_native_threads_limited())
     n_processes = n_workers - 1
-    processes = stack.enter_context(_process_pool(feature, run_dir, n_processes))
-    # Starting a worker blocks until the fork server has imported its modules; a helper
-    # thread waits for that, so the dispatcher and the local worker never do.
-    starter = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="w2t-feature-start"))
-    ready = starter.submit(_start_workers, processes, n_processes)
+    shared = stack.enter_context(_workers.worker_pool(n_processes, _module_of(feature)))
+    spec = _workers.FeatureSpec(
+        _class_path(feature),
+        feature.params.model_dump_json(),
+        feature.inputs.model_dump_json(),
+        str(run_dir),
+        run_token=uuid.uuid4().hex,
+    )
     local = stack.enter_context(_thread_pool(feature, run_dir, 1, one_native_thread=True))
     return [
-        _Lane(processes, _process_entry, n_processes, ready=ready),
+        _Lane(
+            shared.executor,
+            functools.partial(_process_entry, spec),
+            n_processes,
+            ready=shared.ready,
+            shared=shared,
+        ),
         _Lane(local, _thread_entry, 1),
     ]
-
-
-def _start_workers(pool: ProcessPoolExecutor, n_processes: int) -> int:
-    """Start the pool's processes; returns the pid of the first one ready (state loaded).
-
-    Raises
-    ------
-    BrokenExecutor
-        A worker could not start (its initializer failed or it died).
-    """
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    # One task per process: the pool starts a process for each task while none is idle.
-    pings = [pool.submit(os.getpid) for _ in range(n_processes)]
-    done, _ = wait(pings, return_when=FIRST_COMPLETED)
-    return int(next(iter(done)).result())
 
 
 def _thread_pool(
@@ -1026,60 +1023,10 @@ def _thread_pool(
     return ThreadPoolExecutor(max_workers=n_threads, initializer=init_thread)
 
 
-def _process_pool(feature: Any, run_dir: Path, n_processes: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=n_processes,
-        mp_context=_process_context(type(feature).__module__),
-        initializer=_init_process_worker,
-        initargs=(
-            _class_path(feature),
-            feature.params.model_dump_json(),
-            feature.inputs.model_dump_json(),
-            str(run_dir),
-        ),
-    )
-
-
-def _process_context(feature_module: str) -> Any:
-    """A start method that never forks a process holding threads or SQLite connections.
-
-    ``forkserver`` (Linux): a clean server process imports the feature code once and every
-    worker is forked from it, so workers start in milliseconds instead of re-importing pandas
-    and pyarrow each. Elsewhere ``spawn``.
-    """
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Everything a worker needs before its first entry, imported once by the server (a module
-    # that is not installed is skipped by it). Only takes effect before the server starts
-    # (the first process run of this interpreter).
-    context.set_forkserver_preload(
-        [
-            "w2t_bkin.features._worker_boot",
-            __name__,
-            "pandas",
-            "pyarrow.parquet",
-            "threadpoolctl",
-            feature_module,
-        ]
-    )
-    return context
-
-
-def _start_process_server(feature: Any) -> None:
-    """Check that workers can import the feature, and start the fork server now.
-
-    The server's imports (pandas, pyarrow, the feature's module: about a second) then run
-    while the coordinator fits the feature, instead of after it. Returns at once.
-    """
+def _module_of(feature: Any) -> str:
+    """The module workers import for ``feature`` (checked importable first)."""
     _class_path(feature)
-    context = _process_context(type(feature).__module__)
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
+    return type(feature).__module__
 
 
 @contextlib.contextmanager
@@ -1097,17 +1044,4 @@ def _native_threads_limited() -> Iterator[None]:
             limits.restore_original_limits()
 
 
-def _limit_native_threads() -> Any:
-    """Resize the loaded BLAS/OpenMP thread pools to 1 (threadpoolctl, when installed).
-
-    Returns the limiter (``restore_original_limits()`` undoes it), or ``None`` without
-    threadpoolctl; it ships with scikit-learn, part of the ``features`` extra.
-    """
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        return None
-    with warnings.catch_warnings():
-        # it warns when two OpenMP runtimes are loaded; that is not this run's concern
-        warnings.simplefilter("ignore")
-        return threadpoolctl.threadpool_limits(limits=1)
+_limit_native_threads = _workers.limit_native_threads

@@ -54,6 +54,23 @@ def test_multi_animal_round_trip_is_exact(tmp_path: Path, fmt: str) -> None:
     assert pose.individual_names == tuple(individuals)
 
 
+def test_columns_in_another_order_go_to_their_keypoint(tmp_path: Path) -> None:
+    # DeepLabCut's own order (keypoint by keypoint, likelihood last) is copied in one reshape;
+    # a table whose columns were reordered must still put every column where its header says.
+    positions, confidence, names = simulate_pose(25, 3, seed=6, nan_fraction=0.1)
+    path = write_dlc_h5(tmp_path / "vDLC_resnet50_x.h5", positions, confidence, names)
+    frame = pd.read_hdf(path)
+    shuffled = frame[frame.columns[np.random.default_rng(1).permutation(frame.shape[1])]]
+    shuffled.to_hdf(tmp_path / "shuffledDLC_resnet50_x.h5", key="df_with_missing", format="table")
+
+    pose = read_pose(tmp_path / "shuffledDLC_resnet50_x.h5")
+
+    assert sorted(pose.keypoint_names) == sorted(names)
+    order = [names.index(name) for name in pose.keypoint_names]
+    assert_same(pose.positions, positions[:, :, order])
+    assert_same(pose.confidence, confidence[:, :, order])
+
+
 @pytest.mark.parametrize("fmt", ["h5", "csv"])
 def test_labelled_data_without_likelihood_has_nan_confidence(tmp_path: Path, fmt: str) -> None:
     positions, _, names = simulate_pose(12, 3, seed=5)

@@ -443,14 +443,37 @@ def _scatter(
 ) -> None:
     """Copy ``values (n_rows, n_columns) float64`` into the output arrays at ``rows``.
 
-    One strided copy per column (tens of columns), never a loop over frames.
+    A table in DeepLabCut's own column order (every individual, keypoint, coordinates then
+    likelihood) is copied in two reshaped assignments; any other order one strided copy per
+    column (tens of columns), never a loop over frames.
     """
+    n_ind, n_kp = confidence.shape[1:]
+    stride = layout.n_space + 1
+    if _is_regular(layout, n_ind, n_kp, values.shape[1]):
+        grouped = values.reshape(values.shape[0], n_ind, n_kp, stride)
+        positions[rows] = grouped[..., : layout.n_space]
+        confidence[rows] = grouped[..., layout.n_space]
+        return
     for col, i, k, a in zip(
         layout.pos_col, layout.pos_ind, layout.pos_kp, layout.pos_axis, strict=True
     ):
         positions[rows, i, k, a] = values[:, col]
     for col, i, k in zip(layout.conf_col, layout.conf_ind, layout.conf_kp, strict=True):
         confidence[rows, i, k] = values[:, col]
+
+
+def _is_regular(layout: _ColumnLayout, n_ind: int, n_kp: int, n_columns: int) -> bool:
+    """Column ``c`` holds individual, keypoint, axis ``divmod`` of ``c`` (likelihood last)."""
+    stride = layout.n_space + 1
+    if n_columns != n_ind * n_kp * stride or layout.conf_col.size != n_ind * n_kp:
+        return False
+    pos_expected = (layout.pos_ind * n_kp + layout.pos_kp) * stride + layout.pos_axis
+    conf_expected = (layout.conf_ind * n_kp + layout.conf_kp) * stride + layout.n_space
+    return (
+        layout.pos_col.size == n_ind * n_kp * layout.n_space
+        and np.array_equal(layout.pos_col, pos_expected)
+        and np.array_equal(layout.conf_col, conf_expected)
+    )
 
 
 __all__ = [
