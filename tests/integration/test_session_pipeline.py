@@ -225,3 +225,45 @@ def test_blocking_validation_finding_fails_finalization(tmp_path: Path) -> None:
     assert "check_session_start_time_future_date" in (result.error or "")
     report = json.loads(result.outputs["validation"].read_text())
     assert report["counts"]["CRITICAL"] >= 1 and not report["is_clean"]
+
+
+def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrays of at least PARALLEL_MIN_BYTES are compressed by our threads (ChunkedGzipIO) and
+    # written after hdmf created the file; only a 1-hour session has such arrays everywhere
+    # (its TTL table once read back as zeros). With the threshold at 1 byte, every array of this
+    # short session goes that way: the file must hold exactly what HDF5's own path writes.
+    import h5py
+
+    from w2t_bkin.nwb import io as nwb_io
+
+    paths = {}
+    for threshold in (nwb_io.PARALLEL_MIN_BYTES, 1):
+        monkeypatch.setattr(nwb_io, "PARALLEL_MIN_BYTES", threshold)
+        root = tmp_path / f"threshold-{threshold}"
+        write_experiment(root, FAULTY)
+        result = process_session(root, "mouse01", "ses01")
+        assert result.ok, result.error
+        paths[threshold] = result.outputs["nwb"]
+
+    def numeric_datasets(path: Path) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with h5py.File(path, "r") as handle:
+            handle.visititems(
+                lambda name, obj: (
+                    found.__setitem__(name, obj[()])
+                    if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "iufb" and obj.size > 1
+                    else None
+                )
+            )
+        return found
+
+    default, parallel = (numeric_datasets(p) for p in paths.values())
+    assert default.keys() == parallel.keys()
+    assert "acquisition/TTLEvents/timestamp" in default  # the tables are compared too
+    for name, values in default.items():
+        np.testing.assert_array_equal(parallel[name], values, err_msg=name)
+    with h5py.File(paths[1], "r") as handle:
+        column = handle["acquisition/TTLEvents/timestamp"]
+        assert column.compression == "gzip" and column.id.get_storage_size() > 0

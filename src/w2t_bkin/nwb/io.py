@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from hdmf.common import ElementIdentifiers
+from hdmf.container import Data
 from pynwb import NWBHDF5IO, NWBFile
 
 from w2t_bkin.config import AssemblyConfig
@@ -102,13 +103,55 @@ def wrap_dataset(data: np.ndarray, config: AssemblyConfig) -> np.ndarray | H5Dat
 
 
 def deferred_datasets(nwbfile: NWBFile) -> list[ChunkedGzipIO]:
-    """Every :class:`ChunkedGzipIO` the objects of ``nwbfile`` hold (each once)."""
+    """Every :class:`ChunkedGzipIO` the objects of ``nwbfile`` hold (each once).
+
+    A container holds its arrays in ``fields`` (a TimeSeries' ``data``, ``timestamps``); a
+    ``Data`` object (a table column: ``VectorData``, ``TimestampVectorData``, ``id``) holds
+    its array as ``data``, outside ``fields``: both are searched.
+    """
     found: dict[int, ChunkedGzipIO] = {}
     for obj in nwbfile.objects.values():
-        for value in obj.fields.values():
+        values = list(obj.fields.values())
+        if isinstance(obj, Data):
+            values.append(obj.data)
+        for value in values:
             if isinstance(value, ChunkedGzipIO):
                 found.setdefault(id(value), value)
     return list(found.values())
+
+
+def check_all_written(handle: Any, path: Path) -> None:
+    """Raise when a chunked dataset of the open HDF5 file ``handle`` has no chunk written.
+
+    Such a dataset reads back as its fill value (zeros) everywhere: data that were meant to be
+    written and were not. It costs one metadata query per dataset, no data read.
+
+    Raises
+    ------
+    OutputError
+        Naming every such dataset.
+    """
+    import h5py
+
+    empty: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if (
+            isinstance(obj, h5py.Dataset)
+            and obj.chunks is not None
+            and obj.size > 0
+            and obj.id.get_storage_size() == 0
+        ):
+            empty.append(name)
+
+    handle.visititems(visit)
+    if empty:
+        raise OutputError(
+            f"NWB file {path}: {len(empty)} dataset(s) were created but never written "
+            f"(they would read as zeros): {', '.join(empty[:10])}",
+            hint="this is a w2t-bkin bug; please report it with the log",
+            path=path,
+        )
 
 
 def fill_deferred_datasets(datasets: list[ChunkedGzipIO], max_workers: int | None = None) -> None:
@@ -240,9 +283,13 @@ def write_nwbfile_staged(nwbfile: NWBFile, path: Path) -> Path:
         with NWBHDF5IO(str(tmp), mode="w") as io:
             io.write(nwbfile)
             fill_deferred_datasets(deferred_datasets(nwbfile))
+            check_all_written(io._file, path)  # hdmf's open h5py.File
         _fsync_path(tmp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~current_umask())
+    except OutputError:
+        tmp.unlink(missing_ok=True)
+        raise
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(

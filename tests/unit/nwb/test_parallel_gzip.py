@@ -100,3 +100,41 @@ def test_small_arrays_and_no_compression_keep_the_hdf5_path(tmp_path: Path) -> N
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["acquisition/small/data"][()], small)
         assert f["acquisition/small/data"].compression == "gzip"
+
+
+def test_table_columns_over_the_parallel_threshold_are_written(tmp_path: Path) -> None:
+    # A table column is an hdmf Data object, whose array is not among its container fields:
+    # the TTL table of a 1-hour session (1M pulses) once read back as zeros.
+    from w2t_bkin.model.ttl import TTLChannel
+    from w2t_bkin.nwb.ttl import add_ttl_events
+
+    n = 300_001  # 2 channels: 4.8 MB of float64 times and 600 kB of uint8 codes
+    frames = TTLChannel(channel_id="cam", times_s=np.arange(n) / 150.0, source_files=())
+    shifted = TTLChannel(channel_id="cue", times_s=np.arange(n) / 150.0 + 1e-3, source_files=())
+    assert n * 2 * 8 >= PARALLEL_MIN_BYTES
+    nwbfile = _nwbfile()
+    add_ttl_events(nwbfile, [frames, shifted], AssemblyConfig(), "test clock")
+    path = write_nwbfile_staged(nwbfile, tmp_path / "ttl.nwb")
+
+    with h5py.File(path, "r") as handle:
+        table = handle["acquisition/TTLEvents"]
+        times_s, codes = table["timestamp"][:], table["channel"][:]
+    expected = np.sort(np.concatenate([np.arange(n) / 150.0, np.arange(n) / 150.0 + 1e-3]))
+    np.testing.assert_array_equal(times_s, expected)
+    np.testing.assert_array_equal(codes, np.tile([0, 1], n))
+
+
+def test_a_dataset_left_unwritten_fails_the_write_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from w2t_bkin.errors import OutputError
+    from w2t_bkin.nwb import io as nwb_io
+
+    # The safety net behind the deferred writes: were one ever missed, the file must not pass.
+    monkeypatch.setattr(nwb_io, "deferred_datasets", lambda nwbfile: [])
+    big = np.arange(PARALLEL_MIN_BYTES, dtype=np.float64)
+    with pytest.raises(OutputError, match=r"2 dataset\(s\) were created but never written") as err:
+        _write(tmp_path, {"signal": big[:, None]}, AssemblyConfig())
+    assert err.value.message.endswith("acquisition/signal/data, acquisition/signal/timestamps")
+    assert err.value.path == tmp_path / "out.nwb"
+    assert list(tmp_path.iterdir()) == []
