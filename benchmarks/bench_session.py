@@ -215,6 +215,65 @@ def _run_ours(root: Path, scale: str) -> dict[str, Any]:
     return measured
 
 
+def check_against_truth(nwb_path: Path, session_dir: Path, truth: dict[str, Any]) -> str:
+    """Compare what our NWB file holds with the generator's truth and the raw files.
+
+    Speed at scale is only worth reporting for a right file: frame times of every camera and
+    trial start times within 1 ms of the truth, every TTL pulse of every raw file in the TTL
+    table (exactly), pose positions of the first and last keypoint equal to the DLC file. Returns
+    a one-line summary; raises ``RuntimeError`` on any mismatch.
+    """
+    import h5py
+    import numpy as np
+
+    from w2t_bkin.sources.pose.io import read_pose
+
+    problems: list[str] = []
+    worst_frame_ms = 0.0
+    with h5py.File(nwb_path, "r") as handle:
+        for camera_id, camera in truth["cameras"].items():
+            written = handle[f"acquisition/{camera_id}/timestamps"][:]
+            expected = np.asarray(camera["frame_times_s"])
+            if written.shape != expected.shape:
+                problems.append(f"{camera_id}: {written.shape} frame times, truth {expected.shape}")
+                continue
+            worst_frame_ms = max(worst_frame_ms, float(np.max(np.abs(written - expected))) * 1e3)
+        table = handle["acquisition/TTLEvents"]
+        times_s, codes = table["timestamp"][:], table["channel"][:]
+        names = [n.decode() for n in table["meanings_tables/channel_meanings/meaning"][:]]
+        for code, name in enumerate(names):
+            raw = np.loadtxt(session_dir / "TTLs" / f"{_ttl_file_stem(name)}.txt", ndmin=1)
+            pulses = times_s[codes == code]
+            if pulses.shape != raw.shape or np.max(np.abs(pulses - raw), initial=0.0) > 1e-9:
+                problems.append(f"TTL {name}: {pulses.size} pulses written, {raw.size} in the file")
+        starts = handle["intervals/trials/start_time"][:]
+        expected_starts = np.asarray(truth["trials"]["trial_start_reference_s"])
+        worst_trial_ms = float(np.max(np.abs(starts - expected_starts))) * 1e3
+        module = handle["processing/behavior/PoseEstimation_cam0"]
+        dlc = next((session_dir / "Pose" / "cam0").glob("*DLC_*.h5"))
+        source = read_pose(dlc)
+        for k in (0, source.n_keypoints - 1):
+            name = source.keypoint_names[k]
+            if not np.array_equal(
+                module[f"{name}/data"][:], source.positions[:, 0, k], equal_nan=True
+            ):
+                problems.append(f"cam0 pose {name}: positions differ from {dlc.name}")
+    if worst_frame_ms > 1.0 or worst_trial_ms > 1.0:
+        problems.append(f"times off by {worst_frame_ms:.3f} / {worst_trial_ms:.3f} ms")
+    if problems:
+        raise RuntimeError(f"{nwb_path} does not hold the session: {'; '.join(problems)}")
+    return (
+        f"file checked: frame times max error {worst_frame_ms * 1e3:.1f} us, trial starts "
+        f"{worst_trial_ms * 1e3:.1f} us, all {times_s.size} TTL pulses exact, pose equal"
+    )
+
+
+def _ttl_file_stem(channel_id: str) -> str:
+    """``ttl_cam0`` -> ``cam0_frame``, ``ttl_cue`` -> ``cue``: the generator's TTL file names."""
+    name = channel_id.removeprefix("ttl_")
+    return f"{name}_frame" if name.startswith("cam") else name
+
+
 def _neuroconv_python() -> tuple[Path | None, str]:
     """The NeuroConv venv's interpreter, installing it once; else None and the reason."""
     return _memory.peer_python(
@@ -265,11 +324,12 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
     truth = json.loads((session_dir / "truth.json").read_text())
     n_frames = truth["cameras"]["cam0"]["n_frames"]
     ours = _run_ours(root, scale)
+    checked = check_against_truth(Path(ours["nwb"]), session_dir, truth)
     inputs = _peer_inputs(session_dir, WORK / f"neuroconv-{scale}.nwb", truth["session_start_time"])
     n_videos = sum(len(c["videos"]) for c in inputs["cameras"])
     ours_text = (
         "ours: full pipeline (TTL sync, Bpod trials, pose [cam0 DLC .h5, cam1 SLEAP .h5], "
-        "video refs, validation, QC, provenance), cold probe cache"
+        f"video refs, validation, QC, provenance), cold probe cache; {checked}"
     )
     row: dict[str, Any] = {
         "name": (
