@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from w2t_bkin.errors import IngestError
-from w2t_bkin.sources.ttl import load_ttl_channel, read_nwb_ttl, read_openephys_events
+from w2t_bkin.sources.ttl import load_ttl_channel, nwb_series, read_nwb_ttl, read_openephys_events
 
 OE044_EVENTS = (
     "openephys/ephy_testing_data_via_neuroconv/ephy_testing_data/openephysbinary/"
@@ -233,9 +233,18 @@ def crossings(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]
     return up, down
 
 
+@pytest.fixture(params=["exact", "histogram"])
+def level_path(request, monkeypatch):
+    """Levels from every sample in memory, or (a long recording) from a streamed histogram:
+    the second is forced on short series by lowering the size limit of the first."""
+    if request.param == "histogram":
+        monkeypatch.setattr(nwb_series, "_NWB_LEVEL_SAMPLES", 10)
+    return request.param
+
+
 @pytest.mark.real_data
 @pytest.mark.parametrize("name", sorted(MOCK_TTL_SERIES))
-def test_real_nwb_mock_ttl_series(real_data, name):
+def test_real_nwb_mock_ttl_series(real_data, name, level_path):
     from pynwb import NWBHDF5IO
 
     path = real_data / MOCK_TTL_NWB
@@ -328,10 +337,49 @@ def test_nwb_series_selection_errors(tmp_path):
         (np.array([0.0, np.nan, 1.0]), r"holds NaN or infinite values"),
     ],
 )
-def test_nwb_series_without_meaningful_edges(tmp_path, data, message):
+def test_nwb_series_without_meaningful_edges(tmp_path, data, message, level_path):
     path = write_nwb(tmp_path / "bad.nwb", {"sig": {"data": data, "rate": 10.0}})
     with pytest.raises(IngestError, match=rf"bad\.nwb: TimeSeries 'sig': {message}"):
         read_nwb_ttl(path, "sig")
+
+
+@pytest.mark.parametrize("chunk_samples", [7_777, 1_000_000])
+def test_nwb_pulses_narrower_than_any_stride_are_all_found(tmp_path, chunk_samples, monkeypatch):
+    # A long recording's levels were once estimated from every k-th sample: a train of pulses
+    # narrower than k (1 ms pulses at 30 kHz in a 1-hour file: k = 54) could be stepped over
+    # entirely ("the signal is constant"). 3-sample pulses every 90 samples against the old
+    # stride of 45, with the in-memory limit lowered so that this short file is "long".
+    monkeypatch.setattr(nwb_series, "_NWB_LEVEL_SAMPLES", 20_000)
+    n = 900_000
+    values = np.zeros(n, dtype=np.float32)
+    for k in range(3):
+        values[1 + k :: 90] = 5.0
+    path = write_nwb(tmp_path / "narrow.nwb", {"sync": {"data": values, "rate": 30_000.0}})
+    up, _ = crossings(values.astype(np.float64), 2.5)
+    edges = read_nwb_ttl(path, "sync", chunk_samples=chunk_samples)
+    assert up.size == n // 90
+    np.testing.assert_array_equal(edges, up / 30_000.0)
+
+
+def test_nwb_histogram_levels_match_the_exact_ones(tmp_path):
+    # a noisy two-level signal with glitches: both level estimates agree to within one bin
+    rng = np.random.default_rng(5)
+    values = np.repeat(rng.integers(0, 2, 400), 250).astype(np.float64) * 3.3
+    values += rng.normal(0.0, 0.05, values.size)
+    values[rng.integers(0, values.size, 20)] = 12.0  # glitches far above the high level
+    exact = nwb_series._ExactLevels(values)
+    histogram = nwb_series._HistogramLevels.of(lambda a, b: values[a:b], values.size, 9_999)
+    bin_width = (values.max() - values.min()) / nwb_series._NWB_LEVEL_BINS
+    q = nwb_series._NWB_LEVEL_PERCENTILES
+    np.testing.assert_allclose(histogram.percentiles(q), exact.percentiles(q), atol=bin_width)
+    for lo, hi in ((-np.inf, 1.65), (1.65, np.inf)):
+        assert abs(histogram.median(lo, hi) - exact.median(lo, hi)) <= bin_width
+    lo, hi = 0.02, 3.25  # inside the noise of both levels: thousands of values between
+    inside = exact.count_inside(lo, hi)
+    edge_bins = sum(int(np.count_nonzero(np.abs(values - v) <= bin_width)) for v in (lo, hi))
+    assert inside > 10_000
+    assert inside - edge_bins <= histogram.count_inside(lo, hi) <= inside
+    assert histogram.size == values.size and histogram.all_finite
 
 
 def test_nwb_not_an_nwb_file(tmp_path):

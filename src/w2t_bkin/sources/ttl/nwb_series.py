@@ -16,10 +16,14 @@ from w2t_bkin.sources.ttl.registry import TTLReadOptions, register_ttl_reader
 
 # The 0.1 and 99.9 percentiles (robust to a few glitches, yet a pulse train whose high level
 # fills >= 0.1 % of the samples still shows it) split the values in two; the low and high
-# levels are the medians of each half, so noise does not widen them. At most this many evenly
-# spaced samples are used to estimate them, so memory stays bounded for long recordings.
+# levels are the medians of each half, so noise does not widen them. Up to this many samples
+# they are computed exactly in memory; a longer recording is summarised in a histogram of every
+# sample (_NWB_LEVEL_BINS bins between its minimum and maximum, two streamed passes), so memory
+# stays bounded and no pulse is missed (a regular stride over the samples could step over every
+# pulse of a train narrower than the stride).
 _NWB_LEVEL_PERCENTILES = (0.1, 99.9)
 _NWB_LEVEL_SAMPLES = 2_000_000
+_NWB_LEVEL_BINS = 1 << 16
 # Schmitt trigger: a transition needs the signal to cross the far side of a band around the
 # threshold, half as wide as the distance to the nearer level; noise inside it makes no edge.
 _NWB_HYSTERESIS = 0.5
@@ -188,26 +192,113 @@ def _nwb_edges(
         raw = np.asarray(data[start:stop:step]).reshape(-1)
         return raw.astype(np.float64) * scale + shift
 
-    trigger = _nwb_trigger(values(0, n, max(1, n // _NWB_LEVEL_SAMPLES)), where, path, threshold)
+    levels = (
+        _ExactLevels(values(0, n))
+        if n <= _NWB_LEVEL_SAMPLES
+        else _HistogramLevels.of(values, n, chunk_samples)
+    )
+    trigger = _nwb_trigger(levels, where, path, threshold)
     indices = _schmitt_edge_indices(values, n, trigger, polarity, chunk_samples)
     times_s = _nwb_sample_times(ts, indices, n, where, path)
     return check_times(times_s, path, lambda k: f"TimeSeries '{name}' sample {indices[k]}")
 
 
-def _nwb_trigger(sample: np.ndarray, where: str, path: Path, threshold: float | None) -> _Schmitt:
-    if not np.all(np.isfinite(sample)):
+class _ExactLevels:
+    """The values of every sample, in memory: exact percentiles, medians and counts."""
+
+    def __init__(self, sample: np.ndarray) -> None:
+        self.sample = sample
+        self.size = sample.size
+        self.all_finite = bool(np.all(np.isfinite(sample)))
+
+    def percentiles(self, q: tuple[float, ...]) -> list[float]:
+        return [float(v) for v in np.percentile(self.sample, q)]
+
+    def median(self, lo: float, hi: float) -> float:
+        """Median of the values ``v`` with ``lo <= v < hi``."""
+        return float(np.median(self.sample[(self.sample >= lo) & (self.sample < hi)]))
+
+    def count_inside(self, lo: float, hi: float) -> int:
+        """Number of values strictly between ``lo`` and ``hi``."""
+        return int(np.count_nonzero((self.sample > lo) & (self.sample < hi)))
+
+
+class _HistogramLevels:
+    """Every sample of a long recording as a histogram (:data:`_NWB_LEVEL_BINS` bins between
+    its minimum and maximum): percentiles, medians and counts to within one bin."""
+
+    def __init__(self, counts: np.ndarray, lo: float, hi: float, all_finite: bool) -> None:
+        self.counts = counts
+        self.size = int(counts.sum())
+        self.lo, self.hi = lo, hi
+        self.width = (hi - lo) / counts.size if hi > lo else 1.0
+        self.cumulative = np.cumsum(counts)
+        self.all_finite = all_finite
+
+    @classmethod
+    def of(
+        cls, values: Callable[[int, int], np.ndarray], n: int, chunk_samples: int
+    ) -> _HistogramLevels:
+        """Two passes over ``n`` samples read ``chunk_samples`` at a time: range, then counts."""
+        lo, hi, all_finite = np.inf, -np.inf, True
+        for start in range(0, n, chunk_samples):
+            x = values(start, min(n, start + chunk_samples))
+            if not np.all(np.isfinite(x)):
+                return cls(np.zeros(1, dtype=np.int64), 0.0, 0.0, all_finite=False)
+            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+        counts = np.zeros(_NWB_LEVEL_BINS, dtype=np.int64)
+        if hi == lo:
+            counts[0] = n
+            return cls(counts, lo, hi, all_finite)
+        scale = _NWB_LEVEL_BINS / (hi - lo)
+        for start in range(0, n, chunk_samples):
+            x = values(start, min(n, start + chunk_samples))
+            bins = np.minimum(((x - lo) * scale).astype(np.int64), _NWB_LEVEL_BINS - 1)
+            counts += np.bincount(bins, minlength=_NWB_LEVEL_BINS)
+        return cls(counts, lo, hi, all_finite)
+
+    def _value_at_rank(self, rank: float) -> float:
+        """The value of 0-based rank ``rank`` (centre of the bin holding it)."""
+        k = int(np.searchsorted(self.cumulative, rank, side="right"))
+        return self.lo + (min(k, self.counts.size - 1) + 0.5) * self.width
+
+    def percentiles(self, q: tuple[float, ...]) -> list[float]:
+        if self.hi == self.lo:
+            return [self.lo for _ in q]
+        return [self._value_at_rank(p / 100 * (self.size - 1)) for p in q]
+
+    def _bin(self, value: float) -> int:
+        return int(np.clip((value - self.lo) / self.width, 0, self.counts.size))
+
+    def median(self, lo: float, hi: float) -> float:
+        first, stop = self._bin(lo), self._bin(hi)
+        below = int(self.cumulative[first - 1]) if first > 0 else 0
+        inside = int(self.cumulative[stop - 1]) - below if stop > first else 0
+        if inside == 0:
+            return float("nan")
+        return self._value_at_rank(below + (inside - 1) / 2)
+
+    def count_inside(self, lo: float, hi: float) -> int:
+        # bins wholly inside (lo, hi): never counts a value at a level, at most one bin short
+        first, stop = self._bin(lo) + 1, self._bin(hi)
+        if stop <= first:
+            return 0
+        return int(self.cumulative[stop - 1] - self.cumulative[first - 1])
+
+
+def _nwb_trigger(
+    levels: _ExactLevels | _HistogramLevels, where: str, path: Path, threshold: float | None
+) -> _Schmitt:
+    if not levels.all_finite:
         raise IngestError(
             f"{where}: holds NaN or infinite values",
             path=path,
             hint="a TTL signal must be finite everywhere",
         )
-    low, high = (float(v) for v in np.percentile(sample, _NWB_LEVEL_PERCENTILES))
+    low, high = levels.percentiles(_NWB_LEVEL_PERCENTILES)
     if high > low:
         split = (low + high) / 2
-        low, high = (
-            float(np.median(sample[sample < split])),
-            float(np.median(sample[sample >= split])),
-        )
+        low, high = levels.median(-np.inf, split), levels.median(split, np.inf)
     if not high > low:
         raise IngestError(
             f"{where}: the signal is constant (about {low:g}); it has no pulses, so no edges",
@@ -225,10 +316,10 @@ def _nwb_trigger(sample: np.ndarray, where: str, path: Path, threshold: float | 
         )
     half_band = _NWB_HYSTERESIS * min(threshold - low, high - threshold)
     trigger = _Schmitt(threshold, threshold - half_band, threshold + half_band)
-    in_band = np.count_nonzero((sample > trigger.lower) & (sample < trigger.upper))
-    if in_band > _NWB_MAX_BAND_FRACTION * sample.size:
+    in_band = levels.count_inside(trigger.lower, trigger.upper)
+    if in_band > _NWB_MAX_BAND_FRACTION * levels.size:
         raise IngestError(
-            f"{where}: not a two-level TTL signal: {in_band / sample.size:.1%} of the values lie "
+            f"{where}: not a two-level TTL signal: {in_band / levels.size:.1%} of the values lie "
             f"between {trigger.lower:g} and {trigger.upper:g}, mid-way between its levels "
             f"{low:g} and {high:g}",
             path=path,
