@@ -15,7 +15,6 @@ from w2t_bkin.sync.frame_grid import _Slots, _Who, _within_chunk
 
 #: A pulse this far (in periods) from the grid of its neighbours is off-grid.
 _OFF_GRID = 0.2
-_MAX_SPURIOUS_PASSES = 20
 #: Pulses on each side that define the local grid phase.
 _PHASE_HALF_WINDOW = 8
 #: Pulse intervals longer than this many periods may restart the grid phase.
@@ -66,11 +65,30 @@ def _phase_dev(times_s: np.ndarray, period_s: float) -> np.ndarray:
     return np.abs(diff)
 
 
+def _phase_dev_from(times_s: np.ndarray, period_s: float, reference: np.ndarray) -> np.ndarray:
+    """Distance (in periods, 0..0.5) of each pulse from the grid of the ``reference`` pulses.
+
+    As :func:`_phase_dev`, but the local grid phase at each pulse is the circular mean over the
+    ``_PHASE_HALF_WINDOW`` reference pulses on each side of it (``reference``: ``(n,) bool``,
+    at least one True), so pulses left out of the reference cannot pull the grid. Windows are
+    counted in reference pulses and may cross pauses.
+    """
+    z = np.exp(2j * np.pi * (times_s - times_s[0]) / period_s)
+    ref_idx = np.flatnonzero(reference)
+    csum = np.concatenate([[0j], np.cumsum(z[ref_idx])])
+    before = np.searchsorted(ref_idx, np.arange(times_s.size))  # reference pulses before each
+    lo = np.maximum(before - _PHASE_HALF_WINDOW, 0)
+    hi = np.minimum(before + _PHASE_HALF_WINDOW + 1, ref_idx.size)
+    local = csum[hi] - csum[lo]
+    return np.abs(np.angle(z * np.conj(local)) / (2 * np.pi))
+
+
 def _find_spurious(t: np.ndarray, period: float, factor: float) -> np.ndarray:
     """``(n,) bool``: pulses that do not belong to the frame grid.
 
     First pulses off the local grid by more than ``_OFF_GRID`` periods; then, of two pulses
-    closer than ``factor`` periods, the one further from the grid.
+    closer than ``factor`` periods, the one further from the grid, until no two are that close
+    (a burst of k glitches, e.g. contact bounce, takes k passes: one pulse per burst each).
     """
     removed = np.zeros(t.size, dtype=bool)
     for _ in range(3):  # the grid estimate gets cleaner once gross glitches are gone
@@ -79,7 +97,7 @@ def _find_spurious(t: np.ndarray, period: float, factor: float) -> np.ndarray:
         if not off.any():
             break
         removed[idx[off]] = True
-    for _ in range(_MAX_SPURIOUS_PASSES):
+    while True:  # every pass removes at least one pulse, so it ends
         idx = np.flatnonzero(~removed)
         tk = t[idx]
         short = np.flatnonzero(np.diff(tk) < factor * period)
@@ -88,7 +106,11 @@ def _find_spurious(t: np.ndarray, period: float, factor: float) -> np.ndarray:
         lead = np.ones(short.size, dtype=bool)
         lead[1:] = np.diff(short) > 1  # one pair per run of adjacent short intervals per pass
         a = short[lead]
-        dev = _phase_dev(tk, period)
+        # The grid from the pulses in no short interval: in a burst, the glitches around a
+        # real pulse would otherwise outnumber the frame pulses that define the grid.
+        clean = np.ones(tk.size, dtype=bool)
+        clean[short] = clean[short + 1] = False
+        dev = _phase_dev_from(tk, period, clean) if clean.any() else _phase_dev(tk, period)
         drop = np.where(dev[a] > dev[a + 1], a, a + 1)
         removed[idx[drop]] = True
     return removed

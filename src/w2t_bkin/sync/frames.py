@@ -563,7 +563,6 @@ _MOVED = {
     "_chunk_bounds": "w2t_bkin.sync.frame_grid",
     "_within_chunk": "w2t_bkin.sync.frame_grid",
     "_OFF_GRID": "w2t_bkin.sync.frame_pulses",
-    "_MAX_SPURIOUS_PASSES": "w2t_bkin.sync.frame_pulses",
     "_PHASE_HALF_WINDOW": "w2t_bkin.sync.frame_pulses",
     "_PAUSE_PERIODS": "w2t_bkin.sync.frame_pulses",
     "_EXTRAPOLATION_POINTS": "w2t_bkin.sync.frame_pulses",

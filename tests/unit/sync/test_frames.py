@@ -54,6 +54,20 @@ def test_goal_drops_and_spurious_pulses_are_localised_exactly(seed: int) -> None
     )
 
 
+@pytest.mark.parametrize("n_glitches", [3, 25, 60])
+def test_a_burst_of_glitch_pulses_is_removed_whole(n_glitches: int) -> None:
+    # contact bounce: n extra edges 20 us apart right after one real frame pulse. Each pass
+    # removes one pulse of a burst; passes were once capped at 20, leaving the rest as
+    # "more pulses than frames".
+    frame_s = 1.0 + np.arange(600) / 30.0
+    glitches_s = frame_s[300] + np.arange(1, n_glitches + 1) * 20e-6
+    pulses_s = np.sort(np.concatenate([frame_s, glitches_s]))
+    result = align_frames(600, pulses_s, nominal_rate_hz=30.0)
+    np.testing.assert_array_equal(result.spurious_pulse_idx, 301 + np.arange(n_glitches))
+    np.testing.assert_array_equal(result.frame_times_s, frame_s)
+    assert result.status == "exact" and result.n_dropped == 0
+
+
 @pytest.mark.parametrize("seed", [0, 5])
 def test_goal_lost_pulses_are_told_from_drops_with_pts(seed: int) -> None:
     truth = simulate_camera(
