@@ -27,6 +27,8 @@ import numpy as np
 H5Z_FILTER_DEFLATE = 1
 H5Z_FILTER_SHUFFLE = 2
 _DECODABLE = {H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE}
+BLOCK_BYTES = 8 << 20
+"""Bytes of a block (rounded to whole chunks along the axis; at least one chunk or row)."""
 
 
 def read_transposed(
@@ -83,8 +85,9 @@ def read_by_blocks(
     max_workers
         Inflating threads; default the CPUs this process may use (at most 8).
 
-    Blocks follow the chunking along ``axis`` (several chunks per block, about 8 MB each); a
-    dataset that is not chunked comes in blocks of about 8 MB too. An exception in a worker is
+    Blocks follow the chunking along ``axis`` (several chunks per block, about
+    :data:`BLOCK_BYTES` each); a dataset that is not chunked comes in blocks of about that size
+    too. An exception in a worker is
     raised here.
     """
     shape = dataset.shape
@@ -93,7 +96,7 @@ def read_by_blocks(
         return
     chunks = dataset.chunks
     row_bytes = dataset.dtype.itemsize * int(np.prod(shape)) // n
-    step_rows = max(1, (8 << 20) // max(row_bytes, 1))
+    step_rows = max(1, BLOCK_BYTES // max(row_bytes, 1))
     if chunks is not None:
         step_rows = max(chunks[axis], step_rows // chunks[axis] * chunks[axis])
     blocks = [slice(start, min(start + step_rows, n)) for start in range(0, n, step_rows)]

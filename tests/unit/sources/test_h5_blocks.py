@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from w2t_bkin.sources import h5_blocks
 from w2t_bkin.sources.h5_blocks import _decodable, read_by_blocks, read_transposed
+
+
+@pytest.fixture(params=[h5_blocks.BLOCK_BYTES, 4096], ids=["8MiB-blocks", "4KiB-blocks"])
+def block_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The default block size (test arrays fit one block) and a tiny one (many blocks, each
+    several chunks or one), so both ways through the reader are compared with h5py."""
+    monkeypatch.setattr(h5_blocks, "BLOCK_BYTES", request.param)
+    return int(request.param)
 
 
 def _joined(dataset: h5py.Dataset, axis: int, **kwargs: int) -> np.ndarray:
@@ -41,7 +50,7 @@ def _joined(dataset: h5py.Dataset, axis: int, **kwargs: int) -> np.ndarray:
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16])
 def test_blocks_equal_h5py_for_each_layout(
-    tmp_path: Path, options: dict, decoded_here: bool, dtype: type
+    tmp_path: Path, options: dict, decoded_here: bool, dtype: type, block_bytes: int
 ) -> None:
     rng = np.random.default_rng(7)
     values = (rng.normal(size=(1, 2, 18, 1001)) * 100).astype(dtype)
@@ -103,7 +112,7 @@ def test_any_chunking_along_either_axis(
         np.testing.assert_array_equal(_joined(h5["x"], axis=axis), values)
 
 
-def test_read_transposed_casts_and_transposes(tmp_path: Path) -> None:
+def test_read_transposed_casts_and_transposes(tmp_path: Path, block_bytes: int) -> None:
     values = np.random.default_rng(1).normal(size=(2, 2, 5, 3000))
     with h5py.File(tmp_path / "a.h5", "w") as h5:
         h5.create_dataset("t", data=values, chunks=(1, 1, 1, 512), compression="gzip")
