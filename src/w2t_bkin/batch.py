@@ -206,6 +206,17 @@ def run_batch(
     refs = select_sessions(root, subject, session)
     registry = Registry(registry_path(root))
     plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
+    if (
+        not dry_run
+        and executor == "local"
+        and jobs > 1
+        and sum(p.must_run for p in plans.values()) > 1
+    ):
+        # local workers come from a fork server that imports the session code once: start it
+        # now, so those imports run while the preflight reads the inputs
+        from w2t_bkin.runtime.executors.local import start_worker_server
+
+        start_worker_server()
     from w2t_bkin.session.preflight import preflight
 
     # The preflight checks what will run: a cached session reads none of its inputs.

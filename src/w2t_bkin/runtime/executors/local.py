@@ -2,10 +2,14 @@
 
 Tasks always run in worker processes, also with ``jobs=1``: a task that crashes its process (a
 segfault in a C extension, memory exhaustion, ``os._exit``) then costs one task, never the
-coordinator, which reports the loss and retries the task on a fresh worker. The pool starts
-workers with ``spawn`` (no inherited locks or threads from the coordinator); they ignore
-SIGINT, so Ctrl-C in a terminal (which signals the whole process group) reaches only the
-coordinator, which then terminates them itself, by PID.
+coordinator, which reports the loss and retries the task on a fresh worker. Workers are forked
+from a ``forkserver`` (``spawn`` where the platform has none): a clean server process, never the
+coordinator, so no lock or thread of the coordinator is inherited. The server imports the
+session code once (:data:`WORKER_PRELOAD`: pynwb, the NWB extensions, nwbinspector, matplotlib,
+about two CPU-seconds) and every worker starts with it, instead of each importing it again;
+:func:`start_worker_server` starts it early, so those imports run while the batch is planned.
+Workers ignore SIGINT, so Ctrl-C in a terminal (which signals the whole process group) reaches
+only the coordinator, which then terminates them itself, by PID.
 
 Events travel through a queue served by a ``multiprocessing`` manager process: a worker killed
 in the middle of sending one cannot leave a lock held that would block the others.
@@ -35,6 +39,33 @@ from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 
 _TERMINATE_GRACE_S = 5.0
 """How long a terminated worker may take to exit before it is killed."""
+
+WORKER_PRELOAD = (
+    "w2t_bkin.session",
+    "w2t_bkin.nwb.assembly",
+    "w2t_bkin.nwb.validation",
+    "w2t_bkin.report.qc",
+)
+"""Modules the worker fork server imports once, for every worker forked from it."""
+
+
+def worker_context() -> Any:
+    """The start method of the workers: ``forkserver`` preloading :data:`WORKER_PRELOAD`, or
+    ``spawn`` where there is no fork server (the preload only applies to a server not yet
+    running in this interpreter)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the fork server now (returns at once; its imports run in its own process)."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 # --------------------------------------------------------------------------------------------
 # worker side
@@ -80,7 +111,7 @@ class LocalExecutor:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_context()
         self._manager: SyncManager | None = None
         self._events: Any = None
         self._pool: ProcessPoolExecutor | None = None
