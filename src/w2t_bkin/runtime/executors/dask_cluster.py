@@ -111,12 +111,7 @@ class DaskExecutor:
         if scheduler is None:
             import dask
 
-            settings: dict[str, Any] = {"distributed.scheduler.allowed-failures": 0}
-            if _use_fork_server():
-                # nannies and workers forked from a server that imported distributed and the
-                # session code once, instead of each spawned process importing both again
-                settings["distributed.worker.multiprocessing-method"] = "forkserver"
-            with dask.config.set(settings):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._cluster = distributed.LocalCluster(
                     n_workers=jobs,
                     threads_per_worker=1,
@@ -292,25 +287,3 @@ def _connect(distributed: ModuleType, scheduler: str) -> Any:
             f"cannot connect to the Dask scheduler at {scheduler}: {exc}",
             hint="check that 'dask scheduler' is running there and reachable from this machine",
         ) from exc
-
-
-def _use_fork_server() -> bool:
-    """Make the fork server of this interpreter preload distributed and the session code.
-
-    distributed sets its own preload list the first time it asks for a ``forkserver``
-    context; asking first, then extending the list, keeps both (the list only applies to a
-    server not yet running). False where the platform has no fork server.
-    """
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return False
-    import dask
-    from distributed.utils import get_mp_context
-
-    from w2t_bkin.runtime.executors.local import WORKER_PRELOAD
-
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        context = get_mp_context()
-    context.set_forkserver_preload(["distributed", *WORKER_PRELOAD])
-    return True

@@ -67,7 +67,6 @@ def start_worker_server() -> None:
 
         forkserver.ensure_running()
 
-
 # --------------------------------------------------------------------------------------------
 # worker side
 
