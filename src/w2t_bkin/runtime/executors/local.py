@@ -67,6 +67,7 @@ def start_worker_server() -> None:
 
         forkserver.ensure_running()
 
+
 # --------------------------------------------------------------------------------------------
 # worker side
 
