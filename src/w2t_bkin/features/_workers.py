@@ -204,21 +204,12 @@ def init_worker() -> None:
 
 
 def process_context(feature_module: str) -> Any:
-    """A start method that never forks a process holding threads or SQLite connections.
+    """The fork server of this interpreter (:func:`~w2t_bkin.runtime.executors.local.
+    fork_server_context`), preloading what a feature worker needs before its first entry:
+    pandas, pyarrow and the feature's module, imported once instead of by every worker."""
+    from w2t_bkin.runtime.executors.local import fork_server_context
 
-    ``forkserver`` (Linux): a clean server process imports the feature code once and every
-    worker is forked from it, so workers start in milliseconds instead of re-importing pandas
-    and pyarrow each. Elsewhere ``spawn``.
-    """
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Everything a worker needs before its first entry, imported once by the server (a module
-    # that is not installed is skipped by it). Only takes effect before the server starts
-    # (the first process run of this interpreter).
-    context.set_forkserver_preload(
+    return fork_server_context(
         [
             "w2t_bkin.features._worker_boot",
             "w2t_bkin.features.run",
@@ -228,7 +219,6 @@ def process_context(feature_module: str) -> Any:
             feature_module,
         ]
     )
-    return context
 
 
 def limit_native_threads() -> Any:

@@ -1013,7 +1013,7 @@ def _thread_pool(
     def init_thread() -> None:
         if one_native_thread:
             # OpenMP thread counts are per thread: the coordinator's limit does not reach here
-            _limit_native_threads()
+            _workers.limit_native_threads()
         # Each thread gets its own instance: apply() need not be thread-safe.
         instance = cls(params=feature.params, inputs=feature.inputs)
         if not instance.load_state(Artifacts(run_dir)):
@@ -1036,12 +1036,9 @@ def _native_threads_limited() -> Iterator[None]:
     BLAS limits are process-wide and OpenMP's are per thread: this sets both for the calling
     thread and restores them on exit; the local worker thread sets its own OpenMP limit.
     """
-    limits = _limit_native_threads()
+    limits = _workers.limit_native_threads()
     try:
         yield
     finally:
         if limits is not None:
             limits.restore_original_limits()
-
-
-_limit_native_threads = _workers.limit_native_threads

@@ -49,15 +49,20 @@ WORKER_PRELOAD = (
 """Modules the worker fork server imports once, for every worker forked from it."""
 
 
-def worker_context() -> Any:
-    """The start method of the workers: ``forkserver`` preloading :data:`WORKER_PRELOAD`, or
-    ``spawn`` where there is no fork server (the preload only applies to a server not yet
-    running in this interpreter)."""
+def fork_server_context(preload: Sequence[str]) -> Any:
+    """``forkserver`` preloading ``preload`` (modules every process forked from it starts
+    with), or ``spawn`` where the platform has no fork server. One server serves the whole
+    interpreter: the list only applies while it is not yet running."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    context.set_forkserver_preload(list(preload))
     return context
+
+
+def worker_context() -> Any:
+    """The start method of the workers: :func:`fork_server_context` of :data:`WORKER_PRELOAD`."""
+    return fork_server_context(WORKER_PRELOAD)
 
 
 def start_worker_server() -> None:
