@@ -211,7 +211,34 @@ def test_qc_report_says_validation_did_not_run_when_it_is_off(tmp_path: Path) ->
     assert "report no findings" not in report
 
 
-def test_blocking_validation_finding_fails_finalization(tmp_path: Path) -> None:
+@pytest.fixture(params=["here", "beside"])
+def validation_where(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[object]]:
+    """Validate in this process, or in a child forked beside it while the QC figures are drawn
+    (forced on whatever threads other tests left behind). Yields the mode and the children."""
+    from w2t_bkin.runtime import beside
+    from w2t_bkin.session import finalize
+
+    started: list[object] = []
+    if request.param == "here":
+        monkeypatch.setattr(finalize, "start_beside", lambda call: None)
+    else:
+        monkeypatch.setattr(beside.threading, "active_count", lambda: 1)
+        monkeypatch.setattr(beside, "available_cpus", lambda: 2)
+        monkeypatch.setattr(beside, "_cpus_shared", False)
+
+        def spy(call: object) -> object:
+            started.append(beside.start_beside(call))  # type: ignore[arg-type]
+            return started[-1]
+
+        monkeypatch.setattr(finalize, "start_beside", spy)
+    return request.param, started
+
+
+def test_blocking_validation_finding_fails_finalization(
+    tmp_path: Path, validation_where: tuple[str, list[object]]
+) -> None:
     root = tmp_path / "exp"
     write_experiment(root, ExperimentSpec(duration_s=2.0))
     session = root / "data/raw/mouse01/ses01/session.toml"
@@ -225,6 +252,58 @@ def test_blocking_validation_finding_fails_finalization(tmp_path: Path) -> None:
     assert "check_session_start_time_future_date" in (result.error or "")
     report = json.loads(result.outputs["validation"].read_text())
     assert report["counts"]["CRITICAL"] >= 1 and not report["is_clean"]
+    mode, started = validation_where
+    assert len(started) == (1 if mode == "beside" else 0) and None not in started
+
+
+def test_validation_beside_the_qc_figures_gives_the_same_sidecars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from w2t_bkin.runtime import beside
+    from w2t_bkin.session import finalize
+
+    monkeypatch.setattr(beside.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(beside, "available_cpus", lambda: 2)
+    monkeypatch.setattr(beside, "_cpus_shared", False)
+    started: list[beside.Beside[object] | None] = []
+
+    def spy(call: object) -> object:
+        started.append(beside.start_beside(call))  # type: ignore[arg-type]
+        return started[-1]
+
+    outputs = {}
+    for mode, start in (("here", lambda call: None), ("beside", spy)):
+        monkeypatch.setattr(finalize, "start_beside", start)
+        root = tmp_path / "exp"  # the same path: the sidecars name it
+        if root.exists():
+            import shutil
+
+            shutil.rmtree(root)
+        write_experiment(root, FAULTY)
+        result = process_session(root, "mouse01", "ses01")
+        assert result.ok, result.error
+        outputs[mode] = {
+            "validation": json.loads(result.outputs["validation"].read_text()),
+            "qc": re.sub(
+                r"generated \S+ by", "generated ... by", result.outputs["qc_report"].read_text()
+            ),
+            # the staged file's random name differs from run to run
+            "log": re.sub(
+                r"\.\w+\.partial\.nwb",
+                ".STAGED.partial.nwb",
+                result.outputs["pipeline_log"].read_text(),
+            ),
+        }
+    assert len(started) == 1 and started[0] is not None  # the second run forked its child
+    assert outputs["beside"]["validation"] == outputs["here"]["validation"]
+    assert outputs["beside"]["qc"] == outputs["here"]["qc"]
+    assert "<img" in outputs["beside"]["qc"]  # figures drawn
+    # the child's log lines reach the session log, as when validating here
+    validated = [ln for ln in outputs["here"]["log"].splitlines() if "validat" in ln.lower()]
+    assert validated
+    for line in validated:
+        text = line.split(" ", 2)[-1]  # without the time stamp
+        assert any(text in ln for ln in outputs["beside"]["log"].splitlines()), line
 
 
 def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(

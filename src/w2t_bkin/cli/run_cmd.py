@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +44,20 @@ def run_sessions(
 
 
 class _Progress:
-    """Shows batch events: a live view of running sessions on a terminal, else plain lines."""
+    """Shows batch events: a live view of running sessions on a terminal, else plain lines.
+
+    The live view is redrawn by a thread of its own that stops while a session forks a child
+    process beside it (:mod:`w2t_bkin.runtime.beside` forks single-threaded processes only).
+    """
+
+    REFRESH_S = 0.25
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.live: Any = None
         self.tasks: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
@@ -60,13 +69,40 @@ class _Progress:
                 TimeElapsedColumn(),
                 console=stdout,
                 transient=True,
+                auto_refresh=False,
             )
+            from w2t_bkin.runtime.beside import register_pausable
+
             self.live.start()
+            self.resume()
+            register_pausable(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
+            from w2t_bkin.runtime.beside import unregister_pausable
+
+            unregister_pausable(self)
+            self.pause()
             self.live.stop()
+
+    def pause(self) -> None:
+        """Stop the redrawing thread (joined)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def resume(self) -> None:
+        """Start the redrawing thread."""
+        if self.live is not None and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._redraw, name="w2t-progress", daemon=True)
+            self._thread.start()
+
+    def _redraw(self) -> None:
+        while not self._stop.wait(self.REFRESH_S):
+            self.live.refresh()
 
     def handle(self, event: BatchEvent) -> None:
         from w2t_bkin.batch import SessionPlanned, SessionProgress

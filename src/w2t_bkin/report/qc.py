@@ -70,17 +70,62 @@ __all__ = [
     "QCInputs",
     "TrialAlignmentSummary",
     "TrialStates",
+    "render_data_sections",
     "render_qc_report",
     "write_qc_report",
 ]
 
 
-def render_qc_report(qc: QCInputs) -> str:
-    """The QC report of one session as a complete HTML document."""
+def render_qc_report(qc: QCInputs, data_sections: Sequence[str] | None = None) -> str:
+    """The QC report of one session as a complete HTML document.
+
+    ``data_sections``: what :func:`render_data_sections` returned for this session's data,
+    drawn beforehand (while the NWB file was being validated); ``None`` draws them now.
+    """
     title = f"QC report: subject {qc.subject}, session {qc.session}"
-    frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
     sections = [
         section_html("Summary", "summary", _summary(qc)),
+        *(data_sections if data_sections is not None else render_data_sections(qc)),
+        section_html("NWB validation", "validation", _validation_section(qc)),
+        section_html("Warnings", "warnings", _warnings_section(qc.warnings)),
+    ]
+    generated = (
+        qc.generated_at.isoformat(timespec="seconds")
+        if isinstance(qc.generated_at, dt.datetime)
+        else str(qc.generated_at)
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{PAGE_CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{esc(title)}</h1>",
+            failure_html(qc),
+            f'<p class="meta">generated {esc(generated)} by w2t-bkin '
+            f"{esc(qc.w2t_bkin_version)}</p>",
+            *sections,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def render_data_sections(qc: QCInputs) -> list[str]:
+    """The sections drawn from the session's data, with every figure: frames, TTL, trials,
+    ephys clocks, alignment statistics and pose.
+
+    They do not depend on the validation findings, the warnings or the outcome of the run,
+    which only the summary and the last two sections show.
+    """
+    frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
+    return [
         section_html(
             "Frame-count verification",
             "frames",
@@ -121,40 +166,17 @@ def render_qc_report(qc: QCInputs) -> str:
                 qc, "ingestion", "pose tracks", lambda: _pose_section(qc.pose_confidence)
             ),
         ),
-        section_html("NWB validation", "validation", _validation_section(qc)),
-        section_html("Warnings", "warnings", _warnings_section(qc.warnings)),
     ]
-    generated = (
-        qc.generated_at.isoformat(timespec="seconds")
-        if isinstance(qc.generated_at, dt.datetime)
-        else str(qc.generated_at)
-    )
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{esc(title)}</title>",
-            f"<style>{PAGE_CSS}</style>",
-            "</head>",
-            "<body>",
-            f"<h1>{esc(title)}</h1>",
-            failure_html(qc),
-            f'<p class="meta">generated {esc(generated)} by w2t-bkin '
-            f"{esc(qc.w2t_bkin_version)}</p>",
-            *sections,
-            "</body>",
-            "</html>",
-            "",
-        ]
-    )
 
 
-def write_qc_report(qc: QCInputs, path: str | os.PathLike[str]) -> Path:
-    """Render the report and write it atomically (parent folders are created)."""
-    return atomic_write_text(path, render_qc_report(qc))
+def write_qc_report(
+    qc: QCInputs, path: str | os.PathLike[str], data_sections: Sequence[str] | None = None
+) -> Path:
+    """Render the report and write it atomically (parent folders are created).
+
+    ``data_sections``: as for :func:`render_qc_report`.
+    """
+    return atomic_write_text(path, render_qc_report(qc, data_sections))
 
 
 # ------------------------------------------------------------------------------------- sections

@@ -112,10 +112,10 @@ def confidence_over_time_png(
     ``(n_frames,)`` places the frames in time (``None``: frame numbers). Frames are thinned to a
     regular stride, then averaged in :data:`TIME_BINS` time bins; bins without a score are grey.
     """
-    conf = np.asarray(confidence, dtype=np.float64)
+    conf = np.asarray(confidence)
     n_frames, n_keypoints = conf.shape
     rows = stride_subsample(np.arange(n_frames))
-    sample = conf[rows]
+    sample = conf[rows].astype(np.float64)  # the thinned rows only: no full-size copy
     x = (
         np.asarray(frame_times_s, dtype=np.float64)[rows]
         if frame_times_s is not None

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 from w2t_bkin.io_utils import atomic_write_json
 from w2t_bkin.model.results import SessionResult, SessionStatus
+from w2t_bkin.runtime.beside import start_beside
 from w2t_bkin.runtime.capture import RunCapture
 from w2t_bkin.session.context import SessionContext, invalid_nwb_path
-from w2t_bkin.session.sidecars import write_provenance, write_qc, write_status
+from w2t_bkin.session.sidecars import (
+    draw_qc_data_sections,
+    write_provenance,
+    write_qc,
+    write_status,
+)
 from w2t_bkin.session.state import SessionRun
+
+if TYPE_CHECKING:
+    from w2t_bkin.nwb.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +46,27 @@ def finalize(
     result.outputs["alignment_stats"] = atomic_write_json(
         out / "alignment_stats.json", run.synced.alignment_stats_json()
     )
+    drawn: list[str] | None = None
     if ctx.config.finalization.validate_nwb:
         from w2t_bkin.nwb.validation import raise_for_blocking, validate_nwb, write_validation_json
 
-        report = validate_nwb(
-            staged, config=ctx.config.finalization.inspector_config, use_loaded_namespaces=True
-        )
+        def validate() -> ValidationReport:
+            return validate_nwb(
+                staged, config=ctx.config.finalization.inspector_config, use_loaded_namespaces=True
+            )
+
+        # With a CPU to spare, a child process validates while this one draws the QC figures
+        # (the two longest steps of finalization, independent of each other).
+        beside = start_beside(validate) if ctx.config.finalization.qc_report else None
+        if beside is None:
+            report = validate()
+        else:
+            try:
+                drawn = draw_qc_data_sections(run, result)
+            except BaseException:
+                beside.cancel()
+                raise
+            report = beside.result()
         blocked = not report.is_clean and ctx.config.finalization.fail_on_critical
         # validation.json names the file it describes where that file ends up.
         kept_at = invalid_nwb_path(ctx.nwb_path) if blocked else ctx.nwb_path
@@ -54,7 +79,7 @@ def finalize(
             raise_for_blocking(report, kept_at=kept_at)
     result.outputs["nwb"] = ctx.nwb_path  # where it lands: the sidecars name it
     if ctx.config.finalization.qc_report:
-        result.outputs["qc_report"] = write_qc(run, result, status="succeeded")
+        result.outputs["qc_report"] = write_qc(run, result, status="succeeded", data_sections=drawn)
     if ctx.config.finalization.provenance:
         result.outputs["provenance"] = write_provenance(
             run,

@@ -34,9 +34,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def write_qc(run: SessionRun, result: SessionResult, *, status: str) -> Path:
-    """``qc/report.html`` with what the run produced and how it ended."""
-    from w2t_bkin.report.qc import QCInputs, write_qc_report
+def write_qc(
+    run: SessionRun,
+    result: SessionResult,
+    *,
+    status: str,
+    data_sections: list[str] | None = None,
+) -> Path:
+    """``qc/report.html`` with what the run produced and how it ended.
+
+    ``data_sections``: the data sections :func:`draw_qc_data_sections` drew for this run
+    (``None``: drawn now).
+    """
+    from w2t_bkin.report.qc import write_qc_report
+
+    path = run.folder / "qc" / "report.html"
+    return write_qc_report(_qc_inputs_of(run, result, status), path, data_sections)
+
+
+def draw_qc_data_sections(run: SessionRun, result: SessionResult) -> list[str]:
+    """The QC report's data sections (all its figures) for a run that reached finalization.
+
+    They need neither the validation findings nor the run's outcome, so they can be drawn
+    while the NWB file is validated; :func:`write_qc` then only adds the rest.
+    """
+    from w2t_bkin.report.qc import render_data_sections
+
+    return render_data_sections(_qc_inputs_of(run, result, "succeeded"))
+
+
+def _qc_inputs_of(run: SessionRun, result: SessionResult, status: str) -> QCInputs:
+    from w2t_bkin.report.qc_inputs import QCInputs
 
     failed = status != "succeeded"
     outcome: dict[str, Any] = {
@@ -45,15 +73,13 @@ def write_qc(run: SessionRun, result: SessionResult, *, status: str) -> Path:
         "error": result.error if failed else None,
         "completed_phases": tuple(result.phase_durations_s) if failed else None,
     }
-    path = run.folder / "qc" / "report.html"
     ctx = run.ctx
     if ctx is None:  # the configuration or metadata could not be loaded
-        return write_qc_report(QCInputs(result.subject, result.session, **outcome), path)
+        return QCInputs(result.subject, result.session, **outcome)
     inputs = run.inputs
     if inputs is None and run.verified is not None:  # failed in ingestion: TTL and Bpod exist
         inputs = IngestedInputs(run.verified, {}, run.verified.bpod)
-    qc = qc_inputs(ctx, inputs, run.synced, run.findings, result.warnings, **outcome)
-    return write_qc_report(qc, path)
+    return qc_inputs(ctx, inputs, run.synced, run.findings, result.warnings, **outcome)
 
 
 def write_provenance(

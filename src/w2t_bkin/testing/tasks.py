@@ -82,3 +82,10 @@ def block_first_run(tally: str) -> str:
     while runs == 1:
         time.sleep(_POLL_S * 10)
     return f"run {runs}"
+
+
+def cpus_shared() -> bool:
+    """Whether this worker was told that the other workers of its batch keep the CPUs busy."""
+    from w2t_bkin.runtime import beside
+
+    return beside._cpus_shared

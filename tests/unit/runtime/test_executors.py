@@ -173,6 +173,17 @@ def test_two_local_workers_run_two_tasks_at_once(local: LocalExecutor, tmp_path:
     assert (a.worker, b.worker) == (f"pid {a.value}", f"pid {b.value}")
 
 
+def test_local_workers_fork_no_helper_process_unless_each_has_two_cpus(
+    local: LocalExecutor,
+) -> None:
+    from w2t_bkin.runtime.beside import available_cpus
+
+    rec = Recorder()
+    rec.run(local, [spec("a", "cpus_shared")])
+    assert rec.outcomes["a"].error is None
+    assert rec.outcomes["a"].value is (available_cpus() < 2 * local.jobs)
+
+
 def test_events_arrive_in_order_before_the_outcome_in_the_calling_thread(
     local: LocalExecutor,
 ) -> None:

@@ -28,6 +28,7 @@ from multiprocessing.managers import SyncManager
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from w2t_bkin.runtime.beside import available_cpus, mark_cpus_shared
 from w2t_bkin.runtime.executors.common import (
     POLL_S,
     AttemptResult,
@@ -79,10 +80,12 @@ def start_worker_server() -> None:
 _worker_events: Any = None  # the manager's queue proxy, bound by _init_worker
 
 
-def _init_worker(events: Any) -> None:
+def _init_worker(events: Any, jobs: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     global _worker_events
     _worker_events = events
+    if available_cpus() < 2 * jobs:
+        mark_cpus_shared()  # the other workers keep every CPU busy: no child process beside
 
 
 def _run_in_worker(spec: TaskSpec, attempt: int) -> AttemptResult:
@@ -187,7 +190,7 @@ class LocalExecutor:
                 max_workers=self.jobs,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self._events,),
+                initargs=(self._events, self.jobs),
             )
         return self._pool
 
