@@ -394,7 +394,7 @@ def _add_interpolated_frames(
                 data=wrap_dataset(frame_times_s[frame_idx], config),
             ),
         ],
-        id=row_ids(frame_idx.size),
+        id=row_ids(frame_idx.size, config),
     )
     table.add_column(
         name="frame_idx",

@@ -211,13 +211,16 @@ def _zlib_compress(data: bytes, level: int) -> bytes:
     return isal_zlib.compress(data, 0 if level == 0 else min(3, 1 + (level - 1) // 3))
 
 
-def row_ids(n_rows: int) -> ElementIdentifiers:
+def row_ids(n_rows: int, config: AssemblyConfig | None = None) -> ElementIdentifiers:
     """The ``id`` column of a table built from whole columns: ``(n_rows,) int64`` 0..n_rows-1.
 
     Without it hdmf fills ``id`` with a Python list and converts it element by element when
-    writing (about 12 s per million rows); an array is written in one call.
+    writing (about 12 s per million rows); an array is written in one call. With ``config``
+    it is chunked and compressed like the table's other columns (:func:`wrap_dataset`); hdmf
+    would store it uncompressed (a 1-hour TTL table's ids: 12.6 MB of its 17 MB).
     """
-    return ElementIdentifiers(name="id", data=np.arange(n_rows, dtype=np.int64))
+    ids = np.arange(n_rows, dtype=np.int64)
+    return ElementIdentifiers(name="id", data=ids if config is None else wrap_dataset(ids, config))
 
 
 def write_nwbfile_atomic(nwbfile: NWBFile, path: Path) -> Path:

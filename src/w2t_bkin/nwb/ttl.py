@@ -73,7 +73,7 @@ def add_ttl_events(
         ),
         source_description="Digital input lines of the acquisition DAQ",
         columns=[timestamp, channel],
-        id=row_ids(times_s.size),
+        id=row_ids(times_s.size, config),
     )
     table.add_meanings_table(_channel_meanings(channel, channels))
     nwbfile.add_acquisition(table)

@@ -119,6 +119,11 @@ def test_table_columns_over_the_parallel_threshold_are_written(tmp_path: Path) -
     with h5py.File(path, "r") as handle:
         table = handle["acquisition/TTLEvents"]
         times_s, codes = table["timestamp"][:], table["channel"][:]
+        ids = table["id"]
+        # the row ids are compressed like the columns (hdmf alone stores them raw)
+        assert ids.compression == "gzip"
+        assert ids.id.get_storage_size() < ids.size * 8 / 20
+        np.testing.assert_array_equal(ids[:], np.arange(2 * n))
     expected = np.sort(np.concatenate([np.arange(n) / 150.0, np.arange(n) / 150.0 + 1e-3]))
     np.testing.assert_array_equal(times_s, expected)
     np.testing.assert_array_equal(codes, np.tile([0, 1], n))
