@@ -174,6 +174,15 @@ class ExecutionConfig(_Section):
         ),
     )
     jobs: int = Field(1, ge=1, description="Sessions processed at once (`run --jobs`).")
+    helper_process: bool = Field(
+        True,
+        description=(
+            "Let a session validate its NWB file in a forked child process while it draws the "
+            "QC figures, when it has a CPU to spare (it runs one thread, is not a Dask worker, "
+            "and the batch leaves it 2 CPUs); false: one process per session. Outputs are the "
+            "same either way."
+        ),
+    )
     scheduler: str = Field(
         "",
         description="Address of a running Dask scheduler, e.g. 'tcp://10.0.0.5:8786' (empty: "

@@ -221,3 +221,61 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def spill_array(array: Any, folder: str | os.PathLike[str]) -> Any:
+    """A read-only copy of a numpy ``array`` whose memory is a file on disk, not the heap.
+
+    The copy is written to a file in ``folder`` that has no name (removed as soon as it is
+    created: nothing is left behind, whatever happens to this process) and mapped back. Its
+    pages are read from the page cache when used and count in this process's memory only while
+    they are in use (see :func:`drop_resident_pages`), so large arrays that wait for a later
+    step (a session's pose tracks, from ingestion to assembly) do not hold memory meanwhile.
+
+    Returns ``array`` itself when it is empty or the file cannot be written (e.g. a full disk:
+    the data stay in memory, which costs memory and loses nothing).
+    """
+    import mmap
+
+    import numpy as np
+
+    data = np.ascontiguousarray(array)
+    if data.nbytes == 0:
+        return array
+    try:
+        with tempfile.TemporaryFile(dir=folder) as stream:
+            stream.write(data.reshape(-1).view(np.uint8).data)
+            stream.flush()
+            # the mapping holds its own reference to the file's data
+            mapping = mmap.mmap(stream.fileno(), data.nbytes, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        log.info(
+            "kept a %d-byte array in memory: cannot write it to %s (%s)", data.nbytes, folder, exc
+        )
+        return array
+    return np.frombuffer(mapping, dtype=data.dtype).reshape(data.shape)
+
+
+def file_mapping_of(array: Any) -> Any:
+    """The ``mmap.mmap`` behind a numpy array (a view of one, at any depth), else ``None``."""
+    import mmap
+
+    base = array
+    while base is not None:
+        if isinstance(base, mmap.mmap):
+            return base
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    return None
+
+
+def drop_resident_pages(array: Any) -> bool:
+    """Release the pages of the file mapping behind ``array`` (:func:`spill_array`) from this
+    process's memory; the data stay on disk and are read again if used. ``False`` when the
+    array is not file-backed or the platform cannot do it."""
+    import mmap
+
+    mapping = file_mapping_of(array)
+    if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    mapping.madvise(mmap.MADV_DONTNEED)
+    return True

@@ -215,7 +215,9 @@ def test_two_workers_process_the_batch_and_report_phases_from_the_workers(
         executor=executor,
         on_event=events.append,  # type: ignore[arg-type]
     )
-    assert [r.status for r in batch.results] == ["succeeded"] * 3
+    assert [r.status for r in batch.results] == ["succeeded"] * 3, [
+        (r.failed_phase, r.error) for r in batch.results
+    ]
     progress = [e for e in events if isinstance(e, SessionProgress)]
     # every phase of every session was reported while it ran, from a worker process
     for session in SESSIONS:

@@ -346,3 +346,69 @@ def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(
     with h5py.File(paths[1], "r") as handle:
         column = handle["acquisition/TTLEvents/timestamp"]
         assert column.compression == "gzip" and column.id.get_storage_size() > 0
+
+
+def test_pose_waiting_on_disk_gives_the_same_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long session's pose arrays wait on disk from ingestion to assembly (spill_array); this
+    # short session's go there too with the threshold at 1 byte: same NWB file, same QC report,
+    # and no file left behind.
+    import h5py
+
+    from w2t_bkin.session import ingest
+
+    spilled_shapes: list[tuple[int, ...]] = []
+    real_spill = ingest.spill_array
+
+    def spill(array: np.ndarray, folder: Path) -> np.ndarray:
+        spilled_shapes.append(array.shape)
+        return real_spill(array, folder)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ingest, "spill_array", spill)
+    outputs = {}
+    for threshold in (ingest.SPILL_MIN_BYTES, 1):
+        monkeypatch.setattr(ingest, "SPILL_MIN_BYTES", threshold)
+        root = tmp_path / "exp"  # the same path: the reports name it
+        if root.exists():
+            import shutil
+
+            shutil.rmtree(root)
+        write_experiment(root, FAULTY)
+        result = process_session(root, "mouse01", "ses01")
+        assert result.ok, result.error
+        with h5py.File(result.outputs["nwb"], "r") as handle:
+            pose = {
+                name: handle[f"processing/behavior/{name}"][()] for name in _pose_datasets(handle)
+            }
+        processed = result.outputs["nwb"].parent
+        outputs[threshold] = {
+            "pose": pose,
+            "qc": re.sub(
+                r"generated \S+ by", "generated ... by", result.outputs["qc_report"].read_text()
+            ),
+            "files": sorted(p.relative_to(processed).as_posix() for p in processed.rglob("*")),
+        }
+    # positions and confidence of both cameras, in the second run only
+    assert [len(shape) for shape in spilled_shapes] == [4, 3, 4, 3]
+    default, spilled = outputs[ingest.SPILL_MIN_BYTES], outputs[1]
+    assert len(default["pose"]) >= 4 and default["pose"].keys() == spilled["pose"].keys()
+    for name, values in default["pose"].items():
+        np.testing.assert_array_equal(spilled["pose"][name], values, err_msg=name)
+    assert spilled["qc"] == default["qc"]
+    assert spilled["files"] == default["files"]
+
+
+def _pose_datasets(handle: object) -> list[str]:
+    import h5py
+
+    found: list[str] = []
+    group = handle["processing/behavior"]  # type: ignore[index]
+    group.visititems(
+        lambda name, obj: (
+            found.append(name)
+            if isinstance(obj, h5py.Dataset) and name.endswith(("/data", "/confidence"))
+            else None
+        )
+    )
+    return found

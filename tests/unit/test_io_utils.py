@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import stat
 from pathlib import Path
@@ -18,7 +19,10 @@ from w2t_bkin.io_utils import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    drop_resident_pages,
+    file_mapping_of,
     sha256_file,
+    spill_array,
     to_jsonable,
 )
 
@@ -176,3 +180,65 @@ def test_sha256_missing_file_names_it(tmp_path: Path) -> None:
         sha256_file(tmp_path / "missing.bin")
     with pytest.raises(ValueError, match="chunk_bytes must be positive"):
         sha256_file(tmp_path / "missing.bin", chunk_bytes=0)
+
+
+# --------------------------------------------------------------------------------------------
+# spill_array / drop_resident_pages
+
+
+def _rss_of_mapping_kib(array: np.ndarray) -> int:
+    """Resident KiB of the mapping that holds ``array``'s first byte (/proc/self/smaps)."""
+    address = array.__array_interface__["data"][0]
+    lines = Path("/proc/self/smaps").read_text().splitlines()
+    for k, line in enumerate(lines):
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            start, stop = (int(x, 16) for x in head.split("-"))
+            if start <= address < stop:
+                for detail in lines[k + 1 :]:
+                    if detail.startswith("Rss:"):
+                        return int(detail.split()[1])
+    raise AssertionError("mapping not found")
+
+
+def test_spilled_array_is_an_equal_read_only_file_backed_copy(tmp_path: Path) -> None:
+    values = np.random.default_rng(1).random((5000, 2, 7, 2), dtype=np.float32)
+    values[3, 1, 4] = np.nan
+    spilled = spill_array(values, tmp_path)
+    assert spilled.dtype == values.dtype and spilled.shape == values.shape
+    np.testing.assert_array_equal(spilled, values)
+    assert not spilled.flags.writeable
+    assert file_mapping_of(spilled[:, 1, 4, :]) is not None  # views keep the mapping
+    assert list(tmp_path.iterdir()) == []  # the file has no name: nothing to clean up
+    values[0] = 0.0  # a copy: later changes of the source do not show
+    assert spilled[0, 0, 0, 0] != 0.0
+
+
+def test_dropped_pages_leave_memory_and_come_back_from_disk(tmp_path: Path) -> None:
+    if not Path("/proc/self/smaps").is_file():
+        pytest.skip("no /proc/self/smaps on this platform")
+    values = np.arange(4 << 20, dtype=np.float64)  # 32 MiB
+    spilled = spill_array(values, tmp_path)
+    assert float(spilled.sum()) == float(values.sum())  # every page read
+    assert _rss_of_mapping_kib(spilled) >= 30 << 10
+    assert drop_resident_pages(spilled[::3])
+    assert _rss_of_mapping_kib(spilled) < 1 << 10
+    np.testing.assert_array_equal(spilled, values)
+
+
+def test_heap_and_empty_arrays_are_not_spilled_or_dropped(tmp_path: Path) -> None:
+    empty = np.zeros((0, 3), dtype=np.float32)
+    assert spill_array(empty, tmp_path) is empty
+    heap = np.ones(10)
+    assert file_mapping_of(heap) is None
+    assert not drop_resident_pages(heap)
+
+
+def test_unwritable_folder_keeps_the_array_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    values = np.ones(1000)
+    missing = tmp_path / "no-such-folder"
+    with caplog.at_level(logging.INFO, logger="w2t_bkin.io_utils"):
+        assert spill_array(values, missing) is values
+    assert f"cannot write it to {missing}" in caplog.text

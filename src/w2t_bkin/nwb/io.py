@@ -17,7 +17,7 @@ from pynwb import NWBHDF5IO, NWBFile
 
 from w2t_bkin.config import AssemblyConfig
 from w2t_bkin.errors import OutputError
-from w2t_bkin.io_utils import current_umask, fsync_dir
+from w2t_bkin.io_utils import current_umask, drop_resident_pages, file_mapping_of, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +158,18 @@ def fill_deferred_datasets(datasets: list[ChunkedGzipIO], max_workers: int | Non
     """Write each dataset's chunks, compressed in a thread pool, in order, with bounded memory.
 
     At most ``2 * max_workers`` compressed chunks wait in memory; the HDF5 writes stay on this
-    thread (h5py serialises them anyway).
+    thread (h5py serialises them anyway). Datasets whose arrays are views of one file-backed
+    array (:func:`~w2t_bkin.io_utils.spill_array`: the keypoints of one camera) are written one
+    after another, and that array's pages leave memory once the last of them is written: only
+    one such array is in memory at a time.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    ordered = _grouped_by_mapping(datasets)
+    last_of_mapping = {id(m): i for i, (_, m) in enumerate(ordered) if m is not None}
     workers = max_workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="w2t-gzip") as pool:
-        for dataio in datasets:
+        for index, (dataio, mapping) in enumerate(ordered):
             dataset = dataio.dataset
             rows = dataset.chunks[0]
             n_rows = dataio.source.shape[0]
@@ -175,6 +180,19 @@ def fill_deferred_datasets(datasets: list[ChunkedGzipIO], max_workers: int | Non
                     _write_chunk(dataset, *pending.pop(0))
             for item in pending:
                 _write_chunk(dataset, *item)
+            if mapping is not None and last_of_mapping[id(mapping)] == index:
+                drop_resident_pages(dataio.source)
+
+
+def _grouped_by_mapping(datasets: list[ChunkedGzipIO]) -> list[tuple[ChunkedGzipIO, Any]]:
+    """``datasets`` with the file mapping behind each (or None), those of one mapping together
+    (where its first one was), the order otherwise kept."""
+    groups: dict[int, list[tuple[ChunkedGzipIO, Any]]] = {}
+    for position, dataio in enumerate(datasets):
+        mapping = file_mapping_of(dataio.source)
+        key = id(mapping) if mapping is not None else -1 - position
+        groups.setdefault(key, []).append((dataio, mapping))
+    return [item for group in groups.values() for item in group]
 
 
 def _write_chunk(dataset: object, start: int, future: object) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2t_bkin.io_utils import atomic_write_text
+from w2t_bkin.io_utils import atomic_write_text, drop_resident_pages
 from w2t_bkin.nwb.validation import BLOCKING_IMPORTANCES
 from w2t_bkin.report import qc_figures, qc_time_figures
 from w2t_bkin.report.html import (
@@ -419,6 +419,8 @@ def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
                 f'<p class="note">figures for the first {MAX_POSE_FIGURES} of '
                 f"{len(individuals)} individuals; tables for all.</p>"
             )
+        # A file-backed confidence array (a long session's) leaves memory before the next camera.
+        drop_resident_pages(entry.confidence)
     return "".join(parts)
 
 

@@ -125,6 +125,9 @@ class Beside(Generic[_T]):
             message = self._connection.recv()
         except Exception:  # died before sending (EOFError), or sent what cannot be unpickled
             message = None
+        except BaseException:  # Ctrl-C while waiting: the child's work is not wanted any more
+            self._process.terminate()
+            raise
         finally:
             self._connection.close()
             self._process.join()

@@ -57,7 +57,8 @@ def finalize(
 
         # With a CPU to spare, a child process validates while this one draws the QC figures
         # (the two longest steps of finalization, independent of each other).
-        beside = start_beside(validate) if ctx.config.finalization.qc_report else None
+        helper = ctx.config.finalization.qc_report and ctx.config.execution.helper_process
+        beside = start_beside(validate) if helper else None
         if beside is None:
             report = validate()
         else:

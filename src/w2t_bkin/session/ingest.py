@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from w2t_bkin.io_utils import spill_array
 from w2t_bkin.model.bpod import BpodSession
 from w2t_bkin.model.pose import PoseData
 from w2t_bkin.session.context import SessionContext
@@ -17,10 +19,19 @@ from w2t_bkin.session.verify import VerifiedInputs
 log = logging.getLogger(__name__)
 
 
+SPILL_MIN_BYTES = 16 << 20
+"""A camera's pose arrays at least this large wait on disk from ingestion to assembly."""
+
+
 @dataclass(frozen=True)
 class IngestedInputs:
-    """What ingestion read. ``pose_missing_fraction`` is filled by
-    :meth:`release_pose_positions` (per camera, ``(n_individuals, n_keypoints) float64``)."""
+    """What ingestion read. ``pose_missing_fraction``: per camera, ``(n_individuals,
+    n_keypoints) float64``, the fraction of frames without a position (for the QC report).
+
+    Large pose arrays are file-backed (:func:`~w2t_bkin.io_utils.spill_array`): one camera's
+    tracks are in memory while they are read, then wait on disk, so the cameras never all
+    hold memory at once (a 1-hour camera at 150 Hz with 18 keypoints: 117 MB).
+    """
 
     verified: VerifiedInputs
     pose: dict[str, PoseData]
@@ -37,7 +48,8 @@ class IngestedInputs:
         become a read-only all-NaN view that holds no memory; confidence stays.
         """
         for camera_id, pose in list(self.pose.items()):
-            self.pose_missing_fraction[camera_id] = missing_position_fraction(pose.positions)
+            if camera_id not in self.pose_missing_fraction:
+                self.pose_missing_fraction[camera_id] = missing_position_fraction(pose.positions)
             placeholder = np.broadcast_to(np.float32(np.nan), pose.positions.shape)
             self.pose[camera_id] = dataclasses.replace(pose, positions=placeholder)
 
@@ -63,12 +75,13 @@ def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
     The Bpod files are read in verification, where their state names are checked.
     """
     pose: dict[str, PoseData] = {}
+    missing: dict[str, np.ndarray] = {}
     models = resolve_pose_models(ctx.metadata.pose, ctx.workspace.models)
     for camera_id, pose_meta in ctx.metadata.pose.cameras.items():
         paths = verified.files.pose.get(camera_id, [])
         if not paths:
             continue
-        pose[camera_id] = load_camera_pose(
+        loaded = load_camera_pose(
             camera_id,
             paths,
             pose_meta,
@@ -77,4 +90,18 @@ def ingest(ctx: SessionContext, verified: VerifiedInputs) -> IngestedInputs:
             policy=ctx.config.verification.pose_frame_policy,
             model=models.get(pose_meta.model_id) if pose_meta.model_id else None,
         )
-    return IngestedInputs(verified, pose, verified.bpod)
+        missing[camera_id] = missing_position_fraction(loaded.positions)
+        pose[camera_id] = _spilled(loaded, ctx.processed_dir)
+        del loaded  # the in-memory arrays go before the next camera is read
+    return IngestedInputs(verified, pose, verified.bpod, missing)
+
+
+def _spilled(pose: PoseData, folder: Path) -> PoseData:
+    """``pose`` with its positions and confidence on disk when they are large."""
+    if pose.positions.nbytes + pose.confidence.nbytes < SPILL_MIN_BYTES:
+        return pose
+    return dataclasses.replace(
+        pose,
+        positions=spill_array(pose.positions, folder),
+        confidence=spill_array(pose.confidence, folder),
+    )

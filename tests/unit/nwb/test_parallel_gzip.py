@@ -143,3 +143,62 @@ def test_a_dataset_left_unwritten_fails_the_write_and_leaves_no_file(
     assert err.value.message.endswith("acquisition/signal/data, acquisition/signal/timestamps")
     assert err.value.path == tmp_path / "out.nwb"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_views_of_a_file_backed_array_are_written_together_then_leave_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A camera's pose waits on disk (spill_array); its keypoints are views of one mapping and
+    # must be written one after another, the mapping's pages dropped once, after the last one.
+    from w2t_bkin.io_utils import file_mapping_of, spill_array
+    from w2t_bkin.nwb import io as nwb_io
+
+    rng = np.random.default_rng(5)
+    n = 100_000
+    cam0 = rng.random((n, 3, 2), dtype=np.float32) * 640
+    cam1 = rng.random((n, 3, 2), dtype=np.float32) * 480
+    spilled = {"cam0": spill_array(cam0, tmp_path), "cam1": spill_array(cam1, tmp_path)}
+    heap = rng.random((n, 2), dtype=np.float32)  # not file-backed
+    order: list[str] = []
+    real_compress, real_drop = nwb_io._compress_chunk, nwb_io.drop_resident_pages
+
+    def compress(dataio: ChunkedGzipIO, start: int, rows: int) -> bytes:
+        if start == 0:
+            order.append(getattr(dataio, "label", "?"))
+        return real_compress(dataio, start, rows)
+
+    def drop(array: np.ndarray) -> bool:
+        is_cam0 = file_mapping_of(array) is file_mapping_of(spilled["cam0"])
+        order.append(f"drop {'cam0' if is_cam0 else 'cam1'}")
+        return real_drop(array)
+
+    monkeypatch.setattr(nwb_io, "_compress_chunk", compress)
+    monkeypatch.setattr(nwb_io, "drop_resident_pages", drop)
+    monkeypatch.setattr(nwb_io, "PARALLEL_MIN_BYTES", 1)
+    config = AssemblyConfig(chunk_rows=n)  # one chunk per dataset: one compress call each
+    nwbfile = _nwbfile()
+    expected: dict[str, np.ndarray] = {}
+    # interleaved as the pose builder adds them, keypoint by keypoint across cameras
+    for k in range(3):
+        for camera_id in ("cam0", "cam1"):
+            name = f"{camera_id}_kp{k}"
+            data = wrap_dataset(spilled[camera_id][:, k, :], config)
+            data.label = name  # type: ignore[union-attr]
+            expected[name] = (cam0 if camera_id == "cam0" else cam1)[:, k, :]
+            nwbfile.add_acquisition(TimeSeries(name=name, data=data, unit="px", rate=150.0))
+    other = wrap_dataset(heap, config)
+    other.label = "heap"  # type: ignore[union-attr]
+    expected["heap"] = heap
+    nwbfile.add_acquisition(TimeSeries(name="heap", data=other, unit="a.u.", rate=150.0))
+    path = write_nwbfile_staged(nwbfile, tmp_path / "out.nwb")
+
+    with h5py.File(path, "r") as handle:
+        for name, values in expected.items():
+            np.testing.assert_array_equal(handle[f"acquisition/{name}/data"][()], values)
+    spilled_order = [x for x in order if x != "heap"]
+    assert len(spilled_order) == 8 and order.count("heap") == 1
+    for block in (spilled_order[:4], spilled_order[4:]):  # one camera, then the other
+        camera_id = block[-1].removeprefix("drop ")
+        assert block[-1].startswith("drop ")
+        assert sorted(block[:3]) == [f"{camera_id}_kp{k}" for k in range(3)]
+    assert {spilled_order[3], spilled_order[7]} == {"drop cam0", "drop cam1"}

@@ -153,3 +153,18 @@ def test_really_multithreaded_process_gets_no_child() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_ctrl_c_while_waiting_stops_the_child(forkable: None) -> None:
+    started = _started(lambda: time.sleep(60))
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    started._connection.recv = interrupted  # Ctrl-C arrives while the parent waits
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        started.result()
+    assert time.monotonic() - begun < 10  # not the child's 60 s
+    with pytest.raises(ProcessLookupError):
+        os.kill(started.pid, 0)

@@ -768,6 +768,36 @@ def test_log_level(
         assert ("data quality:" in log) == (level == "WARNING")
 
 
+@effect_of("execution.helper_process")
+def test_helper_process(
+    experiment: tuple[Path, dict[str, Any]], keep: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from w2t_bkin.runtime import beside
+    from w2t_bkin.session import finalize
+
+    # a CPU to spare, whatever threads other tests left behind
+    monkeypatch.setattr(beside.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(beside, "available_cpus", lambda: 2)
+    monkeypatch.setattr(beside, "_cpus_shared", False)
+    started: list[object] = []
+
+    def spy(call: Any) -> Any:
+        started.append(beside.start_beside(call))
+        return started[-1]
+
+    monkeypatch.setattr(finalize, "start_beside", spy)
+    validate_and_report = {"finalization.validate_nwb": True, "finalization.qc_report": True}
+    default, off = changed("execution.helper_process", False, validate_and_report)
+    findings = []
+    for config, n_children in ((default, 1), (off, 0)):
+        started.clear()
+        run = run_session(experiment[0], config, keep)
+        assert run.result.ok, run.result.error
+        assert len(started) == n_children and None not in started
+        findings.append(json.loads((run.out / "validation.json").read_text())["findings"])
+    assert findings[0] == findings[1]
+
+
 @effect_of("execution.continue_on_error")
 def test_continue_on_error(experiment: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     root = copy_workspace(experiment[0], tmp_path)
