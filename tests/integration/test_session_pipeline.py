@@ -259,21 +259,70 @@ def test_blocking_validation_finding_fails_finalization(
 def test_validation_beside_the_qc_figures_gives_the_same_sidecars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A forked child validates, then draws QC sections from the back of the list while this
+    # process draws from the front. Whoever draws what, and if the child dies holding sections,
+    # the sidecars are those of a session that did everything itself.
+    import os
+
     from w2t_bkin.runtime import beside
-    from w2t_bkin.session import finalize
+    from w2t_bkin.session import finalize, sidecars
 
     monkeypatch.setattr(beside.threading, "active_count", lambda: 1)
     monkeypatch.setattr(beside, "available_cpus", lambda: 2)
     monkeypatch.setattr(beside, "_cpus_shared", False)
-    started: list[beside.Beside[object] | None] = []
+    parent = os.getpid()
+    drawers = tmp_path / "drawers.txt"  # one line per QC task drawn: the drawing process
+
+    real_tasks = sidecars.qc_data_tasks
+
+    def logged_tasks(*args: object) -> object:
+        tasks, join = real_tasks(*args)  # type: ignore[arg-type]
+
+        def logged(task: object) -> object:
+            def draw() -> str:
+                with drawers.open("a") as log:
+                    log.write(f"{'parent' if os.getpid() == parent else 'child'}\n")
+                return task()  # type: ignore[operator,no-any-return]
+
+            return draw
+
+        return [logged(t) for t in tasks], join
+
+    monkeypatch.setattr(finalize, "qc_data_tasks", logged_tasks)
+
+    class ChildDrawsAll(beside.TwoEnds):
+        def take_front(self) -> int | None:
+            return None if os.getpid() == parent else super().take_front()
+
+    class ChildDiesHoldingTwo(ChildDrawsAll):
+        taken = 0
+
+        def take_back(self) -> int | None:
+            if os.getpid() != parent:
+                if self.taken == 2:
+                    os._exit(1)  # killed with two sections taken and not delivered
+                self.taken += 1
+            return super().take_back()
+
+    started: list[object] = []
 
     def spy(call: object) -> object:
         started.append(beside.start_beside(call))  # type: ignore[arg-type]
         return started[-1]
 
     outputs = {}
-    for mode, start in (("here", lambda call: None), ("beside", spy)):
-        monkeypatch.setattr(finalize, "start_beside", start)
+    for mode in ("here", "shared", "child draws all", "child dies"):
+        monkeypatch.setattr(
+            finalize, "start_beside", (lambda call: None) if mode == "here" else spy
+        )
+        monkeypatch.setattr(
+            finalize,
+            "TwoEnds",
+            {"child draws all": ChildDrawsAll, "child dies": ChildDiesHoldingTwo}.get(
+                mode, beside.TwoEnds
+            ),
+        )
+        drawers.unlink(missing_ok=True)
         root = tmp_path / "exp"  # the same path: the sidecars name it
         if root.exists():
             import shutil
@@ -281,7 +330,7 @@ def test_validation_beside_the_qc_figures_gives_the_same_sidecars(
             shutil.rmtree(root)
         write_experiment(root, FAULTY)
         result = process_session(root, "mouse01", "ses01")
-        assert result.ok, result.error
+        assert result.ok, (mode, result.error)
         outputs[mode] = {
             "validation": json.loads(result.outputs["validation"].read_text()),
             "qc": re.sub(
@@ -293,17 +342,25 @@ def test_validation_beside_the_qc_figures_gives_the_same_sidecars(
                 ".STAGED.partial.nwb",
                 result.outputs["pipeline_log"].read_text(),
             ),
+            "drawers": drawers.read_text().split(),
         }
-    assert len(started) == 1 and started[0] is not None  # the second run forked its child
-    assert outputs["beside"]["validation"] == outputs["here"]["validation"]
-    assert outputs["beside"]["qc"] == outputs["here"]["qc"]
-    assert "<img" in outputs["beside"]["qc"]  # figures drawn
+    assert len(started) == 3 and None not in started  # every run but the first forked
+    n_tasks = len(outputs["here"]["drawers"])
+    assert n_tasks >= 7 and set(outputs["here"]["drawers"]) == {"parent"}
+    assert outputs["child draws all"]["drawers"] == ["child"] * n_tasks
+    # the dead child drew two; the parent drew them again and all the rest
+    assert sorted(outputs["child dies"]["drawers"]) == ["child"] * 2 + ["parent"] * n_tasks
+    for mode in ("shared", "child draws all", "child dies"):
+        assert len(outputs[mode]["drawers"]) >= n_tasks, mode
+        assert outputs[mode]["validation"] == outputs["here"]["validation"], mode
+        assert outputs[mode]["qc"] == outputs["here"]["qc"], mode
+    assert "<img" in outputs["here"]["qc"]  # figures drawn
     # the child's log lines reach the session log, as when validating here
     validated = [ln for ln in outputs["here"]["log"].splitlines() if "validat" in ln.lower()]
     assert validated
     for line in validated:
         text = line.split(" ", 2)[-1]  # without the time stamp
-        assert any(text in ln for ln in outputs["beside"]["log"].splitlines()), line
+        assert any(text in ln for ln in outputs["shared"]["log"].splitlines()), line
 
 
 def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(

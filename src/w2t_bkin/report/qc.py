@@ -70,6 +70,8 @@ __all__ = [
     "QCInputs",
     "TrialAlignmentSummary",
     "TrialStates",
+    "data_section_tasks",
+    "join_data_sections",
     "render_data_sections",
     "render_qc_report",
     "write_qc_report",
@@ -124,32 +126,41 @@ def render_data_sections(qc: QCInputs) -> list[str]:
     They do not depend on the validation findings, the warnings or the outcome of the run,
     which only the summary and the last two sections show.
     """
+    return join_data_sections(qc, [draw() for draw in data_section_tasks(qc)])
+
+
+def data_section_tasks(qc: QCInputs) -> list[Callable[[], str]]:
+    """:func:`render_data_sections` as independent pieces of work, for two processes to share:
+    one per section, and the pose section one per camera (the longest ones).
+
+    ``join_data_sections(qc, [task() for task in tasks])`` is ``render_data_sections(qc)``.
+    """
     frames_reached = functools.partial(_reached_or_note, qc, "synchronization", "frame times")
-    return [
-        section_html(
+    tasks: list[Callable[[], str]] = [
+        lambda: section_html(
             "Frame-count verification",
             "frames",
             frames_reached(lambda: _frame_table(qc.frame_checks)),
         ),
-        section_html(
+        lambda: section_html(
             "Frame intervals and dropped frames",
             "dropped",
             frames_reached(lambda: frame_timing_html(qc.frame_checks, qc.frame_timelines)),
         ),
-        section_html(
+        lambda: section_html(
             "TTL pulses",
             "ttl",
             _reached_or_note(
                 qc, "verification", "TTL pulses", lambda: _ttl_section(qc.ttl_channels)
             ),
         ),
-        section_html(
+        lambda: section_html(
             "Trial alignment and clock drift",
             "trials",
             _reached_or_note(qc, "synchronization", "Bpod trial times", lambda: _trial_section(qc)),
         ),
-        *_probe_clock_section(qc),
-        section_html(
+        *([lambda: _probe_clock_section(qc)[0]] if qc.probe_clocks else []),
+        lambda: section_html(
             "Alignment statistics",
             "alignment",
             _reached_or_note(
@@ -159,14 +170,27 @@ def render_data_sections(qc: QCInputs) -> list[str]:
                 lambda: alignment_stats_html(qc.alignment_stats),
             ),
         ),
-        section_html(
-            "Pose confidence",
-            "pose",
-            _reached_or_note(
-                qc, "ingestion", "pose tracks", lambda: _pose_section(qc.pose_confidence)
-            ),
-        ),
     ]
+    if _pose_by_camera(qc):
+        tasks += [functools.partial(_pose_camera, c, e) for c, e in qc.pose_confidence.items()]
+    else:
+        tasks.append(
+            lambda: _reached_or_note(
+                qc, "ingestion", "pose tracks", lambda: missing_note("no pose data in this session")
+            )
+        )
+    return tasks
+
+
+def join_data_sections(qc: QCInputs, parts: Sequence[str]) -> list[str]:
+    """The data sections from what each of :func:`data_section_tasks` returned, in order."""
+    n_cameras = len(qc.pose_confidence) if _pose_by_camera(qc) else 1
+    fixed, pose = list(parts[:-n_cameras]), parts[-n_cameras:]
+    return [*fixed, section_html("Pose confidence", "pose", "".join(pose))]
+
+
+def _pose_by_camera(qc: QCInputs) -> bool:
+    return bool(qc.pose_confidence) and qc.not_reached("ingestion", "pose tracks") is None
 
 
 def write_qc_report(
@@ -370,57 +394,65 @@ MAX_POSE_FIGURES = 8
 def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
     if not pose:
         return missing_note("no pose data in this session")
-    parts = []
-    for camera_id, entry in pose.items():
-        parts.append(f"<h3>{esc(camera_id)}</h3>")
-        names = [str(n) for n in entry.keypoint_names]
-        confidence = np.asarray(entry.confidence)
-        if confidence.ndim == 2:  # one individual
-            confidence = confidence[:, np.newaxis, :]
-        individuals = [str(n) for n in entry.individual_names] or [
-            f"individual_{k}" for k in range(confidence.shape[1] if confidence.ndim == 3 else 0)
-        ]
-        missing = entry.missing_fraction
-        missing_fraction = None if missing is None else np.asarray(missing, dtype=np.float64)
-        expected = (len(individuals), len(names))
-        if (
-            confidence.ndim != 3
-            or confidence.shape[1:] != expected
-            or (missing_fraction is not None and missing_fraction.shape != expected)
-        ):
-            parts.append(
-                missing_note(
-                    f"confidence cannot be summarised: shape {confidence.shape} does not match "
-                    f"{len(individuals)} individual(s) x {len(names)} keypoint(s)"
-                )
-            )
-            continue
-        if confidence.shape[0] == 0:
-            parts.append(missing_note("pose present but no frames"))
-            continue
-        times = None if entry.frame_times_s is None else np.asarray(entry.frame_times_s)
-        if times is not None and times.shape != (confidence.shape[0],):
-            times = None  # frames not matched one-to-one to times: count frames instead
-        for i, individual in enumerate(individuals):
-            if len(individuals) > 1:
-                parts.append(f"<h4>{esc(camera_id)}: {esc(individual)}</h4>")
-            parts.append(
-                _individual_pose(
-                    f"{camera_id}/{individual}" if len(individuals) > 1 else camera_id,
-                    names,
-                    confidence[:, i, :],
-                    None if missing_fraction is None else missing_fraction[i],
-                    draw=i < MAX_POSE_FIGURES,
-                    frame_times_s=times,
-                )
-            )
-        if len(individuals) > MAX_POSE_FIGURES:
-            parts.append(
-                f'<p class="note">figures for the first {MAX_POSE_FIGURES} of '
-                f"{len(individuals)} individuals; tables for all.</p>"
-            )
-        # A file-backed confidence array (a long session's) leaves memory before the next camera.
+    return "".join(_pose_camera(camera_id, entry) for camera_id, entry in pose.items())
+
+
+def _pose_camera(camera_id: str, entry: PoseConfidence) -> str:
+    try:
+        return _pose_camera_html(camera_id, entry)
+    finally:
+        # A file-backed confidence array (a long session's) leaves memory once drawn.
         drop_resident_pages(entry.confidence)
+
+
+def _pose_camera_html(camera_id: str, entry: PoseConfidence) -> str:
+    parts = [f"<h3>{esc(camera_id)}</h3>"]
+    names = [str(n) for n in entry.keypoint_names]
+    confidence = np.asarray(entry.confidence)
+    if confidence.ndim == 2:  # one individual
+        confidence = confidence[:, np.newaxis, :]
+    individuals = [str(n) for n in entry.individual_names] or [
+        f"individual_{k}" for k in range(confidence.shape[1] if confidence.ndim == 3 else 0)
+    ]
+    missing = entry.missing_fraction
+    missing_fraction = None if missing is None else np.asarray(missing, dtype=np.float64)
+    expected = (len(individuals), len(names))
+    if (
+        confidence.ndim != 3
+        or confidence.shape[1:] != expected
+        or (missing_fraction is not None and missing_fraction.shape != expected)
+    ):
+        parts.append(
+            missing_note(
+                f"confidence cannot be summarised: shape {confidence.shape} does not match "
+                f"{len(individuals)} individual(s) x {len(names)} keypoint(s)"
+            )
+        )
+        return "".join(parts)
+    if confidence.shape[0] == 0:
+        parts.append(missing_note("pose present but no frames"))
+        return "".join(parts)
+    times = None if entry.frame_times_s is None else np.asarray(entry.frame_times_s)
+    if times is not None and times.shape != (confidence.shape[0],):
+        times = None  # frames not matched one-to-one to times: count frames instead
+    for i, individual in enumerate(individuals):
+        if len(individuals) > 1:
+            parts.append(f"<h4>{esc(camera_id)}: {esc(individual)}</h4>")
+        parts.append(
+            _individual_pose(
+                f"{camera_id}/{individual}" if len(individuals) > 1 else camera_id,
+                names,
+                confidence[:, i, :],
+                None if missing_fraction is None else missing_fraction[i],
+                draw=i < MAX_POSE_FIGURES,
+                frame_times_s=times,
+            )
+        )
+    if len(individuals) > MAX_POSE_FIGURES:
+        parts.append(
+            f'<p class="note">figures for the first {MAX_POSE_FIGURES} of '
+            f"{len(individuals)} individuals; tables for all.</p>"
+        )
     return "".join(parts)
 
 

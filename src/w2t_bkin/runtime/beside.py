@@ -193,6 +193,43 @@ def _fork(call: Callable[[], _T]) -> Beside[_T] | None:
     return Beside(process, receiver, call)
 
 
+class TwoEnds:
+    """The indices ``0 .. n-1`` shared out between this process and a child forked after it was
+    made: one takes from the front, the other from the back, each index exactly once, until
+    they meet (the faster one takes more). Shared memory and a lock, inherited by the fork.
+
+    Raises
+    ------
+    OSError
+        The platform cannot create the shared lock (e.g. no ``/dev/shm``).
+    """
+
+    def __init__(self, n: int) -> None:
+        context = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        )
+        self._ends = context.RawArray("q", [0, n])
+        self._lock = context.Lock()
+
+    def take_front(self) -> int | None:
+        """The lowest index not taken yet, or ``None`` when none is left."""
+        with self._lock:
+            front, back = self._ends[0], self._ends[1]
+            if front >= back:
+                return None
+            self._ends[0] = front + 1
+            return int(front)
+
+    def take_back(self) -> int | None:
+        """The highest index not taken yet, or ``None`` when none is left."""
+        with self._lock:
+            front, back = self._ends[0], self._ends[1]
+            if front >= back:
+                return None
+            self._ends[1] = back - 1
+            return int(back - 1)
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)

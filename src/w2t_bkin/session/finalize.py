@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from w2t_bkin.io_utils import atomic_write_json
 from w2t_bkin.model.results import SessionResult, SessionStatus
-from w2t_bkin.runtime.beside import start_beside
+from w2t_bkin.runtime.beside import TwoEnds, start_beside
 from w2t_bkin.runtime.capture import RunCapture
 from w2t_bkin.session.context import SessionContext, invalid_nwb_path
 from w2t_bkin.session.sidecars import (
-    draw_qc_data_sections,
+    qc_data_tasks,
     write_provenance,
     write_qc,
     write_status,
@@ -55,19 +56,10 @@ def finalize(
                 staged, config=ctx.config.finalization.inspector_config, use_loaded_namespaces=True
             )
 
-        # With a CPU to spare, a child process validates while this one draws the QC figures
-        # (the two longest steps of finalization, independent of each other).
-        helper = ctx.config.finalization.qc_report and ctx.config.execution.helper_process
-        beside = start_beside(validate) if helper else None
-        if beside is None:
-            report = validate()
+        if ctx.config.finalization.qc_report and ctx.config.execution.helper_process:
+            report, drawn = _validate_and_draw(validate, *qc_data_tasks(run, result))
         else:
-            try:
-                drawn = draw_qc_data_sections(run, result)
-            except BaseException:
-                beside.cancel()
-                raise
-            report = beside.result()
+            report = validate()
         blocked = not report.is_clean and ctx.config.finalization.fail_on_critical
         # validation.json names the file it describes where that file ends up.
         kept_at = invalid_nwb_path(ctx.nwb_path) if blocked else ctx.nwb_path
@@ -98,3 +90,42 @@ def finalize(
         result.status = SessionStatus.PENDING  # the driver records the failure
         del result.outputs["nwb"]
         raise
+
+
+def _validate_and_draw(
+    validate: Callable[[], ValidationReport],
+    tasks: list[Callable[[], str]],
+    join: Callable[[list[str]], list[str]],
+) -> tuple[ValidationReport, list[str]]:
+    """The validation report and the QC data sections (``join`` of every task's result).
+
+    With a CPU to spare, a forked child validates while this process draws the QC figures (the
+    two longest steps of finalization); the child then draws too, taking tasks from the other
+    end of the list until the two processes meet. Otherwise both run here, one after the other.
+    """
+    try:
+        ends: TwoEnds | None = TwoEnds(len(tasks))
+    except OSError:  # no shared lock on this platform
+        ends = None
+
+    def validate_then_draw() -> tuple[ValidationReport, dict[int, str]]:
+        report = validate()
+        assert ends is not None
+        return report, {i: tasks[i]() for i in iter(ends.take_back, None)}
+
+    beside = start_beside(validate_then_draw) if ends is not None else None
+    if beside is None:
+        return validate(), join([task() for task in tasks])
+    assert ends is not None
+    try:
+        mine = {i: tasks[i]() for i in iter(ends.take_front, None)}
+    except BaseException:
+        beside.cancel()
+        raise
+    report, theirs = beside.result()
+    # what the child took and could not deliver (it died) is drawn here
+    parts = [
+        mine[i] if i in mine else theirs[i] if i in theirs else tasks[i]()
+        for i in range(len(tasks))
+    ]
+    return report, join(parts)

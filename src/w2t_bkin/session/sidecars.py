@@ -6,6 +6,7 @@ themselves live in :mod:`w2t_bkin.report`; this module hands them the run's resu
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -52,15 +53,20 @@ def write_qc(
     return write_qc_report(_qc_inputs_of(run, result, status), path, data_sections)
 
 
-def draw_qc_data_sections(run: SessionRun, result: SessionResult) -> list[str]:
-    """The QC report's data sections (all its figures) for a run that reached finalization.
+def qc_data_tasks(
+    run: SessionRun, result: SessionResult
+) -> tuple[list[Callable[[], str]], Callable[[list[str]], list[str]]]:
+    """The QC report's data sections (all its figures) for a run that reached finalization,
+    as independent pieces of work and the function that joins their results into sections
+    for :func:`write_qc`.
 
     They need neither the validation findings nor the run's outcome, so they can be drawn
-    while the NWB file is validated; :func:`write_qc` then only adds the rest.
+    while the NWB file is validated, by two processes.
     """
-    from w2t_bkin.report.qc import render_data_sections
+    from w2t_bkin.report.qc import data_section_tasks, join_data_sections
 
-    return render_data_sections(_qc_inputs_of(run, result, "succeeded"))
+    qc = _qc_inputs_of(run, result, "succeeded")
+    return data_section_tasks(qc), functools.partial(join_data_sections, qc)
 
 
 def _qc_inputs_of(run: SessionRun, result: SessionResult, status: str) -> QCInputs:

@@ -168,3 +168,33 @@ def test_ctrl_c_while_waiting_stops_the_child(forkable: None) -> None:
     assert time.monotonic() - begun < 10  # not the child's 60 s
     with pytest.raises(ProcessLookupError):
         os.kill(started.pid, 0)
+
+
+def test_two_ends_share_every_index_exactly_once_with_the_child(forkable: None) -> None:
+    from w2t_bkin.runtime.beside import TwoEnds
+
+    n = 2000
+    ends = TwoEnds(n)
+
+    def take_from_back() -> list[int]:
+        return list(iter(ends.take_back, None))
+
+    started = _started(take_from_back)
+    mine = list(iter(ends.take_front, None))
+    theirs = started.result()
+    assert mine == sorted(mine) and theirs == sorted(theirs, reverse=True)
+    assert sorted(mine + theirs) == list(range(n))
+    assert ends.take_front() is None and ends.take_back() is None
+
+
+def test_two_ends_in_one_process() -> None:
+    from w2t_bkin.runtime.beside import TwoEnds
+
+    ends = TwoEnds(3)
+    assert [ends.take_back(), ends.take_front(), ends.take_back(), ends.take_front()] == [
+        2,
+        0,
+        1,
+        None,
+    ]
+    assert TwoEnds(0).take_front() is None
