@@ -27,6 +27,7 @@ from w2t_bkin.session.context import SessionContext, load_context, nwb_file_name
 from w2t_bkin.session.facemotion import compute_facemotion
 from w2t_bkin.session.failures import as_w2t_error
 from w2t_bkin.session.finalize import finalize
+from w2t_bkin.session.fingerprint import DigestWarmup, workspace_digest_cache
 from w2t_bkin.session.generate import generate_pose
 from w2t_bkin.session.ingest import IngestedInputs, ingest
 from w2t_bkin.session.outputs import (
@@ -124,6 +125,7 @@ def _run_phases(
         def phase(name: str, step: Callable[[], T]) -> T:
             return _phase(result, session_log, name, step)
 
+        warmup: DigestWarmup | None = None
         try:
             run.ctx = ctx = phase(
                 "configuration", lambda: load_context(root, subject, session, config_path)
@@ -132,11 +134,17 @@ def _run_phases(
             run.files = files = phase("discovery", lambda: discover_files(ctx))
             run.verified = verified = phase("verification", lambda: verify_inputs(ctx, files))
             run.verified = verified = phase("pose generation", lambda: generate_pose(ctx, verified))
+            # the inputs are known: hash them while ingestion and synchronization compute
+            warmup = DigestWarmup(
+                verified.files.all_inputs(), workspace_digest_cache(ctx.workspace.cache)
+            )
             run.inputs = inputs = phase("ingestion", lambda: ingest(ctx, verified))
             run.synced = synced = phase("synchronization", lambda: synchronize(ctx, inputs))
             result.stats = list(synced.stats)
             motion = phase("facial motion", lambda: compute_facemotion(ctx, inputs.verified))
-            run.staged_nwb = phase("assembly", lambda: _stage(run, ctx, inputs, synced, motion))
+            run.staged_nwb = phase(
+                "assembly", lambda: _stage(run, ctx, inputs, synced, motion, warmup)
+            )
             # The staged file holds the pose now: finalization validates and reports with the
             # largest arrays freed (pynwb's objects of the written file form reference cycles).
             inputs.release_pose_positions()
@@ -152,6 +160,8 @@ def _run_phases(
             result.transient = exc.cause.transient
             session_log.write(logging.ERROR, "%s/%s: %s", subject, session, exc)
         finally:
+            if warmup is not None:  # a failed or interrupted run: no more hashing
+                warmup.stop()
             if result.status == SessionStatus.PENDING:  # KeyboardInterrupt or SystemExit
                 result.status = SessionStatus.INTERRUPTED
             collect_warnings(result, session_log.warnings_snapshot())
@@ -175,8 +185,11 @@ def _stage(
     inputs: IngestedInputs,
     synced: SyncedSession,
     facemotion: dict[str, CameraMotion] | None = None,
+    warmup: DigestWarmup | None = None,
 ) -> Path:
     """Assembly: the content fingerprint (the NWB identifier's source), then the staged file."""
+    if warmup is not None:
+        warmup.join()
     run.fingerprint = fingerprint_inputs(ctx, inputs)
     return assemble(ctx, inputs, synced, run.fingerprint, facemotion=facemotion)
 

@@ -15,8 +15,11 @@ identity in ``.w2t/cache/fingerprints.sqlite``: an input is read once per change
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,3 +107,36 @@ def _relative_name(path: Path, session_dir: Path) -> str:
         return Path(os.path.relpath(path, session_dir)).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+class DigestWarmup:
+    """Hashes a session's inputs into the digest cache in a background thread.
+
+    Started once the inputs are known (after pose generation), it reads and hashes while
+    ingestion and synchronization compute (``hashlib`` and file reads release the GIL), so the
+    fingerprint of assembly finds every digest cached. Errors are left to the fingerprint, which
+    hashes what is missing itself and names the file it cannot read.
+    """
+
+    def __init__(self, paths: Sequence[Path], cache: DigestCache) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._hash, args=(list(paths), cache), name="w2t-digests", daemon=True
+        )
+        self._thread.start()
+
+    def _hash(self, paths: list[Path], cache: DigestCache) -> None:
+        for path in paths:
+            if self._stop.is_set():
+                return
+            with contextlib.suppress(Exception):
+                file_digest(path, cache)
+
+    def join(self) -> None:
+        """Wait for the digests (assembly needs them)."""
+        self._thread.join()
+
+    def stop(self) -> None:
+        """Stop after the file being hashed (the session failed) and wait for that."""
+        self._stop.set()
+        self._thread.join()
