@@ -16,9 +16,12 @@ call itself:
   (a terminal's progress display) registers a :class:`Pausable` (:func:`register_pausable`):
   it is stopped before the fork and started again right after;
 - this process is not a daemon (a Dask worker) and does not share the machine's CPUs with
-  other workers of the same batch (:func:`mark_cpus_shared`, called by the local process
-  pool's workers);
+  other workers of the same batch (:func:`mark_cpus_shared`, called by each worker of the local
+  process pool when the machine has fewer than 2 CPUs per worker);
 - at least two CPUs are available to this process.
+
+:class:`TwoEnds` shares a list of tasks between this process and the child (one takes from the
+front, the other from the back), so that neither waits while the other has work left.
 
 The child's log records are sent back and logged here, in order, after the call. If the child
 cannot deliver a result (it died, or the value or error cannot be pickled), the call is made
