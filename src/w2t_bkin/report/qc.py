@@ -391,12 +391,6 @@ MAX_POSE_FIGURES = 8
 """Individuals per camera drawn as a figure; the rest get their table only."""
 
 
-def _pose_section(pose: Mapping[str, PoseConfidence]) -> str:
-    if not pose:
-        return missing_note("no pose data in this session")
-    return "".join(_pose_camera(camera_id, entry) for camera_id, entry in pose.items())
-
-
 def _pose_camera(camera_id: str, entry: PoseConfidence) -> str:
     try:
         return _pose_camera_html(camera_id, entry)

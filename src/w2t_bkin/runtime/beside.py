@@ -82,11 +82,6 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def can_start_beside() -> bool:
-    """Whether :func:`start_beside` would fork a child now (see the module docstring)."""
-    return _useful_and_forkable() and threading.active_count() - len(_pausables) == 1
-
-
 def _useful_and_forkable() -> bool:
     return (
         not _cpus_shared

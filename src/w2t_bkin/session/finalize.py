@@ -103,22 +103,20 @@ def _validate_and_draw(
     two longest steps of finalization); the child then draws too, taking tasks from the other
     end of the list until the two processes meet. Otherwise both run here, one after the other.
     """
+
+    def drawn(take: Callable[[], int | None]) -> dict[int, str]:
+        return {i: tasks[i]() for i in iter(take, None)}
+
     try:
-        ends: TwoEnds | None = TwoEnds(len(tasks))
+        ends = TwoEnds(len(tasks))
     except OSError:  # no shared lock on this platform
-        ends = None
-
-    def validate_then_draw() -> tuple[ValidationReport, dict[int, str]]:
-        report = validate()
-        assert ends is not None
-        return report, {i: tasks[i]() for i in iter(ends.take_back, None)}
-
-    beside = start_beside(validate_then_draw) if ends is not None else None
+        beside = None
+    else:
+        beside = start_beside(lambda: (validate(), drawn(ends.take_back)))
     if beside is None:
         return validate(), join([task() for task in tasks])
-    assert ends is not None
     try:
-        mine = {i: tasks[i]() for i in iter(ends.take_front, None)}
+        mine = drawn(ends.take_front)
     except BaseException:
         beside.cancel()
         raise

@@ -44,8 +44,8 @@ def write_qc(
 ) -> Path:
     """``qc/report.html`` with what the run produced and how it ended.
 
-    ``data_sections``: the data sections :func:`draw_qc_data_sections` drew for this run
-    (``None``: drawn now).
+    ``data_sections``: the data sections drawn for this run beforehand (the ``join`` of
+    :func:`qc_data_tasks` applied to its tasks' results); ``None``: drawn now.
     """
     from w2t_bkin.report.qc import write_qc_report
 

@@ -13,7 +13,7 @@ import pytest
 
 from w2t_bkin.errors import IngestError
 from w2t_bkin.runtime import beside as beside_module
-from w2t_bkin.runtime.beside import Beside, can_start_beside, start_beside
+from w2t_bkin.runtime.beside import Beside, start_beside
 
 
 @pytest.fixture
@@ -131,24 +131,24 @@ def test_result_twice_is_an_error(forkable: None) -> None:
 def test_no_child_where_it_is_not_safe_or_useful(
     forkable: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert can_start_beside()
+    _started(os.getpid).result()  # the baseline: a child is forked
     monkeypatch.setattr(beside_module.threading, "active_count", lambda: 2)
-    assert not can_start_beside()  # another thread may hold a lock the child would need
-    assert start_beside(os.getpid) is None
+    assert start_beside(os.getpid) is None  # another thread may hold a lock the child needs
     monkeypatch.setattr(beside_module.threading, "active_count", lambda: 1)
     monkeypatch.setattr(beside_module, "available_cpus", lambda: 1)
-    assert not can_start_beside()  # no CPU to spare
+    assert start_beside(os.getpid) is None  # no CPU to spare
     monkeypatch.setattr(beside_module, "available_cpus", lambda: 8)
     beside_module.mark_cpus_shared()
-    assert not can_start_beside()  # the other workers of the batch use the CPUs
+    assert start_beside(os.getpid) is None  # the other workers of the batch use the CPUs
 
 
-def test_really_multithreaded_process_gets_no_child() -> None:
+def test_really_multithreaded_process_gets_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(beside_module, "available_cpus", lambda: 2)  # the thread is the reason
+    monkeypatch.setattr(beside_module, "_cpus_shared", False)
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert not can_start_beside()
         assert start_beside(os.getpid) is None
     finally:
         stop.set()
