@@ -65,7 +65,13 @@ def missing_position_fraction(positions: np.ndarray, block_frames: int = 1 << 16
         return np.full(positions.shape[1:3], np.nan)
     missing = np.zeros(positions.shape[1:3], dtype=np.int64)
     for start in range(0, n_frames, block_frames):
-        missing += np.isnan(positions[start : start + block_frames]).any(axis=-1).sum(axis=0)
+        block = positions[start : start + block_frames]
+        # one coordinate at a time: ``isnan(block).any(axis=-1)`` reduces over an axis of 2,
+        # which numpy does 4-5x slower than these element-wise ORs
+        mask = np.isnan(block[..., 0])
+        for axis_idx in range(1, block.shape[-1]):
+            mask |= np.isnan(block[..., axis_idx])
+        missing += np.count_nonzero(mask, axis=0)
     return missing / n_frames
 
 
