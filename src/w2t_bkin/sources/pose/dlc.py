@@ -32,6 +32,7 @@ import pandas as pd
 
 from w2t_bkin.errors import IngestError, warn_data_quality
 from w2t_bkin.model.pose import PoseData
+from w2t_bkin.sources.pandas_h5 import open_pandas_frame, pandas_keys
 from w2t_bkin.sources.pose._checks import check_nan
 from w2t_bkin.sources.pose.dlc_pickle import META_PICKLE_MAX_BYTES, dlc_meta_path, read_dlc_meta
 
@@ -163,39 +164,24 @@ def _read_h5(path: Path) -> tuple[_ColumnLayout, np.ndarray, np.ndarray]:
             path=path,
             hint="DeepLabCut .h5 outputs are pandas/PyTables HDF5 files; the file may be truncated",
         )
+    # h5py, not pandas.HDFStore: PyTables unpickles string attributes, so opening a crafted
+    # table would run code (sources.pandas_h5 decodes them as plain values only)
     try:
-        store = pd.HDFStore(path, mode="r")
-    except Exception as exc:  # PyTables raises several unrelated types
-        raise IngestError(
-            f"not a pandas HDF5 pose file ({type(exc).__name__})",
-            path=path,
-            hint="DeepLabCut .h5 outputs are written by pandas/PyTables",
-        ) from exc
-    with store:
-        key = _choose_key(path, [k.lstrip("/") for k in store.keys()])  # noqa: SIM118
-        storer = store.get_storer(key)
-        if getattr(storer, "is_table", False):
-            # Table format: read the frame index alone, then copy values block by block.
-            index = pd.Index(store.select_column(key, "index"))
-            head = store.select(key, start=0, stop=1)
-            layout = _layout_from_columns(path, head.columns)
-            rows, n_frames = _frame_rows(path, index)
-            positions, confidence = _allocate(layout, n_frames)
-            for start in range(0, len(index), CHUNK_ROWS):
-                stop = min(start + CHUNK_ROWS, len(index))
-                block = store.select(key, start=start, stop=stop).to_numpy(np.float64)
-                target = slice(start, stop) if rows is None else rows[start:stop]
-                _scatter(layout, block, target, positions, confidence)
-                del block
-        else:
-            frame = store.select(key)
-            if not isinstance(frame, pd.DataFrame):
-                raise IngestError(f"HDF key '{key}' holds a {type(frame).__name__}", path=path)
+        with h5py.File(path, "r") as handle:
+            frame = open_pandas_frame(path, handle, _choose_key(path, pandas_keys(handle)))
             layout = _layout_from_columns(path, frame.columns)
             rows, n_frames = _frame_rows(path, frame.index)
             positions, confidence = _allocate(layout, n_frames)
-            values = _numeric_values(path, frame)
-            _scatter(layout, values, slice(None) if rows is None else rows, positions, confidence)
+            for start, stop, block in frame.value_blocks(CHUNK_ROWS):
+                target = slice(start, stop) if rows is None else rows[start:stop]
+                _scatter(layout, block, target, positions, confidence)
+                del block
+    except OSError as exc:  # HDF5 could not read a chunk: a damaged or truncated file
+        raise IngestError(
+            f"cannot read the pandas table: {exc}",
+            path=path,
+            hint="the file is damaged or truncated; copy it again or re-export it from DeepLabCut",
+        ) from exc
     return layout, positions, confidence
 
 
@@ -231,13 +217,6 @@ def _hdf5_datasets(path: Path, limit: int = 8) -> str:
     return f"the datasets {shown}" + (
         f" and {len(names) - limit} more" if len(names) > limit else ""
     )
-
-
-def _numeric_values(path: Path, frame: pd.DataFrame) -> np.ndarray:
-    try:
-        return frame.to_numpy(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise IngestError(f"pose table holds non-numeric values: {exc}", path=path) from exc
 
 
 # --- CSV ------------------------------------------------------------------------------------

@@ -1,21 +1,18 @@
 """DeepLabCut ``_meta.pickle``: the network and snapshot next to an output table.
 
 DeepLabCut pickles a dict of plain values (and a few ruamel/numpy objects) next to each output
-``<video><scorer>[_el|_filtered...].h5``. It is read by a pure-Python unpickler that builds
-dicts, lists, strings and numbers only: any class or function it names becomes an inert
-placeholder, so nothing is imported, called or set, and inputs crafted to hang the reader
-(sets, expensive dict keys) are refused. A damaged meta file never fails a read.
+``<video><scorer>[_el|_filtered...].h5``. It is read by :func:`~w2t_bkin.sources.plain_pickle.
+plain_loads`, which builds dicts, lists, strings and numbers only: nothing is imported, called or
+set. A damaged meta file never fails a read.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import pickle
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+
+from w2t_bkin.sources.plain_pickle import plain_loads, plain_value
 
 log = logging.getLogger(__name__)
 
@@ -37,86 +34,6 @@ def dlc_meta_path(path: str | Path) -> Path | None:
         return None
     meta = path.with_name(f"{base}_meta.pickle")
     return meta if meta.is_file() else None
-
-
-class _Opaque:
-    """Stands in for every class a pickle names: nothing is imported, called or set.
-
-    Keeps the constructor arguments, so a number subclass (ruamel's ``ScalarFloat(0.8)``)
-    still gives its value through :func:`_plain`.
-    """
-
-    args: tuple[Any, ...] = ()
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
-        obj = super().__new__(cls)
-        obj.args = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Opaque) and len(value.args) == 1:
-        return value.args[0]
-    return value
-
-
-_CHEAP_KEYS = (str, int, float, bool, bytes, type(None))
-
-
-def _cheap_key(key: Any) -> Any:
-    """Dict keys whose hash costs O(1): a nested tuple sharing references can take 2**depth."""
-    if not isinstance(key, _CHEAP_KEYS):
-        raise pickle.UnpicklingError(f"dict key of type {type(key).__name__} refused")
-    return key
-
-
-class _PlainUnpickler(pickle._Unpickler):
-    """Builds dicts, lists, strings and numbers; any class or function becomes ``_Opaque``.
-
-    The pure-Python unpickler, so that every way of filling a dict checks its keys first and
-    sets (whose items are hashed) are refused: a 300-byte file must not hang the reader.
-    """
-
-    # internals of the pure-Python unpickler (CPython's pickle._Unpickler), untyped in typeshed
-    stack: list[Any]
-    pop_mark: Callable[[], list[Any]]
-    append: Callable[[Any], None]
-    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(
-        pickle._Unpickler.dispatch  # type: ignore[attr-defined]
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _Opaque
-
-    def _load_dict(self) -> None:
-        items = self.pop_mark()
-        self.append({_cheap_key(k): v for k, v in zip(items[::2], items[1::2], strict=True)})
-
-    def _load_setitem(self) -> None:
-        value = self.stack.pop()
-        key = _cheap_key(self.stack.pop())
-        self.stack[-1][key] = value
-
-    def _load_setitems(self) -> None:
-        items = self.pop_mark()
-        target = self.stack[-1]
-        for k, v in zip(items[::2], items[1::2], strict=True):
-            target[_cheap_key(k)] = v
-
-    def _refuse(self) -> None:
-        raise pickle.UnpicklingError("sets are not part of a DeepLabCut meta file")
-
-    dispatch[pickle.DICT[0]] = _load_dict
-    dispatch[pickle.SETITEM[0]] = _load_setitem
-    dispatch[pickle.SETITEMS[0]] = _load_setitems
-    dispatch[pickle.ADDITEMS[0]] = _refuse
-    dispatch[pickle.FROZENSET[0]] = _refuse
 
 
 def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
@@ -143,7 +60,7 @@ def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
         if meta_path.stat().st_size > META_PICKLE_MAX_BYTES:
             log.debug("%s: larger than %d bytes, not read", meta_path, META_PICKLE_MAX_BYTES)
             return None
-        raw = _PlainUnpickler(io.BytesIO(meta_path.read_bytes())).load()
+        raw = plain_loads(meta_path.read_bytes())
     except Exception as exc:  # any malformed pickle: the meta file is optional
         log.debug("%s: unreadable (%s)", meta_path, exc)
         return None
@@ -157,7 +74,7 @@ def read_dlc_meta(path: str | Path, scorer: str | None = None) -> str | None:
     model = data.get("DLC-model-config file") or data.get("pytorch-config")
     model = model if isinstance(model, dict) else {}
     weights = model.get("init_weights")
-    fraction = _plain(data.get("training set fraction"))
+    fraction = plain_value(data.get("training set fraction"))
     parts = [
         f"network {model['net_type']}" if isinstance(model.get("net_type"), str) else None,
         Path(weights).name if isinstance(weights, str) and "snapshot" in weights else None,

@@ -218,14 +218,21 @@ def probe_pose_file(path: Path) -> PoseFile:
 
 def _hdf5_kind(path: Path) -> Hdf5Kind:
     """``"sleap_analysis"``, ``"anipose_points3d"`` or ``"other"`` (a pandas table, maybe)."""
-    with h5py.File(path, "r") as h5:
-        tracks = h5.get("tracks")
-        if not isinstance(tracks, h5py.Dataset):
-            return "other"
-        if "node_names" in h5:
-            return "sleap_analysis"
-        if tracks.ndim == 4 and tracks.shape[-1] == 3:
-            return "anipose_points3d"
+    try:
+        with h5py.File(path, "r") as h5:
+            tracks = h5.get("tracks")
+            if not isinstance(tracks, h5py.Dataset):
+                return "other"
+            if "node_names" in h5:
+                return "sleap_analysis"
+            if tracks.ndim == 4 and tracks.shape[-1] == 3:
+                return "anipose_points3d"
+    except OSError as exc:  # a truncated or damaged file: HDF5 signature, unreadable inside
+        raise IngestError(
+            f"cannot open the HDF5 file: {exc}",
+            path=path,
+            hint="the file may be truncated (an interrupted copy?); copy it again from its source",
+        ) from exc
     return "other"
 
 
