@@ -132,3 +132,30 @@ def test_a_failing_consumer_raises_in_the_caller(tmp_path: Path) -> None:
 
     with h5py.File(tmp_path / "a.h5", "r") as h5, pytest.raises(ValueError, match="refused block"):
         read_by_blocks(h5["x"], 1, consume)
+
+
+@pytest.mark.parametrize(
+    ("file_options", "read_from_file"),
+    [
+        ({}, True),  # chunks read with os.pread from the chunk index
+        ({"userblock_size": 1024}, True),  # a user block shifts every address
+        ({"driver": "core"}, False),  # not a plain file: read_direct_chunk
+    ],
+)
+def test_chunks_read_from_the_file_or_through_hdf5_agree(
+    tmp_path: Path, file_options: dict, read_from_file: bool
+) -> None:
+    values = np.random.default_rng(5).normal(size=(1, 2, 3, 5000))
+    values[0, 1, 2, 700:1400] = np.nan
+    with h5py.File(
+        tmp_path / "a.h5", "w", **{k: v for k, v in file_options.items() if k != "driver"}
+    ) as h5:
+        h5.create_dataset("t", data=values, chunks=(1, 1, 1, 700), compression="gzip")
+    with h5py.File(
+        tmp_path / "a.h5", "r", **{k: v for k, v in file_options.items() if k == "driver"}
+    ) as h5:
+        with h5_blocks._ChunkFile.of(h5["t"]) as chunk_file:
+            assert (chunk_file.index is not None) is read_from_file
+            if read_from_file:
+                assert len(chunk_file.index) == 6 * 8  # every chunk listed
+        np.testing.assert_array_equal(_joined(h5["t"], axis=3, max_workers=2), values)
