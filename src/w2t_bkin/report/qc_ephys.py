@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from w2t_bkin.report.figure_layout import margins_of, place_axes
 from w2t_bkin.report.html import badge_html, badge_only_html, esc, figure_html, num_text, table_html
 from w2t_bkin.report.qc_figures import DPI, _png, stride_subsample
 from w2t_bkin.report.qc_inputs import ProbeClockQC
@@ -125,7 +126,7 @@ def probe_clock_png(clock: ProbeClockQC) -> bytes:
         ax_resid.set_title(f"fit residuals ({clock.model}; tolerance ±{clock.tolerance_ms:g} ms)")
         if over.size:
             ax_resid.legend(fontsize=8, loc="best")
-        fig.tight_layout()
+        place_axes(fig, [[ax_delta, ax_resid]], {ax: margins_of(ax) for ax in (ax_delta, ax_resid)})
         return _png(fig)
     finally:
         fig.clear()

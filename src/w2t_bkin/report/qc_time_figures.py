@@ -15,6 +15,13 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from w2t_bkin.report.figure_layout import (
+    GAP_IN,
+    TICK_IN,
+    line_height_in,
+    place_single,
+    text_width_in,
+)
 from w2t_bkin.report.qc_figures import DPI, _png, stride_subsample
 from w2t_bkin.report.qc_inputs import FrameTimeline, TrialStates
 
@@ -96,7 +103,7 @@ def frame_intervals_figure(timeline: FrameTimeline) -> Figure:
     ax.set_ylabel("interval (ms)")
     ax.set_title(f"{timeline.camera_id}: frame interval over time ({times_s.size:,} frames)")
     ax.legend(fontsize=8, loc="lower right", ncol=2, framealpha=0.9)
-    fig.tight_layout()
+    place_single(fig, ax)
     return fig
 
 
@@ -157,7 +164,9 @@ def confidence_over_time_png(
             f"{label}: mean confidence per {width:.3g} {unit} (grey: no score)", fontsize=10
         )
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04).set_label("confidence", fontsize=8)
-        fig.tight_layout()
+        # the colour bar's ticks (0.0-1.0) and its label stand right of the axes
+        colorbar_in = TICK_IN + text_width_in(["0.00"], 10) + GAP_IN + line_height_in(8)
+        place_single(fig, ax, ytick_pt=7, right_in=colorbar_in)
         return _png(fig)
     finally:
         fig.clear()
@@ -227,16 +236,19 @@ def trial_states_figure(states: TrialStates) -> Figure:
     every = "" if shown.size == n_trials else f", {shown.size} at a regular stride shown"
     ax.set_title(f"Bpod states of {n_trials} trials{every}", fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
+    n_cols = 1 + len(labels) // 22
     ax.legend(
         handles,
         labels,
         fontsize=7,
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
-        ncol=1 + len(labels) // 22,
+        ncol=n_cols,
         frameon=False,
     )
-    fig.tight_layout()
+    # the legend stands right of the axes: per column a handle (2 em), its gap and the text
+    legend_in = 0.1 + n_cols * (text_width_in(labels, 7) + 3.5 * 7 / 72)
+    place_single(fig, ax, right_in=legend_in)
     return fig
 
 

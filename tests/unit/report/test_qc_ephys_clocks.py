@@ -112,3 +112,15 @@ def test_sessions_without_ephys_have_no_section_and_no_badge() -> None:
     assert "ephys clock" not in page
     # and a session whose synchronization found no probe clock
     assert 'id="ephys-clocks"' not in _page(SyncedSession({}, None))
+
+
+def test_figure_labels_are_inside_and_off_the_other_plot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from w2t_bkin.report import qc_ephys
+    from w2t_bkin.session.sidecars import probe_clocks_qc
+
+    from .test_figure_layout import assert_laid_out
+
+    checked = []
+    monkeypatch.setattr(qc_ephys, "_png", lambda fig: checked.append(assert_laid_out(fig)) or b"")
+    probe_clock_png(probe_clocks_qc(_synced())[0])
+    assert len(checked) == 1
