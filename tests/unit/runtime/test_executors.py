@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import distributed
 import pytest
@@ -397,6 +398,30 @@ def test_dask_retries_os_errors_but_not_other_errors(
     assert len(tally.read_text().splitlines()) == 3
     assert (bad.error, bad.transient, bad.attempts) == ("ValueError: no trials", False, 1)
     assert rec.events("bad") == [("started", "attempt 1"), ("finished", "ValueError: no trials")]
+
+
+def test_a_local_cluster_runs_without_the_dashboard_diagnostics(dask_local: DaskExecutor) -> None:
+    # what the workers and the scheduler actually run with, not what was asked for
+    import dask
+
+    from w2t_bkin.runtime.executors.dask_cluster import QUIET_CLUSTER
+
+    keys = [*QUIET_CLUSTER, "distributed.scheduler.allowed-failures"]
+
+    def settings() -> list[object]:
+        return [dask.config.get(key) for key in keys]
+
+    expected = [*QUIET_CLUSTER.values(), 0]
+    workers = dask_local.client.run(settings)
+    assert len(workers) == 2 and all(got == expected for got in workers.values())
+
+    def scheduler_settings(dask_scheduler: Any) -> tuple[object, float]:  # read at its start
+        tick = dask_scheduler.periodic_callbacks["tick"].callback_time
+        return dask_scheduler.allowed_failures, tick
+
+    assert dask_local.client.run_on_scheduler(scheduler_settings) == (0, 1000)
+    # the coordinator's own configuration is left as it was
+    assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
 @pytest.mark.slow

@@ -38,6 +38,20 @@ from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 
 PURPOSE = "running tasks on a Dask cluster (--executor dask)"
 
+QUIET_CLUSTER = {
+    # the statistical profiler feeds the dashboard, which a cluster started here does not
+    # serve: it samples every thread's stack each 10 ms, taking the GIL from the session
+    "distributed.worker.profile.enabled": False,
+    # the event-loop blockage check runs 50 times a second in every process by default
+    "distributed.admin.tick.interval": "1s",
+    # host CPU/memory/network samples, for the dashboard too
+    "distributed.admin.system-monitor.interval": "2s",
+}
+"""Configuration of a ``LocalCluster`` started here: diagnostics a batch does not read, made
+rare. On a 2-CPU machine whose workers keep both CPUs busy they cost every session time (8
+sessions, 2 workers: 14.5 -> 12.9 s, median of 3 alternating rounds). A scheduler started
+elsewhere keeps its own configuration."""
+
 
 def import_distributed(purpose: str = PURPOSE) -> ModuleType:
     """Import ``distributed``, or raise :class:`MissingExtraError` naming the ``dask`` extra."""
@@ -111,7 +125,7 @@ class DaskExecutor:
         if scheduler is None:
             import dask
 
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **QUIET_CLUSTER}):
                 self._cluster = distributed.LocalCluster(
                     n_workers=jobs,
                     threads_per_worker=1,
