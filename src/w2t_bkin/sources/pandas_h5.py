@@ -140,25 +140,25 @@ def open_pandas_frame(path: Path, handle: h5py.File, key: str) -> PandasFrame:
 def _table_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
     table = group["table"]
     _check_filters(path, key, table)
-    if _attr(path, group, "data_columns"):
+    if _attr(group, "data_columns"):
         raise IngestError(
             f"HDF key '{key}' stores columns as pandas data columns "
-            f"{_attr(path, group, 'data_columns')}, which this reader does not support",
+            f"{_attr(group, 'data_columns')}, which this reader does not support",
             path=path,
             hint=_FIX_HINT,
         )
-    (axis, labels), *rest = _attr(path, group, "non_index_axes")
+    (axis, labels), *rest = _attr(group, "non_index_axes")
     if axis != 1 or rest:
         raise ValueError(f"non_index_axes {[(axis, '...'), *rest]} is not a DataFrame's")
-    info = _attr(path, group, "info") or {}
+    info = _attr(group, "info") or {}
     level_names = (info.get(1) or {}).get("names") if isinstance(info, dict) else None
     columns = _labels_index(labels, level_names)
     position = {label: i for i, label in enumerate(_label_keys(labels))}
     if len(position) != len(labels):
         raise ValueError("repeated column labels")
     blocks: list[_Block] = []
-    for name in _attr(path, group, "values_cols"):
-        items = _attr(path, table, f"{name}_kind")
+    for name in _attr(group, "values_cols"):
+        items = _attr(table, f"{name}_kind")
         blocks.append(
             _Block(
                 read=_field_reader(table, name),
@@ -166,7 +166,7 @@ def _table_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
             )
         )
     _check_cover(blocks, len(labels))
-    index_fields = [field for _, field in _attr(path, group, "index_cols")]
+    index_fields = [field for _, field in _attr(group, "index_cols")]
     index_values = [table.fields(field)[()] for field in index_fields]
     index = (
         _index_of(index_values[0], _text(table.attrs.get(f"{index_fields[0]}_kind")), group)
@@ -187,8 +187,8 @@ def _field_reader(table: h5py.Dataset, field: str) -> Any:
 def _fixed_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
     if int(group.attrs.get("ndim", 2)) != 2:
         raise ValueError(f"ndim {group.attrs.get('ndim')} is not a DataFrame's")
-    columns = _fixed_axis(path, group, "axis0")
-    index = _fixed_axis(path, group, "axis1")
+    columns = _fixed_axis(group, "axis0")
+    index = _fixed_axis(group, "axis1")
     position = {label: i for i, label in enumerate(_label_keys(list(columns)))}
     blocks: list[_Block] = []
     for i in range(int(group.attrs["nblocks"])):
@@ -200,7 +200,7 @@ def _fixed_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
                 hint="pose values must be numeric; " + _FIX_HINT,
             )
         _check_filters(path, key, values)
-        items = list(_fixed_axis(path, group, f"block{i}_items"))
+        items = list(_fixed_axis(group, f"block{i}_items"))
         transposed = bool(values.attrs.get("transposed", False))
         n_items = values.shape[1] if transposed else values.shape[0]
         if values.ndim != 2 or n_items != len(items):
@@ -222,7 +222,7 @@ def _rows_reader(values: h5py.Dataset, rows_first: bool) -> Any:
     return lambda start, stop: values[:, start:stop].T
 
 
-def _fixed_axis(path: Path, group: h5py.Group, name: str) -> pd.Index:
+def _fixed_axis(group: h5py.Group, name: str) -> pd.Index:
     variety = _text(group.attrs.get(f"{name}_variety"))
     if variety == "multi":
         n_levels = int(group.attrs[f"{name}_nlevels"])
@@ -231,7 +231,7 @@ def _fixed_axis(path: Path, group: h5py.Group, name: str) -> pd.Index:
             level = group[f"{name}_level{j}"]
             levels.append(_decoded(level[()], group))
             codes.append(group[f"{name}_label{j}"][()])
-            names.append(_attr(path, level, "name"))
+            names.append(_attr(level, "name"))
         return pd.MultiIndex(levels=levels, codes=codes, names=names)
     if variety == "regular":
         dataset = group[name]
@@ -312,7 +312,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _attr(path: Path, node: h5py.Group | h5py.Dataset, name: str) -> Any:
+def _attr(node: h5py.Group | h5py.Dataset, name: str) -> Any:
     """An attribute as PyTables would give it, with pickled values decoded as plain data
     (classes and functions a pickle names stay inert, see :func:`_plain_label`)."""
     value = node.attrs[name]
