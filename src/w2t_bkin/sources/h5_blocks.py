@@ -116,25 +116,32 @@ def read_by_blocks(
 
 
 class _ChunkFile:
-    """The raw chunks of a dataset read straight from its file, without h5py's global lock.
+    """The stored bytes of a dataset's chunks, read straight from its file where that is safe.
 
     ``read_direct_chunk`` holds h5py's lock (and the GIL) for each chunk: with pose exports'
     small chunks (67 kB; 3,456 in a 1-hour SLEAP file) that serialises the workers. The
     chunk index is listed once (``chunk_iter``, HDF5 >= 1.12.3) and each chunk is read with
-    ``os.pread``, which releases the GIL. Used only for a plain local file (``sec2`` driver)
-    whose first chunk reads the same both ways; otherwise :attr:`index` is ``None`` and chunks
-    come through ``read_direct_chunk``.
+    ``os.pread``, which releases the GIL. Only for a plain local file (``sec2`` driver) whose
+    first chunk reads the same both ways; otherwise :attr:`index` is ``None`` and chunks come
+    through ``read_direct_chunk``.
     """
 
-    def __init__(self, fd: int | None, index: dict[tuple[int, ...], tuple[int, int, int]] | None):
-        self.fd = fd
+    def __init__(
+        self,
+        dataset: h5py.Dataset,
+        fd: int | None = None,
+        index: dict[tuple[int, ...], tuple[int, int, int]] | None = None,
+    ) -> None:
+        self._dataset = dataset
+        self._fd = fd
         #: chunk origin -> (file address, stored bytes, filter mask), written chunks only
         self.index = index
 
     @classmethod
     def of(cls, dataset: h5py.Dataset) -> _ChunkFile:
+        through_hdf5 = cls(dataset)
         if dataset.file.driver != "sec2" or not hasattr(dataset.id, "chunk_iter"):
-            return cls(None, None)
+            return through_hdf5
         index: dict[tuple[int, ...], tuple[int, int, int]] = {}
 
         def note(info: Any) -> None:
@@ -144,27 +151,36 @@ class _ChunkFile:
             dataset.id.chunk_iter(note)
             fd = os.open(dataset.file.filename, os.O_RDONLY)
         except (OSError, RuntimeError, ValueError):
-            return cls(None, None)
-        chunk_file = cls(fd, index)
+            return through_hdf5
+        from_file = cls(dataset, fd, index)
         if index:
             origin = next(iter(index))
-            if chunk_file.read(origin) != dataset.id.read_direct_chunk(origin)[1]:
-                chunk_file.close()  # addresses not what they seem: read through HDF5
-                return cls(None, None)
-        return chunk_file
+            if from_file.stored(origin) != through_hdf5.stored(origin):
+                from_file.close()  # addresses not what they seem: read through HDF5
+                return through_hdf5
+        return from_file
 
-    def read(self, origin: tuple[int, ...]) -> bytes:
-        assert self.fd is not None and self.index is not None
-        address, size, _ = self.index[origin]
-        data = os.pread(self.fd, size, address)
+    def stored(self, origin: tuple[int, ...]) -> tuple[int, bytes] | None:
+        """``(filter mask, stored bytes)`` of the chunk at ``origin``; ``None``: never written."""
+        if self.index is None:
+            try:
+                filter_mask, raw = self._dataset.id.read_direct_chunk(origin)
+            except (KeyError, RuntimeError, OSError):
+                return None
+            return int(filter_mask), bytes(raw)
+        entry = self.index.get(origin)
+        if entry is None or self._fd is None:
+            return None
+        address, size, filter_mask = entry
+        data = os.pread(self._fd, size, address)
         if len(data) != size:
             raise OSError(f"chunk at byte {address}: {len(data)} of {size} bytes (truncated file)")
-        return data
+        return filter_mask, data
 
     def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-        self.fd, self.index = None, None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self.index = None, None
 
     def __enter__(self) -> _ChunkFile:
         return self
@@ -212,18 +228,11 @@ def _read_block(
             slice(offset[d] - (block.start if d == axis else 0), None) for d in range(dataset.ndim)
         )
         target = tuple(slice(t.start, t.start + stored[d]) for d, t in enumerate(target))
-        if chunk_file.index is not None:
-            if offset not in chunk_file.index:  # never written: the fill value
-                out[target] = fill
-                continue
-            filter_mask, raw = chunk_file.index[offset][2], chunk_file.read(offset)
-        else:
-            try:
-                filter_mask, raw = dataset.id.read_direct_chunk(offset)
-            except (KeyError, RuntimeError, OSError):  # never written: the fill value
-                out[target] = fill
-                continue
-        data: bytes = raw
+        chunk = chunk_file.stored(offset)
+        if chunk is None:  # never written: the fill value
+            out[target] = fill
+            continue
+        filter_mask, data = chunk
         # Filters were applied in pipeline order; undo them in reverse, skipping any a bit in
         # filter_mask says was not applied to this chunk (deflate is optional in HDF5).
         for position in reversed(range(len(order))):

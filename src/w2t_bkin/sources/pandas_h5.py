@@ -68,27 +68,27 @@ class PandasFrame:
     Attributes
     ----------
     columns, index
-        The labels as pandas indexes (``MultiIndex`` for several levels).
-    n_rows
-        Rows of the frame (``len(index)``).
+        The labels as pandas indexes (``MultiIndex`` for several levels); one row per entry
+        of ``index``.
     """
 
     path: Path
     key: str
     columns: pd.Index
     index: pd.Index
-    n_rows: int
     _blocks: tuple[_Block, ...]
 
     def value_blocks(self, rows_per_block: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """``(start, stop, values)`` for consecutive row ranges; ``values`` is
         ``(stop - start, n_columns) float64`` in the order of :attr:`columns`."""
-        n_columns = len(self.columns)
-        for start in range(0, self.n_rows, rows_per_block):
-            stop = min(start + rows_per_block, self.n_rows)
-            if len(self._blocks) == 1 and np.array_equal(
-                self._blocks[0].columns, np.arange(n_columns)
-            ):
+        n_rows, n_columns = len(self.index), len(self.columns)
+        # one block already in column order (DeepLabCut's tables) is used as it is read
+        in_order = len(self._blocks) == 1 and np.array_equal(
+            self._blocks[0].columns, np.arange(n_columns)
+        )
+        for start in range(0, n_rows, rows_per_block):
+            stop = min(start + rows_per_block, n_rows)
+            if in_order:
                 yield start, stop, self._numeric(self._blocks[0].read(start, stop))
                 continue
             values = np.empty((stop - start, n_columns), dtype=np.float64)
@@ -111,8 +111,10 @@ def open_pandas_frame(path: Path, handle: h5py.File, key: str) -> PandasFrame:
     Raises
     ------
     IngestError
-        Not a DataFrame (a Series, a panel), an attribute that is not a plain pickled value, a
-        block of Python objects or strings, or labels that disagree with the values.
+        Not a DataFrame (a Series, a panel), labels that are not plain text or numbers (a
+        pickled attribute naming a class), a block of Python objects or strings, pandas data
+        columns, a compression filter this HDF5 cannot decode, or labels that disagree with
+        the values.
     """
     group = handle[key]
     kind = _text(group.attrs.get("pandas_type"))
@@ -173,7 +175,7 @@ def _table_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
         if len(index_values) == 1
         else pd.MultiIndex.from_arrays([_decoded(v, group) for v in index_values])
     )
-    return PandasFrame(path, key, columns, index, int(table.shape[0]), tuple(blocks))
+    return PandasFrame(path, key, columns, index, tuple(blocks))
 
 
 def _field_reader(table: h5py.Dataset, field: str) -> Any:
@@ -202,9 +204,12 @@ def _fixed_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
         _check_filters(path, key, values)
         items = list(_fixed_axis(group, f"block{i}_items"))
         transposed = bool(values.attrs.get("transposed", False))
-        n_items = values.shape[1] if transposed else values.shape[0]
-        if values.ndim != 2 or n_items != len(items):
-            raise ValueError(f"block{i}_values {values.shape} does not match {len(items)} items")
+        n_rows, n_items = values.shape if transposed else values.shape[::-1]
+        if values.ndim != 2 or (n_rows, n_items) != (len(index), len(items)):
+            raise ValueError(
+                f"block{i}_values {values.shape} does not match {len(index)} rows of "
+                f"{len(items)} items"
+            )
         blocks.append(
             _Block(
                 read=_rows_reader(values, transposed),
@@ -212,7 +217,7 @@ def _fixed_frame(path: Path, key: str, group: h5py.Group) -> PandasFrame:
             )
         )
     _check_cover(blocks, len(columns))
-    return PandasFrame(path, key, columns, index, len(index), tuple(blocks))
+    return PandasFrame(path, key, columns, index, tuple(blocks))
 
 
 def _rows_reader(values: h5py.Dataset, rows_first: bool) -> Any:
@@ -313,8 +318,9 @@ def _text(value: Any) -> str:
 
 
 def _attr(node: h5py.Group | h5py.Dataset, name: str) -> Any:
-    """An attribute as PyTables would give it, with pickled values decoded as plain data
-    (classes and functions a pickle names stay inert, see :func:`_plain_label`)."""
+    """An attribute as PyTables would give it, with pickled values decoded as plain data:
+    classes and functions a pickle names stay inert (labels made of them are refused by
+    :func:`_plain_label`); a string that is no pickle stays text."""
     value = node.attrs[name]
     if isinstance(value, np.generic) and not isinstance(value, np.bytes_):
         return value.item()

@@ -171,3 +171,16 @@ def test_a_damaged_chunk_is_an_ingest_error(tmp_path: Path) -> None:
         raw.write(b"\xff" * 64)
     with pytest.raises(IngestError, match=r"vDLC_resnet50_x\.h5: cannot read the pandas table"):
         read_pose(path)
+
+
+def test_an_index_that_disagrees_with_the_values_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "v.h5"
+    dlc_like(10).to_hdf(path, key="df", format="fixed")
+    with h5py.File(path, "r+") as handle:  # nine index entries for ten rows of values
+        group = handle["df"]
+        attrs = dict(group["axis1"].attrs)
+        del group["axis1"]
+        group.create_dataset("axis1", data=np.arange(9))
+        group["axis1"].attrs.update(attrs)
+    with pytest.raises(IngestError, match=r"v\.h5: .*does not match 9 rows of 6 items"):
+        read_pose(path, source="dlc")
