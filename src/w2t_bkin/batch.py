@@ -7,7 +7,9 @@ in which order, and when a batch stops, is decided here once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -173,7 +175,8 @@ def run_batch(
        :class:`SessionPlanned` event each). ``dry_run`` stops here and records nothing.
     3. The sessions to run go to the executor: the calling process for ``local`` with one job,
        a process pool of exactly ``jobs`` workers, or Dask (a ``LocalCluster`` of ``jobs``
-       workers, or the cluster at ``scheduler``). Phases are reported as they start
+       workers, or the cluster at ``scheduler``, made while step 1 runs; none is started
+       when every session is cached). Phases are reported as they start
        (:class:`SessionProgress`). A session whose failure is transient (an I/O error, a lost
        worker) runs again up to ``retries`` times; bad input never does.
     4. Every session's outcome is recorded in ``ROOT/.w2t/registry.sqlite`` by this process
@@ -206,63 +209,70 @@ def run_batch(
     refs = select_sessions(root, subject, session)
     registry = Registry(registry_path(root))
     plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
-    if (
-        not dry_run
-        and executor == "local"
-        and jobs > 1
-        and sum(p.must_run for p in plans.values()) > 1
-    ):
+    n_to_run = 0 if dry_run else sum(p.must_run for p in plans.values())
+    starting: _StartingExecutor | None = None
+    if n_to_run and isinstance(executor, str) and executor == "dask":
+        # a Dask cluster starts (its workers importing the session code) while the preflight
+        # reads the inputs
+        starting = _StartingExecutor(lambda: _executor("dask", jobs, scheduler, execution))
+    elif n_to_run > 1 and executor == "local" and jobs > 1:
         # local workers come from a fork server that imports the session code once: start it
         # now, so those imports run while the preflight reads the inputs
         from w2t_bkin.runtime.executors.local import start_worker_server
 
         start_worker_server()
-    from w2t_bkin.session.preflight import preflight
-
-    # The preflight checks what will run: a cached session reads none of its inputs.
-    checked = preflight(
-        root, subject, session, config_path, only={_key(r) for r in refs if plans[r].must_run}
-    )
-    if checked.problems:
-        notify(PreflightProblems(tuple(checked.problems)))
-    for ref in refs:
-        notify(SessionPlanned(ref, plans[ref].decision))
-    batch = BatchResult(plans={_key(r): p.decision for r, p in plans.items()})
-    if dry_run:
-        return batch
-    registry.mark_stale_runs()
-    run_id = registry.start_run(invocation or [], config.model_dump(mode="json"))
-    batch.run_id = run_id
-    recorder = _Recorder(root, registry, run_id, plans)
-    for ref in refs:
-        if not plans[ref].decision.must_run:
-            batch.results.append(recorder.cached(ref))
-            notify(SessionFinished(batch.results[-1]))
-    pending = [r for r in refs if plans[r].decision.must_run]
-    if not continue_on_error:
-        pending = _failing_first(pending, checked)
-    runner = _Runner(
-        root,
-        config_path,
-        invocation,
-        notify,
-        recorder,
-        # an Executor instance (e.g. Prefect's, from w2t_bkin.deploy) is used as it is
-        executor
-        if not isinstance(executor, str)
-        else _executor(executor, jobs, scheduler, execution),
-    )
     try:
-        if continue_on_error:
-            batch.results += runner.run(pending, retries)
-        else:
-            batch.results += _one_at_a_time(runner, pending, retries, root, config_path, notify)
-    except KeyboardInterrupt:
-        batch.results += runner.cancelled
-        registry.finish_run(run_id, "cancelled")
+        from w2t_bkin.session.preflight import preflight
+
+        # The preflight checks what will run: a cached session reads none of its inputs.
+        checked = preflight(
+            root, subject, session, config_path, only={_key(r) for r in refs if plans[r].must_run}
+        )
+        if checked.problems:
+            notify(PreflightProblems(tuple(checked.problems)))
+        for ref in refs:
+            notify(SessionPlanned(ref, plans[ref].decision))
+        batch = BatchResult(plans={_key(r): p.decision for r, p in plans.items()})
+        if dry_run:
+            return batch
+        registry.mark_stale_runs()
+        run_id = registry.start_run(invocation or [], config.model_dump(mode="json"))
+        batch.run_id = run_id
+        recorder = _Recorder(root, registry, run_id, plans)
+        for ref in refs:
+            if not plans[ref].decision.must_run:
+                batch.results.append(recorder.cached(ref))
+                notify(SessionFinished(batch.results[-1]))
+        pending = [r for r in refs if plans[r].decision.must_run]
+        if not continue_on_error:
+            pending = _failing_first(pending, checked)
+        runner: _Runner | None = None
+        if not isinstance(executor, str):
+            # an Executor instance (e.g. Prefect's, from w2t_bkin.deploy) is used as it is
+            runner = _Runner(root, config_path, invocation, notify, recorder, executor)
+        elif pending:  # with every session cached, no executor starts
+            made = (
+                starting.take()
+                if starting is not None
+                else _executor(executor, jobs, scheduler, execution)
+            )
+            runner = _Runner(root, config_path, invocation, notify, recorder, made)
+    except BaseException:
+        if starting is not None:
+            starting.discard()
         raise
-    finally:
-        runner.close()
+    if runner is not None:
+        try:
+            if continue_on_error:
+                batch.results += runner.run(pending, retries)
+            else:
+                batch.results += _one_at_a_time(runner, pending, retries, root, config_path, notify)
+        except KeyboardInterrupt:
+            batch.results += runner.cancelled
+            registry.finish_run(run_id, "cancelled")
+            raise
+        finally:
+            runner.close()
     registry.finish_run(run_id, "succeeded" if all(r.ok for r in batch.results) else "failed")
     position = {_key(r): i for i, r in enumerate(refs)}
     batch.results.sort(key=lambda r: position[(r.subject, r.session)])
@@ -346,6 +356,43 @@ def _executor(
     return make_executor(kind, jobs, scheduler)
 
 
+class _StartingExecutor:
+    """An executor being made in a thread, while the coordinator runs the preflight.
+
+    :meth:`take` waits for it and hands it over (or raises what making it raised);
+    :meth:`discard` stops one that was never taken (the batch failed or was interrupted first).
+    """
+
+    def __init__(self, make: Callable[[], Executor]) -> None:
+        self._made: Future[Executor] = Future()
+        self._taken = False
+        threading.Thread(
+            target=self._make, args=(make,), name="w2t-executor-start", daemon=True
+        ).start()
+
+    def _make(self, make: Callable[[], Executor]) -> None:
+        try:
+            self._made.set_result(make())
+        except BaseException as exc:  # delivered to the caller by take()
+            self._made.set_exception(exc)
+
+    def take(self) -> Executor:
+        """The executor, once it has started; raises what starting it raised."""
+        executor = self._made.result()
+        self._taken = True
+        return executor
+
+    def discard(self) -> None:
+        """Close the executor unless it was taken (waits for it to finish starting)."""
+        if self._taken:
+            return
+        try:
+            executor = self._made.result()
+        except BaseException:
+            return  # it never started: nothing to stop
+        executor.close()
+
+
 class _OwningExecutor:
     """An executor on a cluster this batch started: closing it also stops the cluster."""
 
@@ -378,6 +425,7 @@ def slurm_cluster(execution: ExecutionConfig) -> Any:
     reach the machine ``run`` was started on.
     """
     from w2t_bkin.extras import require
+    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
 
     jobqueue = require("dask_jobqueue", "dask", purpose="starting Dask workers as SLURM jobs")
     cluster = jobqueue.SLURMCluster(
@@ -388,6 +436,8 @@ def slurm_cluster(execution: ExecutionConfig) -> Any:
         job_cpu=execution.slurm_cores,  # SLURM's view: the cores a session may use
         memory=execution.slurm_memory,
         walltime=execution.slurm_walltime,
+        # each worker imports the session code as it starts, not in its first session
+        worker_extra_args=[f"--preload={name}" for name in WORKER_PRELOAD],
     )
     return cluster
 

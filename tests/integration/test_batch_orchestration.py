@@ -10,6 +10,7 @@ import errno
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from w2t_bkin.batch import SessionPlanned, SessionProgress, run_batch
 from w2t_bkin.cli import main
+from w2t_bkin.errors import ConfigError
 from w2t_bkin.runtime.registry import Registry, registry_path
 from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 from w2t_bkin.session import PHASES, session_lock
@@ -228,6 +230,57 @@ def test_two_workers_process_the_batch_and_report_phases_from_the_workers(
     assert sorted(t.status for t in run.tasks) == ["done"] * 3
 
 
+NO_SCHEDULER = "/nonexistent/scheduler.json"
+"""A Dask scheduler file that does not exist: making a Dask executor for it fails at once."""
+
+
+def test_an_all_cached_batch_starts_no_executor(root: Path) -> None:
+    # nothing to run: the (unusable) Dask scheduler is never contacted
+    batch = run_batch(root, executor="dask", scheduler=NO_SCHEDULER)
+    assert [r.status for r in batch.results] == ["cached"] * 3
+    assert batch.exit_code == 0
+
+
+def test_an_executor_that_cannot_start_fails_the_batch_after_the_preflight(root: Path) -> None:
+    # the Dask executor is made while the preflight runs; its error arrives after the plans
+    events: list[Any] = []
+    with pytest.raises(ConfigError, match="neither an address nor an existing scheduler file"):
+        run_batch(
+            root,
+            force=True,
+            executor="dask",
+            scheduler=NO_SCHEDULER,
+            on_event=events.append,  # type: ignore[arg-type]
+        )
+    assert [e.ref.session for e in events if isinstance(e, SessionPlanned)] == list(SESSIONS)
+    assert all(_nwb(root, s).is_file() for s in SESSIONS)  # the earlier outputs stand
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_sessions_run_stops_the_starting_cluster(root: Path) -> None:
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    def interrupt(event: object) -> None:
+        if isinstance(event, SessionPlanned):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(root, force=True, executor="dask", jobs=1, on_event=interrupt)
+    for thread in threading.enumerate():  # a cluster still starting would be up after this
+        if thread.name == "w2t-executor-start":
+            thread.join(timeout=60)
+    left = [
+        p.cmdline()
+        for p in psutil.Process().children(recursive=True)
+        # multiprocessing's resource tracker serves this interpreter until it exits
+        if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
+    ]
+    assert left == []  # the LocalCluster started beside the preflight was closed
+    assert all(_nwb(root, s).is_file() for s in SESSIONS)
+
+
 def test_slurm_workers_are_requested_as_the_configuration_says() -> None:
     from w2t_bkin.batch import slurm_cluster
     from w2t_bkin.config import ExecutionConfig
@@ -254,6 +307,8 @@ def test_slurm_workers_are_requested_as_the_configuration_says() -> None:
     ):
         assert line in script.splitlines(), script
     assert "--nthreads 1" in script  # one session at a time per worker
+    # and it imports the session code as it starts
+    assert "--preload=w2t_bkin.session --preload=w2t_bkin.nwb.assembly" in script, script
 
 
 class _WorkerDiesEveryTime:

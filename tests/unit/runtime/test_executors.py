@@ -424,6 +424,24 @@ def test_a_local_cluster_runs_without_the_dashboard_diagnostics(dask_local: Dask
     assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
+def test_local_cluster_workers_import_the_session_code_as_they_start(
+    dask_local: DaskExecutor,
+) -> None:
+    import sys
+
+    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+
+    def preloaded(dask_worker: Any) -> tuple[list[str], list[bool]]:
+        names = [preload.name for preload in dask_worker.preloads]
+        return names, [name in sys.modules for name in WORKER_PRELOAD]
+
+    workers = dask_local.client.run(preloaded)
+    assert len(workers) == 2
+    for names, imported in workers.values():
+        assert names == list(WORKER_PRELOAD)
+        assert all(imported)
+
+
 @pytest.mark.slow
 def test_dask_retries_a_task_whose_worker_died(dask_local: DaskExecutor, tmp_path: Path) -> None:
     marker = tmp_path / "died"

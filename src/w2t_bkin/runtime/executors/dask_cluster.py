@@ -29,6 +29,7 @@ from w2t_bkin.errors import ConfigError
 from w2t_bkin.extras import require
 from w2t_bkin.runtime.executors.common import (
     POLL_S,
+    WORKER_PRELOAD,
     AttemptResult,
     Ledger,
     describe,
@@ -135,6 +136,8 @@ class DaskExecutor:
                     # error under -W error, when another cluster holds the port)
                     scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                     host="127.0.0.1",
+                    # each worker imports the session code as it starts, not in its first task
+                    preload=list(WORKER_PRELOAD),
                 )
             self._client: Any = distributed.Client(self._cluster)
         else:

@@ -5,9 +5,9 @@ segfault in a C extension, memory exhaustion, ``os._exit``) then costs one task,
 coordinator, which reports the loss and retries the task on a fresh worker. Workers are forked
 from a ``forkserver`` (``spawn`` where the platform has none): a clean server process, never the
 coordinator, so no lock or thread of the coordinator is inherited. The server imports the
-session code once (:data:`WORKER_PRELOAD`: pynwb, the NWB extensions, nwbinspector, matplotlib,
-about two CPU-seconds) and every worker starts with it, instead of each importing it again;
-:func:`start_worker_server` starts it early, so those imports run while the batch is planned.
+session code once (:data:`~w2t_bkin.runtime.executors.common.WORKER_PRELOAD`) and every worker
+starts with it, instead of each importing it again; :func:`start_worker_server` starts it
+early, so those imports run while the batch is planned.
 Workers ignore SIGINT, so Ctrl-C in a terminal (which signals the whole process group) reaches
 only the coordinator, which then terminates them itself, by PID.
 
@@ -31,6 +31,7 @@ from typing import Any
 from w2t_bkin.runtime.beside import available_cpus, mark_cpus_shared
 from w2t_bkin.runtime.executors.common import (
     POLL_S,
+    WORKER_PRELOAD,
     AttemptResult,
     Ledger,
     describe,
@@ -40,14 +41,6 @@ from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 
 _TERMINATE_GRACE_S = 5.0
 """How long a terminated worker may take to exit before it is killed."""
-
-WORKER_PRELOAD = (
-    "w2t_bkin.session",
-    "w2t_bkin.nwb.assembly",
-    "w2t_bkin.nwb.validation",
-    "w2t_bkin.report.qc",
-)
-"""Modules the worker fork server imports once, for every worker forked from it."""
 
 
 def fork_server_context(preload: Sequence[str]) -> Any:
