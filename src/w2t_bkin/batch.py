@@ -221,6 +221,7 @@ def run_batch(
         from w2t_bkin.runtime.executors.local import start_worker_server
 
         start_worker_server()
+    made: Executor | None = None
     try:
         from w2t_bkin.session.preflight import preflight
 
@@ -235,31 +236,35 @@ def run_batch(
         batch = BatchResult(plans={_key(r): p.decision for r, p in plans.items()})
         if dry_run:
             return batch
-        registry.mark_stale_runs()
-        run_id = registry.start_run(invocation or [], config.model_dump(mode="json"))
-        batch.run_id = run_id
-        recorder = _Recorder(root, registry, run_id, plans)
-        for ref in refs:
-            if not plans[ref].decision.must_run:
-                batch.results.append(recorder.cached(ref))
-                notify(SessionFinished(batch.results[-1]))
         pending = [r for r in refs if plans[r].decision.must_run]
         if not continue_on_error:
             pending = _failing_first(pending, checked)
-        runner: _Runner | None = None
         if not isinstance(executor, str):
             # an Executor instance (e.g. Prefect's, from w2t_bkin.deploy) is used as it is
-            runner = _Runner(root, config_path, invocation, notify, recorder, executor)
+            made = executor
         elif pending:  # with every session cached, no executor starts
+            # made before the run is recorded: one that cannot start leaves no run behind
             made = (
                 starting.take()
                 if starting is not None
                 else _executor(executor, jobs, scheduler, execution)
             )
-            runner = _Runner(root, config_path, invocation, notify, recorder, made)
+        registry.mark_stale_runs()
+        run_id = registry.start_run(invocation or [], config.model_dump(mode="json"))
+        batch.run_id = run_id
+        recorder = _Recorder(root, registry, run_id, plans)
+        runner = (
+            None if made is None else _Runner(root, config_path, invocation, notify, recorder, made)
+        )
+        for ref in refs:
+            if not plans[ref].decision.must_run:
+                batch.results.append(recorder.cached(ref))
+                notify(SessionFinished(batch.results[-1]))
     except BaseException:
         if starting is not None:
-            starting.discard()
+            starting.discard()  # one still starting, or failed to
+        if made is not None and isinstance(executor, str):
+            made.close()  # made here, for sessions that will not run now
         raise
     if runner is not None:
         try:

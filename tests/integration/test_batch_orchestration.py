@@ -243,6 +243,7 @@ def test_an_all_cached_batch_starts_no_executor(root: Path) -> None:
 
 def test_an_executor_that_cannot_start_fails_the_batch_after_the_preflight(root: Path) -> None:
     # the Dask executor is made while the preflight runs; its error arrives after the plans
+    runs_before = [run.run_id for run in Registry(registry_path(root)).list_runs(None)]
     events: list[Any] = []
     with pytest.raises(ConfigError, match="neither an address nor an existing scheduler file"):
         run_batch(
@@ -254,6 +255,8 @@ def test_an_executor_that_cannot_start_fails_the_batch_after_the_preflight(root:
         )
     assert [e.ref.session for e in events if isinstance(e, SessionPlanned)] == list(SESSIONS)
     assert all(_nwb(root, s).is_file() for s in SESSIONS)  # the earlier outputs stand
+    # nothing ran: no run is recorded (not one left "interrupted")
+    assert [run.run_id for run in Registry(registry_path(root)).list_runs(None)] == runs_before
 
 
 @pytest.mark.slow
