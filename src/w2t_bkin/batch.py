@@ -261,10 +261,10 @@ def run_batch(
                 batch.results.append(recorder.cached(ref))
                 notify(SessionFinished(batch.results[-1]))
     except BaseException:
-        if starting is not None:
-            starting.discard()  # one still starting, or failed to
         if made is not None and isinstance(executor, str):
             made.close()  # made here, for sessions that will not run now
+        elif starting is not None:
+            starting.discard()  # never taken: still starting, or failed to
         raise
     if runner is not None:
         try:
@@ -370,7 +370,6 @@ class _StartingExecutor:
 
     def __init__(self, make: Callable[[], Executor]) -> None:
         self._made: Future[Executor] = Future()
-        self._taken = False
         threading.Thread(
             target=self._make, args=(make,), name="w2t-executor-start", daemon=True
         ).start()
@@ -383,14 +382,10 @@ class _StartingExecutor:
 
     def take(self) -> Executor:
         """The executor, once it has started; raises what starting it raised."""
-        executor = self._made.result()
-        self._taken = True
-        return executor
+        return self._made.result()
 
     def discard(self) -> None:
-        """Close the executor unless it was taken (waits for it to finish starting)."""
-        if self._taken:
-            return
+        """Close the executor once it has started (nothing when starting it failed)."""
         try:
             executor = self._made.result()
         except BaseException:

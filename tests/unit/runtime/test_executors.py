@@ -442,6 +442,16 @@ def test_local_cluster_workers_import_the_session_code_as_they_start(
         assert all(imported)
 
 
+def test_the_how_to_preloads_what_the_workers_preload() -> None:
+    import re
+
+    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+
+    page = Path(__file__).parents[3] / "docs/how-to/batches.md"
+    # the `dask worker ... --preload` line users copy for workers they start themselves
+    assert re.findall(r"--preload\s+([\w.]+)", page.read_text()) == list(WORKER_PRELOAD)
+
+
 @pytest.mark.slow
 def test_dask_retries_a_task_whose_worker_died(dask_local: DaskExecutor, tmp_path: Path) -> None:
     marker = tmp_path / "died"
