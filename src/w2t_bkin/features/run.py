@@ -869,6 +869,10 @@ class _Lane:
     ready: Future[Any] | None = None
     shared: _workers.WorkerPool | None = None
     in_flight: dict[Future[EntryRow], tuple[int, EntryTask]] = field(default_factory=dict)
+    ready_seen: bool = False
+    """Whether a fill saw ``ready`` done: until then the dispatcher waits on it too (it can
+    complete between a fill that found the lane closed and the wait; a wait without it would
+    sleep until another lane's entry ends)."""
 
     def capacity(self, n_left: int, n_workers: int) -> int:
         if self.ready is not None and (not self.ready.done() or self.ready.exception()):
@@ -903,6 +907,8 @@ def _dispatch(
     def fill() -> None:
         nonlocal broken
         for lane in lanes:
+            # before the capacity check: a ready done after it is waited on, seen next fill
+            lane.ready_seen = lane.ready is None or lane.ready.done()
             while queue and len(lane.in_flight) < lane.capacity(len(queue), n_workers):
                 index, task = queue[-1]
                 try:
@@ -917,7 +923,7 @@ def _dispatch(
     def waiting() -> list[Future[Any]]:
         futures: list[Future[Any]] = [f for lane in lanes for f in lane.in_flight]
         if broken is None and queue:
-            futures += [lane.ready for lane in lanes if lane.ready and not lane.ready.done()]
+            futures += [lane.ready for lane in lanes if lane.ready and not lane.ready_seen]
         return futures
 
     fill()

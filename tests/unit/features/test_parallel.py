@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -187,3 +190,51 @@ def test_entries_failing_in_worker_processes_are_isolated_listed_and_resumed(
     after = _entry_files(six, fixed)
     assert set(after) == done | failed
     assert {key: after[key] for key in done} == written  # done entries were not recomputed
+
+
+class _ReadiesWorkersOnFirstSubmit(ThreadPoolExecutor):
+    """The coordinator's pool, which completes ``ready`` (the workers' start) as it is handed
+    its first entry: just after the dispatcher found the workers' lane not ready."""
+
+    def __init__(self, ready: Future[int]) -> None:
+        super().__init__(1)
+        self.ready = ready
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self.ready.done():
+            self.ready.set_result(1)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_workers_ready_between_a_fill_and_the_wait_get_entries_at_once() -> None:
+    # The coordinator's first entry can only finish once a worker has taken one (as with
+    # WorkerProbe's await_worker): a dispatcher that stops waiting on a readiness it has not
+    # acted on sleeps until the coordinator's entry ends. The wait is bounded to end the test.
+    from w2t_bkin.features.run import _dispatch, _Lane
+
+    worker_took_one = threading.Event()
+    waited_for_the_worker: list[bool] = []
+
+    def in_worker(task: SimpleNamespace) -> str:
+        worker_took_one.set()
+        return f"worker {task.entry_key}"
+
+    def in_coordinator(task: SimpleNamespace) -> str:
+        if task.entry_key == "e0":
+            waited_for_the_worker.append(worker_took_one.wait(timeout=30.0))
+        return f"coordinator {task.entry_key}"
+
+    recorded: dict[int, str] = {}
+    progress = SimpleNamespace(on_entry_start=lambda index, total, key: None)
+    tasks = [SimpleNamespace(entry_key=f"e{i}", out_path="/nonexistent/e") for i in range(4)]
+    ready: Future[int] = Future()
+    with ThreadPoolExecutor(1) as workers, _ReadiesWorkersOnFirstSubmit(ready) as coordinator:
+        lanes = [
+            _Lane(workers, in_worker, 1, ready=ready),  # type: ignore[arg-type]
+            _Lane(coordinator, in_coordinator, 1),  # type: ignore[arg-type]
+        ]
+        _dispatch(tasks, lanes, 2, progress, recorded.__setitem__)  # type: ignore[arg-type]
+
+    assert waited_for_the_worker == [True]  # the worker got an entry while e0 was computing
+    assert recorded[0] == "coordinator e0" and recorded[1] == "worker e1"
+    assert sorted(recorded) == [0, 1, 2, 3]
