@@ -311,7 +311,7 @@ def test_slurm_workers_are_requested_as_the_configuration_says() -> None:
         assert line in script.splitlines(), script
     assert "--nthreads 1" in script  # one session at a time per worker
     # and it imports the session code as it starts
-    assert "--preload=w2t_bkin.session --preload=w2t_bkin.nwb.assembly" in script, script
+    assert "--preload=w2t_bkin.session.preload" in script, script
 
 
 class _WorkerDiesEveryTime:

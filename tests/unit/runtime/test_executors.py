@@ -433,7 +433,9 @@ def test_local_cluster_workers_import_the_session_code_as_they_start(
 
     def preloaded(dask_worker: Any) -> tuple[list[str], list[bool]]:
         names = [preload.name for preload in dask_worker.preloads]
-        return names, [name in sys.modules for name in WORKER_PRELOAD]
+        # what the preload brings: the NWB and validation libraries, PyAV, matplotlib
+        heavy = (*WORKER_PRELOAD, "pynwb", "ndx_pose", "nwbinspector", "av", "matplotlib.pyplot")
+        return names, [name in sys.modules for name in heavy]
 
     workers = dask_local.client.run(preloaded)
     assert len(workers) == 2

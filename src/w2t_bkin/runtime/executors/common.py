@@ -38,16 +38,12 @@ from w2t_bkin.runtime.tasks import (
     set_emitter,
 )
 
-WORKER_PRELOAD = (
-    "w2t_bkin.session",
-    "w2t_bkin.nwb.assembly",
-    "w2t_bkin.nwb.validation",
-    "w2t_bkin.report.qc",
-)
-"""Modules a worker imports when it starts, before its first task: the session code (pynwb, the
-NWB extensions, nwbinspector, matplotlib: about two CPU-seconds). The local pool's fork server
-imports them once for every worker it forks; the workers of a Dask ``LocalCluster`` started
-here import them as their ``preload``, while the coordinator runs the preflight."""
+WORKER_PRELOAD = ("w2t_bkin.session.preload",)
+"""Modules a worker imports when it starts, before its first task: everything a session
+imports (pynwb, the NWB extensions, nwbinspector, matplotlib, PyAV, SciPy: about two
+CPU-seconds; :mod:`w2t_bkin.session.preload`). The local pool's fork server imports them once
+for every worker it forks; the workers of a Dask ``LocalCluster`` started here import them as
+their ``preload``, while the coordinator runs the preflight."""
 
 MAX_FREE_RESUBMITS = 3
 """How often a task lost with its worker before it started is resubmitted without a retry."""

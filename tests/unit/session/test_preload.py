@@ -1,0 +1,43 @@
+"""The worker preload: a process that imported it runs a session without importing anything more
+(what a session imports lazily, to keep ``w2t-bkin --help`` fast, a worker has before its
+first task)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from w2t_bkin.testing import ExperimentSpec, write_experiment
+
+_SCRIPT = """
+import json, sys
+from pathlib import Path
+import w2t_bkin.session.preload
+loaded = set(sys.modules)
+from w2t_bkin.session import process_session
+result = process_session(Path(sys.argv[1]), "mouse01", "ses01")
+print(json.dumps({"ok": result.ok, "error": result.error, "new": sorted(set(sys.modules) - loaded)}))
+"""
+
+
+def test_a_session_after_the_preload_imports_no_module(tmp_path: Path) -> None:
+    write_experiment(tmp_path, ExperimentSpec(duration_s=4.0, jitter_s=1e-4))
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"], report["error"]
+    # a module listed here is missing from w2t_bkin.session.preload.MODULES
+    assert report["new"] == [], report["new"]
+
+
+def test_the_workers_preload_it() -> None:
+    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+
+    assert WORKER_PRELOAD == ("w2t_bkin.session.preload",)
