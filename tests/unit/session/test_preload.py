@@ -18,7 +18,8 @@ import w2t_bkin.session.preload
 loaded = set(sys.modules)
 from w2t_bkin.session import process_session
 result = process_session(Path(sys.argv[1]), "mouse01", "ses01")
-print(json.dumps({"ok": result.ok, "error": result.error, "new": sorted(set(sys.modules) - loaded)}))
+new = sorted(set(sys.modules) - loaded)
+print(json.dumps({"ok": result.ok, "error": result.error, "new": new}))
 """
 
 
