@@ -10,12 +10,15 @@
   CPU (``execution.helper_process``); 2 workers on 2 CPUs do not. Both baselines are reported:
   1 process with its helper (the default) and without (one CPU per session, as the workers).
   Peak memory is the largest resident set of the coordinating process and its children.
+* Long sessions: 8 sessions of 10 min at 150 Hz, where per-session work fills the batch: 2
+  workers against 1 pinned to one CPU, and against `--jobs 1` free to use both CPUs.
 * Dask overhead per session: the 8-session batch on a 1-worker ``LocalCluster`` against the
   in-process executor without its helper process (a Dask worker has none), per session.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import statistics
@@ -41,14 +44,18 @@ def _workspace(name: str, n_sessions: int, duration_s: float) -> Path:
     return root
 
 
-def _run_cli(root: Path, *args: str) -> tuple[float, float]:
-    """Wall time (s) of ``w2t-bkin run ROOT ARGS`` as a child process, and its peak RSS (MB)."""
+def _run_cli(root: Path, *args: str, cpu: int | None = None) -> tuple[float, float]:
+    """Wall time (s) of ``w2t-bkin run ROOT ARGS`` as a child process, and its peak RSS (MB).
+
+    With ``cpu`` the child (and every process it starts) may run on that one CPU only.
+    """
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "w2t_bkin", "run", str(root), *args],
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}),
     )
     wall_s = time.perf_counter() - started
     if done.returncode != 0:
@@ -135,6 +142,7 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
                 f"at 30 Hz; this machine's ceiling for 2 CPU-bound processes: {ceiling:.2f}x",
             }
         )
+    rows.append(_long_sessions(scale, ceiling))
     one_s, peak = statistics.median(times["dask-1"]), peaks["dask-1"]
     rows.append(
         {
@@ -152,3 +160,68 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def _machine_cpu_s() -> float:
+    """CPU-seconds every CPU of this machine has been busy since boot (``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+def _long_sessions(scale: str, ceiling: float) -> dict[str, Any]:
+    """8 sessions long enough that per-session work, not start-up, fills the batch: 2 workers
+    on 2 CPUs against 1 on one CPU (pinned: no helper process, no second CPU for its threads)
+    and against --jobs 1 free to use both CPUs, as it does (its validation runs in a helper
+    process beside the QC drawing)."""
+    n_batch, duration_s = (8, 600.0) if scale == "full" else (4, 60.0)
+    root = WORK / f"batch-long-{scale}"
+    if not (root / "configuration.toml").exists():
+        spec = ExperimentSpec(
+            n_sessions=n_batch,
+            duration_s=duration_s,
+            rate_hz=150.0,
+            n_keypoints=18,
+            width=32,
+            height=32,
+            jitter_s=1e-4,
+            seed=1,
+        )
+        write_experiment(root, spec)
+    _run_cli(root, "--force")  # fills the workspace caches, as above
+    one_cpu = min(os.sched_getaffinity(0))
+    variants: dict[str, tuple[tuple[str, ...], int | None]] = {
+        "one-cpu": (("--jobs", "1"), one_cpu),
+        "serial": (("--jobs", "1"), None),
+        "local": (("--jobs", "2"), None),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    peak_mb = 0.0
+    for _ in range(ROUNDS):
+        for name, (args, cpu) in variants.items():
+            busy_s = _machine_cpu_s()
+            wall_s, peak = _run_cli(root, "--force", *args, cpu=cpu)
+            times[name].append(wall_s)
+            cpus[name].append((_machine_cpu_s() - busy_s) / wall_s)
+            peak_mb = max(peak_mb, peak)
+    one_s, serial_s, two_s = (statistics.median(times[n]) for n in ("one-cpu", "serial", "local"))
+    ratios = [one / two for one, two in zip(times["one-cpu"], times["local"], strict=True)]
+    used = {name: statistics.median(values) for name, values in cpus.items()}
+    return {
+        "name": (
+            f"{n_batch} sessions of {duration_s / 60:g} min (150 Hz, 2 cameras, 18 kp), "
+            "2 workers (local) vs 1 on one CPU"
+        ),
+        "value": round(two_s, 2),
+        "unit": "s",
+        "peer": "--jobs 1 pinned to one CPU",
+        "peer_value": round(one_s, 2),
+        "ratio": round(one_s / two_s, 2),
+        "peak_mem_mb": round(peak_mb, 1),
+        "note": f"goal speed-up >= 1.7x: {'met' if one_s / two_s >= 1.7 else 'NOT met'}; "
+        f"medians of {ROUNDS} alternating rounds after a warm-up run, per-round speed-ups "
+        f"{', '.join(f'{r:.2f}x' for r in ratios)}; this machine's ceiling for 2 CPU-bound "
+        f"processes: {ceiling:.2f}x; against --jobs 1 free to use both CPUs ({serial_s:.2f} s): "
+        f"{serial_s / two_s:.2f}x; CPUs busy on average (machine-wide): 2 workers "
+        f"{used['local']:.2f}, --jobs 1 {used['serial']:.2f}, pinned {used['one-cpu']:.2f}",
+    }
