@@ -424,6 +424,24 @@ def test_a_local_cluster_runs_without_the_dashboard_diagnostics(dask_local: Dask
     assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
+def test_local_cluster_workers_keep_the_adaptive_malloc_thresholds(
+    dask_local: DaskExecutor,
+) -> None:
+    # distributed's nanny fixes MALLOC_TRIM_THRESHOLD_ (every large array a fresh mmap); ours
+    # keeps the rest of its environment (one BLAS thread per worker)
+    import os
+
+    import dask
+
+    def environ() -> tuple[str | None, str | None]:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+
+    workers = dask_local.client.run(environ)
+    assert len(workers) == 2 and set(workers.values()) == {(None, "1")}
+    # distributed's default, which a cluster started elsewhere keeps
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+
+
 def test_local_cluster_workers_import_the_session_code_as_they_start(
     dask_local: DaskExecutor,
 ) -> None:
