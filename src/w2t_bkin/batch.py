@@ -425,7 +425,7 @@ def slurm_cluster(execution: ExecutionConfig) -> Any:
     reach the machine ``run`` was started on.
     """
     from w2t_bkin.extras import require
-    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+    from w2t_bkin.runtime.executors.common import NANNY_PRELOAD, WORKER_PRELOAD
 
     jobqueue = require("dask_jobqueue", "dask", purpose="starting Dask workers as SLURM jobs")
     cluster = jobqueue.SLURMCluster(
@@ -437,7 +437,10 @@ def slurm_cluster(execution: ExecutionConfig) -> Any:
         memory=execution.slurm_memory,
         walltime=execution.slurm_walltime,
         # each worker imports the session code as it starts, not in its first session
-        worker_extra_args=[f"--preload={name}" for name in WORKER_PRELOAD],
+        worker_extra_args=[
+            *(f"--preload={name}" for name in WORKER_PRELOAD),
+            f"--preload-nanny={NANNY_PRELOAD}",  # glibc's adaptive malloc thresholds kept
+        ],
     )
     return cluster
 

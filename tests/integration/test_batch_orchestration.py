@@ -312,6 +312,8 @@ def test_slurm_workers_are_requested_as_the_configuration_says() -> None:
     assert "--nthreads 1" in script  # one session at a time per worker
     # and it imports the session code as it starts
     assert "--preload=w2t_bkin.session.preload" in script, script
+    # and its nanny keeps glibc's adaptive malloc thresholds for it
+    assert "--preload-nanny=w2t_bkin.runtime.executors.dask_nanny" in script, script
 
 
 class _WorkerDiesEveryTime:

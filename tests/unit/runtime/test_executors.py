@@ -438,7 +438,7 @@ def test_local_cluster_workers_keep_the_adaptive_malloc_thresholds(
 
     workers = dask_local.client.run(environ)
     assert len(workers) == 2 and set(workers.values()) == {(None, "1")}
-    # distributed's default, which a cluster started elsewhere keeps
+    # distributed's default, which the nanny preload removes as the nanny starts
     assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
 
 
@@ -465,11 +465,12 @@ def test_local_cluster_workers_import_the_session_code_as_they_start(
 def test_the_how_to_preloads_what_the_workers_preload() -> None:
     import re
 
-    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+    from w2t_bkin.runtime.executors.common import NANNY_PRELOAD, WORKER_PRELOAD
 
     page = Path(__file__).parents[3] / "docs/how-to/batches.md"
     # the `dask worker ... --preload` line users copy for workers they start themselves
     assert re.findall(r"--preload\s+([\w.]+)", page.read_text()) == list(WORKER_PRELOAD)
+    assert re.findall(r"--preload-nanny\s+([\w.]+)", page.read_text()) == [NANNY_PRELOAD]
 
 
 @pytest.mark.slow
@@ -511,6 +512,8 @@ def test_dask_ctrl_c_cancels_the_futures(dask_local: DaskExecutor, tmp_path: Pat
 
 @pytest.mark.slow
 def test_dask_executor_uses_a_scheduler_started_elsewhere(tmp_path: Path) -> None:
+    from w2t_bkin.runtime.executors.common import NANNY_PRELOAD
+
     scheduler_file = tmp_path / "scheduler.json"
     common = ["--scheduler-file", str(scheduler_file), "--no-dashboard"]
     scheduler = subprocess.Popen(
@@ -521,7 +524,18 @@ def test_dask_executor_uses_a_scheduler_started_elsewhere(tmp_path: Path) -> Non
     try:
         wait_for_file(scheduler_file)
         worker = subprocess.Popen(
-            [str(BIN / "dask"), "worker", "--nworkers", "1", "--nthreads", "1", *common],
+            # with the nanny preload of the how-to (docs/how-to/batches.md)
+            [
+                str(BIN / "dask"),
+                "worker",
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                *common,
+                "--preload-nanny",
+                NANNY_PRELOAD,
+            ],
             stderr=subprocess.DEVNULL,
         )
         address = json.loads(scheduler_file.read_text())["address"]
@@ -534,6 +548,9 @@ def test_dask_executor_uses_a_scheduler_started_elsewhere(tmp_path: Path) -> Non
         assert rec.outcomes["s"].value == 7 and rec.outcomes["s"].worker.startswith("tcp://")
         assert rec.outcomes["f"].error == "ValueError: m"
         assert rec.events("s") == [("started", "attempt 1"), ("progress", "x"), ("finished", "ok")]
+        with make_executor("dask", 1, scheduler=address) as executor:
+            trim = executor.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(trim.values()) == [None]  # the nanny dropped distributed's fixed threshold
         rec = Recorder()
         with make_executor("dask", 1, scheduler=str(scheduler_file)) as executor:
             rec.run(executor, [spec("t", "echo", value="by file")])

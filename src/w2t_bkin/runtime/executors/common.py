@@ -45,6 +45,10 @@ CPU-seconds; :mod:`w2t_bkin.session.preload`). The local pool's fork server impo
 for every worker it forks; the workers of a Dask ``LocalCluster`` started here import them as
 their ``preload``, while the coordinator runs the preflight."""
 
+NANNY_PRELOAD = "w2t_bkin.runtime.executors.dask_nanny"
+"""The preload of a Dask worker's nanny (:mod:`~w2t_bkin.runtime.executors.dask_nanny`): its
+worker process keeps glibc's adaptive malloc thresholds."""
+
 MAX_FREE_RESUBMITS = 3
 """How often a task lost with its worker before it started is resubmitted without a retry."""
 

@@ -28,6 +28,7 @@ from typing import Any
 from w2t_bkin.errors import ConfigError
 from w2t_bkin.extras import require
 from w2t_bkin.runtime.executors.common import (
+    NANNY_PRELOAD,
     POLL_S,
     WORKER_PRELOAD,
     AttemptResult,
@@ -52,23 +53,6 @@ QUIET_CLUSTER = {
 rare. On a 2-CPU machine whose workers keep both CPUs busy they cost every session time (8
 sessions, 2 workers: 14.5 -> 12.9 s, median of 3 alternating rounds). A scheduler started
 elsewhere keeps its own configuration."""
-
-
-def session_worker_environ() -> dict[str, Any]:
-    """The variables a nanny sets before it starts a worker of a ``LocalCluster`` started
-    here: distributed's own (one BLAS/OpenMP thread per worker) less ``MALLOC_TRIM_THRESHOLD_``.
-
-    distributed sets that one to 64 KiB so that long-lived workers holding Dask's data give
-    freed memory back to the OS at once; fixing it also turns off glibc's adaptive thresholds,
-    so every large array a session allocates is a fresh ``mmap`` whose pages fault in one by
-    one. A session frees its arrays when it ends; with the variable a 10-min session took 7 %
-    longer (4.13 -> 4.43 s, 3 alternating pairs; system time 0.40 -> 0.75 s).
-    """
-    import dask
-
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return environ
 
 
 def import_distributed(purpose: str = PURPOSE) -> ModuleType:
@@ -143,12 +127,7 @@ class DaskExecutor:
         if scheduler is None:
             import dask
 
-            settings = {
-                "distributed.scheduler.allowed-failures": 0,
-                **QUIET_CLUSTER,
-                "distributed.nanny.pre-spawn-environ": session_worker_environ(),
-            }
-            with dask.config.set(settings):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **QUIET_CLUSTER}):
                 self._cluster = distributed.LocalCluster(
                     n_workers=jobs,
                     threads_per_worker=1,
@@ -160,6 +139,8 @@ class DaskExecutor:
                     host="127.0.0.1",
                     # each worker imports the session code as it starts, not in its first task
                     preload=list(WORKER_PRELOAD),
+                    # ... and keeps glibc's adaptive malloc thresholds
+                    preload_nanny=[NANNY_PRELOAD],
                 )
             self._client: Any = distributed.Client(self._cluster)
         else:
