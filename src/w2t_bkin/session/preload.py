@@ -25,13 +25,11 @@ MODULES = (
     "w2t_bkin.report.provenance",
     "w2t_bkin.report.qc",
     # what the phases import inside functions: the input readers (PyAV, gzip through isal),
-    # validation, the QC report (matplotlib's boxplot reads every rcParam, and reading
-    # 'backend' imports pyplot; PIL encodes the PNGs)
+    # validation, the QC report (PIL encodes its PNGs)
     "av.subtitles.stream",
     "isal.igzip_lib",
     "isal.isal_zlib",
     "nwbinspector",
-    "matplotlib.pyplot",
     "PIL.Image",
     "pyarrow.pandas_compat",
     "pyarrow.vendored.version",
@@ -48,6 +46,11 @@ MODULES = (
 
 for _name in MODULES:
     importlib.import_module(_name)
+
+# A worker never shows a window. Without a backend named, the first boxplot of a QC report
+# (matplotlib reads every rcParam, 'backend' included) resolves the default one: it imports
+# pyplot and, where a display is set, tries the GUI toolkits (Qt, GTK, Tk) in turn.
+importlib.import_module("matplotlib").use("agg")
 
 # PIL registers its image plugins on the first save; a worker's first QC report need not
 importlib.import_module("PIL.Image").preinit()

@@ -5,6 +5,7 @@ first task)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ def test_a_session_after_the_preload_imports_no_module(tmp_path: Path) -> None:
     write_experiment(tmp_path, ExperimentSpec(duration_s=4.0, jitter_s=1e-4))
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(tmp_path)],
+        # as on a workstation: a display set (matplotlib would probe the GUI toolkits)
+        env={**os.environ, "DISPLAY": ":99"},
         capture_output=True,
         text=True,
         check=True,
