@@ -7,6 +7,7 @@ code; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -91,6 +92,10 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    # No command shows a window: figures (QC reports) are drawn to files. Without a backend
+    # named, matplotlib resolves its default at the first boxplot, importing pyplot and, where a
+    # display is set, trying the GUI toolkits in turn. A backend the user chose is kept.
+    os.environ.setdefault("MPLBACKEND", "agg")
     _register()
     _state["argv"] = list(argv) if argv is not None else None
     try:
