@@ -17,6 +17,7 @@ in the middle of sending one cannot leave a lock held that would block the other
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -158,6 +159,10 @@ class LocalExecutor:
                     again += self._recover(lost, running, ledger, on_event)
                 self._submit(again, ledger, running)
         except KeyboardInterrupt:
+            # The events sent before Ctrl-C say which tasks had started (attempted, cancelled
+            # while running) and which never did; the manager and workers ignore SIGINT.
+            with contextlib.suppress(Exception):
+                self._deliver(ledger, on_event)
             self._terminate()
             ledger.cancel_rest()
             raise
