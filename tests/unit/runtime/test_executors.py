@@ -452,7 +452,7 @@ def test_local_cluster_workers_import_the_session_code_as_they_start(
     def preloaded(dask_worker: Any) -> tuple[list[str], list[bool]]:
         names = [preload.name for preload in dask_worker.preloads]
         # what the preload brings: the NWB and validation libraries, PyAV, matplotlib
-        heavy = (*WORKER_PRELOAD, "pynwb", "ndx_pose", "nwbinspector", "av", "matplotlib.pyplot")
+        heavy = (*WORKER_PRELOAD, "pynwb", "ndx_pose", "nwbinspector", "av", "PIL.PngImagePlugin")
         return names, [name in sys.modules for name in heavy]
 
     workers = dask_local.client.run(preloaded)
