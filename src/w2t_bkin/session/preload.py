@@ -15,6 +15,7 @@ need when they meet it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 MODULES = (
@@ -42,10 +43,13 @@ MODULES = (
     "multiprocessing.sharedctypes",
     "multiprocessing.synchronize",
 )
-"""Imported, in this order, by importing this module."""
+"""Imported, in this order, by importing this module. A module that is not installed is left
+out (pyarrow comes with the ``features`` extra; pandas uses it where present): a worker must
+start without it, and a session that needs it says so."""
 
 for _name in MODULES:
-    importlib.import_module(_name)
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_name)
 
 # A worker never shows a window. Without a backend named, the first boxplot of a QC report
 # (matplotlib reads every rcParam, 'backend' included) resolves the default one: it imports

@@ -45,3 +45,21 @@ def test_the_workers_preload_it() -> None:
     from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
 
     assert WORKER_PRELOAD == ("w2t_bkin.session.preload",)
+
+
+def test_the_preload_imports_without_the_optional_extras() -> None:
+    # pyarrow comes with the `features` extra: a Dask worker whose preload raised would not start
+    script = """
+import sys
+class NoPyarrow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "pyarrow":
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoPyarrow())
+import w2t_bkin.session.preload
+print("nwbinspector" in sys.modules, "w2t_bkin.session.driver" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["True", "True"]
