@@ -7,7 +7,6 @@ code; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
@@ -17,6 +16,7 @@ from rich.markup import escape
 
 from w2t_bkin import __version__
 from w2t_bkin.errors import W2TError
+from w2t_bkin.report.backend import draw_to_files
 
 app = typer.Typer(
     name="w2t-bkin",
@@ -92,10 +92,7 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    # No command shows a window: figures (QC reports) are drawn to files. Without a backend
-    # named, matplotlib resolves its default at the first boxplot, importing pyplot and, where a
-    # display is set, trying the GUI toolkits in turn. A backend the user chose is kept.
-    os.environ.setdefault("MPLBACKEND", "agg")
+    draw_to_files()  # no command shows a window
     _register()
     _state["argv"] = list(argv) if argv is not None else None
     try:

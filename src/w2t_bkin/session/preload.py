@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 
+from w2t_bkin.report.backend import draw_to_files
+
 MODULES = (
     # the whole session driver: every phase module and what they import at module level
     "w2t_bkin.session.driver",
@@ -32,8 +34,6 @@ MODULES = (
     "isal.isal_zlib",
     "nwbinspector",
     "PIL.Image",
-    "pyarrow.pandas_compat",
-    "pyarrow.vendored.version",
     "encodings.ascii",
     "encodings.raw_unicode_escape",
     "encodings.utf_8_sig",
@@ -43,18 +43,18 @@ MODULES = (
     "multiprocessing.sharedctypes",
     "multiprocessing.synchronize",
 )
-"""Imported, in this order, by importing this module. A module that is not installed is left
-out (pyarrow comes with the ``features`` extra; pandas uses it where present): a worker must
-start without it, and a session that needs it says so."""
+"""Imported, in this order, by importing this module."""
 
+OPTIONAL_MODULES = ("pyarrow.pandas_compat", "pyarrow.vendored.version")
+"""Imported where installed: pyarrow comes with the ``features`` extra and pandas uses it where
+present. A worker must start without it (a Dask worker whose preload raises does not start)."""
+
+draw_to_files()  # a worker never shows a window; before matplotlib is imported
 for _name in MODULES:
+    importlib.import_module(_name)
+for _name in OPTIONAL_MODULES:
     with contextlib.suppress(ImportError):
         importlib.import_module(_name)
-
-# A worker never shows a window. Without a backend named, the first boxplot of a QC report
-# (matplotlib reads every rcParam, 'backend' included) resolves the default one: it imports
-# pyplot and, where a display is set, tries the GUI toolkits (Qt, GTK, Tk) in turn.
-importlib.import_module("matplotlib").use("agg")
 
 # PIL registers its image plugins on the first save; a worker's first QC report need not
 importlib.import_module("PIL.Image").preinit()

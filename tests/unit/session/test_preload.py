@@ -20,7 +20,9 @@ loaded = set(sys.modules)
 from w2t_bkin.session import process_session
 result = process_session(Path(sys.argv[1]), "mouse01", "ses01")
 new = sorted(set(sys.modules) - loaded)
-print(json.dumps({"ok": result.ok, "error": result.error, "new": new}))
+import matplotlib
+backend = matplotlib.get_backend()
+print(json.dumps({"ok": result.ok, "error": result.error, "new": new, "backend": backend}))
 """
 
 
@@ -29,7 +31,7 @@ def test_a_session_after_the_preload_imports_no_module(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(tmp_path)],
         # as on a workstation: a display set (matplotlib would probe the GUI toolkits)
-        env={**os.environ, "DISPLAY": ":99"},
+        env={**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, "DISPLAY": ":99"},
         capture_output=True,
         text=True,
         check=True,
@@ -39,12 +41,20 @@ def test_a_session_after_the_preload_imports_no_module(tmp_path: Path) -> None:
     assert report["ok"], report["error"]
     # a module listed here is missing from w2t_bkin.session.preload.MODULES
     assert report["new"] == [], report["new"]
+    assert report["backend"] == "agg"
 
 
-def test_the_workers_preload_it() -> None:
-    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
-
-    assert WORKER_PRELOAD == ("w2t_bkin.session.preload",)
+def test_the_preload_keeps_the_backend_a_user_named() -> None:
+    script = "import w2t_bkin.session.preload, matplotlib; print(matplotlib.get_backend())"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "MPLBACKEND": "pdf"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "pdf"
 
 
 def test_the_preload_imports_without_the_optional_extras() -> None:
