@@ -36,13 +36,17 @@ WORK = Path(__file__).resolve().parent / ".work"
 ROUNDS = 3
 
 
-def _workspace(name: str, n_sessions: int, duration_s: float) -> Path:
+def _workspace(name: str, spec: ExperimentSpec) -> Path:
+    """A fresh workspace ``WORK/name`` generated from ``spec``."""
     root = WORK / name
     if root.exists():
         shutil.rmtree(root)
-    spec = ExperimentSpec(n_sessions=n_sessions, duration_s=duration_s, rate_hz=30.0, seed=1)
     write_experiment(root, spec)
     return root
+
+
+def _short_sessions(n_sessions: int, duration_s: float) -> ExperimentSpec:
+    return ExperimentSpec(n_sessions=n_sessions, duration_s=duration_s, rate_hz=30.0, seed=1)
 
 
 def _run_cli(root: Path, *args: str, cpu: int | None = None) -> tuple[float, float]:
@@ -71,7 +75,7 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
     duration_s = 20.0 if scale == "full" else 6.0
     rows: list[dict[str, Any]] = []
 
-    root = _workspace(f"batch-cached-{scale}", n_cached, 2.0)
+    root = _workspace(f"batch-cached-{scale}", _short_sessions(n_cached, 2.0))
     first_s, _ = _run_cli(root)
     cached_s, cached_peak = _run_cli(root)
     rows.append(
@@ -87,7 +91,7 @@ def run(scale: str = "full") -> list[dict[str, Any]]:
         }
     )
 
-    root = _workspace(f"batch-speedup-{scale}", n_batch, duration_s)
+    root = _workspace(f"batch-speedup-{scale}", _short_sessions(n_batch, duration_s))
     ceiling = parallel_ceiling(2)
     # One untimed run fills the workspace caches (input digests, video probes) that every later
     # --force run reuses: without it the first timed run alone would pay for them.
@@ -175,19 +179,17 @@ def _long_sessions(scale: str, ceiling: float) -> list[dict[str, Any]]:
     and against --jobs 1 free to use both CPUs, as it does (its validation runs in a helper
     process beside the QC drawing)."""
     n_batch, duration_s = (8, 600.0) if scale == "full" else (4, 60.0)
-    root = WORK / f"batch-long-{scale}"
-    if not (root / "configuration.toml").exists():
-        spec = ExperimentSpec(
-            n_sessions=n_batch,
-            duration_s=duration_s,
-            rate_hz=150.0,
-            n_keypoints=18,
-            width=32,
-            height=32,
-            jitter_s=1e-4,
-            seed=1,
-        )
-        write_experiment(root, spec)
+    spec = ExperimentSpec(
+        n_sessions=n_batch,
+        duration_s=duration_s,
+        rate_hz=150.0,
+        n_keypoints=18,
+        width=32,
+        height=32,
+        jitter_s=1e-4,
+        seed=1,
+    )
+    root = _workspace(f"batch-long-{scale}", spec)
     _run_cli(root, "--force")  # fills the workspace caches, as above
     one_cpu = min(os.sched_getaffinity(0))
     variants: dict[str, tuple[tuple[str, ...], int | None]] = {
