@@ -363,25 +363,23 @@ def test_validation_beside_the_qc_figures_gives_the_same_sidecars(
         assert any(text in ln for ln in outputs["shared"]["log"].splitlines()), line
 
 
-def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Arrays of at least PARALLEL_MIN_BYTES are compressed by our threads (ChunkedGzipIO) and
-    # written after hdmf created the file; only a 1-hour session has such arrays everywhere
-    # (its TTL table once read back as zeros). With the threshold at 1 byte, every array of this
-    # short session goes that way: the file must hold exactly what HDF5's own path writes.
+def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(tmp_path: Path) -> None:
+    # Numeric arrays are compressed by our threads (ChunkedGzipIO) and written after hdmf
+    # created the file (a 1-hour session's TTL table once read back as zeros). Without
+    # compression every array goes through HDF5's own path: both files must hold the same.
     import h5py
 
-    from w2t_bkin.nwb import io as nwb_io
-
     paths = {}
-    for threshold in (nwb_io.PARALLEL_MIN_BYTES, 1):
-        monkeypatch.setattr(nwb_io, "PARALLEL_MIN_BYTES", threshold)
-        root = tmp_path / f"threshold-{threshold}"
+    for compression in ("none", "gzip"):
+        root = tmp_path / compression
         write_experiment(root, FAULTY)
+        config = root / "configuration.toml"
+        text = config.read_text()
+        assert 'compression = "gzip"' in text
+        config.write_text(text.replace('compression = "gzip"', f'compression = "{compression}"'))
         result = process_session(root, "mouse01", "ses01")
         assert result.ok, result.error
-        paths[threshold] = result.outputs["nwb"]
+        paths[compression] = result.outputs["nwb"]
 
     def numeric_datasets(path: Path) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
@@ -395,14 +393,16 @@ def test_every_dataset_is_the_same_through_the_parallel_gzip_writer(
             )
         return found
 
-    default, parallel = (numeric_datasets(p) for p in paths.values())
-    assert default.keys() == parallel.keys()
-    assert "acquisition/TTLEvents/timestamp" in default  # the tables are compared too
-    for name, values in default.items():
+    plain, parallel = numeric_datasets(paths["none"]), numeric_datasets(paths["gzip"])
+    assert plain.keys() == parallel.keys()
+    assert "acquisition/TTLEvents/timestamp" in plain  # the tables are compared too
+    for name, values in plain.items():
         np.testing.assert_array_equal(parallel[name], values, err_msg=name)
-    with h5py.File(paths[1], "r") as handle:
+    with h5py.File(paths["gzip"], "r") as handle:
         column = handle["acquisition/TTLEvents/timestamp"]
         assert column.compression == "gzip" and column.id.get_storage_size() > 0
+    with h5py.File(paths["none"], "r") as handle:
+        assert handle["acquisition/TTLEvents/timestamp"].compression is None
 
 
 def test_pose_waiting_on_disk_gives_the_same_outputs(

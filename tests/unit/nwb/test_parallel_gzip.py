@@ -1,4 +1,4 @@
-"""Large arrays are gzip-compressed chunk by chunk in threads: the file is standard HDF5.
+"""Numeric arrays are gzip-compressed chunk by chunk in threads: the file is standard HDF5.
 
 Each test writes through :func:`write_nwbfile_staged` (the pipeline's writer) and reads back with
 plain h5py, and once more chunk by chunk with Python's own ``zlib`` and a hand-written unshuffle,
@@ -17,7 +17,7 @@ import pytest
 from pynwb import NWBFile, TimeSeries
 
 from w2t_bkin.config import AssemblyConfig
-from w2t_bkin.nwb.io import PARALLEL_MIN_BYTES, ChunkedGzipIO, wrap_dataset, write_nwbfile_staged
+from w2t_bkin.nwb.io import ChunkedGzipIO, wrap_dataset, write_nwbfile_staged
 
 
 def _nwbfile() -> NWBFile:
@@ -89,20 +89,31 @@ def test_large_arrays_round_trip_through_standard_gzip_and_shuffle(
         np.testing.assert_array_equal(timestamps, np.arange(n_rows) / 150.0)
 
 
-def test_small_arrays_and_no_compression_keep_the_hdf5_path(tmp_path: Path) -> None:
+def test_small_arrays_go_through_the_threads_and_no_compression_keeps_the_hdf5_path(
+    tmp_path: Path,
+) -> None:
+    single = np.array([2.5], dtype=np.float64)  # one row: one edge chunk of 1 row
     small = np.arange(1000, dtype=np.float32)
-    assert small.nbytes < PARALLEL_MIN_BYTES
-    assert not isinstance(wrap_dataset(small, AssemblyConfig()), ChunkedGzipIO)
-    big = np.zeros(PARALLEL_MIN_BYTES, dtype=np.uint8)
-    assert not isinstance(wrap_dataset(big, AssemblyConfig(compression="none")), ChunkedGzipIO)
+    assert isinstance(wrap_dataset(single, AssemblyConfig()), ChunkedGzipIO)
+    assert isinstance(wrap_dataset(small, AssemblyConfig()), ChunkedGzipIO)
+    plain = wrap_dataset(small, AssemblyConfig(compression="none"))
+    assert not isinstance(plain, ChunkedGzipIO)
+    names = np.array(["nose", "tail"], dtype=object)  # not numeric: HDF5's own filter
+    assert not isinstance(wrap_dataset(names, AssemblyConfig()), ChunkedGzipIO)
 
-    path = _write(tmp_path, {"small": small}, AssemblyConfig())
+    path = _write(tmp_path, {"small": small, "single": single}, AssemblyConfig())
     with h5py.File(path, "r") as f:
-        np.testing.assert_array_equal(f["acquisition/small/data"][()], small)
-        assert f["acquisition/small/data"].compression == "gzip"
+        for name, expected in (("small", small), ("single", single)):
+            dataset = f[f"acquisition/{name}/data"]
+            np.testing.assert_array_equal(dataset[()], expected)
+            assert dataset.compression == "gzip" and dataset.shuffle
+            offset = (0,) * dataset.ndim
+            _, payload = dataset.id.read_direct_chunk(offset)
+            raw = _unshuffle(zlib.decompress(payload), expected.dtype.itemsize)
+            np.testing.assert_array_equal(np.frombuffer(raw, expected.dtype), expected)
 
 
-def test_table_columns_over_the_parallel_threshold_are_written(tmp_path: Path) -> None:
+def test_table_columns_are_written_through_the_threads(tmp_path: Path) -> None:
     # A table column is an hdmf Data object, whose array is not among its container fields:
     # the TTL table of a 1-hour session (1M pulses) once read back as zeros.
     from w2t_bkin.model.ttl import TTLChannel
@@ -111,7 +122,6 @@ def test_table_columns_over_the_parallel_threshold_are_written(tmp_path: Path) -
     n = 300_001  # 2 channels: 4.8 MB of float64 times and 600 kB of uint8 codes
     frames = TTLChannel(channel_id="cam", times_s=np.arange(n) / 150.0, source_files=())
     shifted = TTLChannel(channel_id="cue", times_s=np.arange(n) / 150.0 + 1e-3, source_files=())
-    assert n * 2 * 8 >= PARALLEL_MIN_BYTES
     nwbfile = _nwbfile()
     add_ttl_events(nwbfile, [frames, shifted], AssemblyConfig(), "test clock")
     path = write_nwbfile_staged(nwbfile, tmp_path / "ttl.nwb")
@@ -137,7 +147,7 @@ def test_a_dataset_left_unwritten_fails_the_write_and_leaves_no_file(
 
     # The safety net behind the deferred writes: were one ever missed, the file must not pass.
     monkeypatch.setattr(nwb_io, "deferred_datasets", lambda nwbfile: [])
-    big = np.arange(PARALLEL_MIN_BYTES, dtype=np.float64)
+    big = np.arange(1000, dtype=np.float64)
     with pytest.raises(OutputError, match=r"2 dataset\(s\) were created but never written") as err:
         _write(tmp_path, {"signal": big[:, None]}, AssemblyConfig())
     assert err.value.message.endswith("acquisition/signal/data, acquisition/signal/timestamps")
@@ -174,7 +184,6 @@ def test_views_of_a_file_backed_array_are_written_together_then_leave_memory(
 
     monkeypatch.setattr(nwb_io, "_compress_chunk", compress)
     monkeypatch.setattr(nwb_io, "drop_resident_pages", drop)
-    monkeypatch.setattr(nwb_io, "PARALLEL_MIN_BYTES", 1)
     config = AssemblyConfig(chunk_rows=n)  # one chunk per dataset: one compress call each
     nwbfile = _nwbfile()
     expected: dict[str, np.ndarray] = {}
