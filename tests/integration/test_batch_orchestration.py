@@ -7,6 +7,7 @@ Every check runs real sessions (synthetic workspaces with ground truth) through
 from __future__ import annotations
 
 import errno
+import json
 import subprocess
 import sys
 import textwrap
@@ -358,3 +359,40 @@ def test_a_lost_worker_spends_the_retries_once(root: Path) -> None:
     # the executor ran it 1 + 1 times; the batch must not start another round on top
     assert executor.rounds == [["mouse01/ses01"]]
     assert Registry(registry_path(root)).get_run(batch.run_id or "").tasks[0].attempts == 2
+
+
+_FREEZE_PROBE = """
+import gc, json, sys
+from w2t_bkin.cli import main
+sys.argv = ["w2t-bkin", "run", *sys.argv[1:]]
+as_command = sys.argv[-1] != "--as-program"
+args = [a for a in sys.argv[2:] if a != "--as-program"]
+code = main() if as_command else main(["run", *args])
+print(json.dumps({"code": code, "frozen": gc.get_freeze_count(),
+                  "preloaded": "w2t_bkin.session.preload" in sys.modules}))
+"""
+
+
+def _probe_freeze(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _FREEZE_PROBE, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_command_line_runs_sessions_preloaded_and_a_program_keeps_its_gc(root: Path) -> None:
+    # The console script exits after its batch: the session modules are loaded and frozen out
+    # of the garbage collector's full passes before its first in-process session.
+    command = _probe_freeze(str(root), "--session", "ses01", "--force")
+    assert command == {"code": 0, "frozen": command["frozen"], "preloaded": True}
+    assert command["frozen"] > 100_000
+    # main(argv) is a caller that goes on (a test, a program): nothing of its is frozen
+    program = _probe_freeze(str(root), "--session", "ses01", "--force", "--as-program")
+    assert program == {"code": 0, "frozen": 0, "preloaded": False}
+    # nothing to run: nothing loaded (an all-cached rerun stays fast)
+    cached = _probe_freeze(str(root))
+    assert cached == {"code": 0, "frozen": 0, "preloaded": False}

@@ -39,6 +39,12 @@ def invocation() -> list[str]:
     return ["w2t-bkin", *argv] if argv is not None else list(sys.argv)
 
 
+def owns_process() -> bool:
+    """Whether this process runs this one command and exits: the console script (``main()``
+    reading ``sys.argv``), not a caller of ``main(argv)`` that goes on (a test, a program)."""
+    return _state["argv"] is None
+
+
 def _version(value: bool) -> None:
     if value:
         stdout.print(f"w2t-bkin {__version__}")

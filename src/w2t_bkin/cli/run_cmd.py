@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from w2t_bkin.cli import app, invocation, stderr, stdout
+from w2t_bkin.cli import app, invocation, owns_process, stderr, stdout
 from w2t_bkin.cli._options import check_choice
 from w2t_bkin.errors import W2TError
 from w2t_bkin.model.results import SessionResult, SessionStatus
@@ -38,6 +38,7 @@ def run_sessions(
             config_path=config,
             invocation=invocation(),
             on_event=progress.handle,
+            own_process=owns_process(),
             **options,
         )
     return batch.results

@@ -173,9 +173,6 @@ def start_beside(call: Callable[[], _T]) -> Beside[_T] | None:
 def _fork(call: Callable[[], _T]) -> Beside[_T] | None:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    # Objects alive now are left out of the child's garbage collections: collecting would
-    # write to every one of them and copy the pages this process shares with the child.
-    gc.freeze()
     try:
         process = context.Process(
             target=_child, args=(sender, call), name="w2t-beside", daemon=True
@@ -186,7 +183,6 @@ def _fork(call: Callable[[], _T]) -> Beside[_T] | None:
         log.debug("could not fork a child process (%s); the call runs here", exc)
         return None
     finally:
-        gc.unfreeze()
         sender.close()  # the child holds its own copy
     return Beside(process, receiver, call)
 
@@ -238,6 +234,11 @@ class _Collect(logging.Handler):
 
 
 def _child(sender: Any, call: Callable[[], Any]) -> None:
+    # The objects inherited from the parent are left out of this process' garbage collections:
+    # collecting would write to every one of them and copy the pages it shares with the parent.
+    # (Frozen here, not in the parent before the fork: the parent's unfreeze afterwards would
+    # also undo what a worker froze for good, its preloaded modules.)
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # The inherited handlers write to the parent's files and terminal: the records go back
     # to the parent instead, which logs them where the call's records belong.

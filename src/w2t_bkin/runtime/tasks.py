@@ -178,7 +178,12 @@ class SerialExecutor:
     interpreter start), and a task sees the caller's state, so a debugger or a test's patch
     reaches it. A task that crashes the interpreter takes the coordinator with it: use a
     process pool (``--jobs 2`` and more) where that matters.
+
+    ``before_first``: called once, here, before the first task runs (not when there is none).
     """
+
+    def __init__(self, before_first: Callable[[], None] | None = None) -> None:
+        self.before_first = before_first
 
     def run(
         self,
@@ -191,6 +196,9 @@ class SerialExecutor:
         import os
 
         worker = f"pid {os.getpid()}"
+        if tasks and self.before_first is not None:
+            prepare, self.before_first = self.before_first, None
+            prepare()
         for index, spec in enumerate(tasks):
             try:
                 on_outcome(self._run_one(spec, on_event, retries, worker))

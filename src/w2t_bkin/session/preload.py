@@ -16,6 +16,7 @@ need when they meet it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 
 from w2t_bkin.report.backend import draw_to_files
@@ -58,3 +59,8 @@ for _name in OPTIONAL_MODULES:
 
 # PIL registers its image plugins on the first save; a worker's first QC report need not
 importlib.import_module("PIL.Image").preinit()
+
+# What is loaded now lives as long as the worker: the garbage collector's full passes (one
+# after every session's assembly, see the driver) skip these ~220,000 objects from now on,
+# and forked workers do not copy the pages that collecting them would write to.
+gc.freeze()

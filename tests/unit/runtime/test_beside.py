@@ -39,6 +39,26 @@ def test_result_is_computed_in_another_process(forkable: None) -> None:
     assert child_pid != os.getpid()
 
 
+def test_the_child_freezes_what_it_inherits_and_the_parent_keeps_its_freeze(
+    forkable: None,
+) -> None:
+    import gc
+
+    # A worker froze its preloaded modules for good: a child forked beside a session must not
+    # undo that (it once froze everything before the fork and unfroze it after).
+    gc.freeze()  # as a worker's preload does
+    try:
+        frozen_here = gc.get_freeze_count()
+        young = [[k] for k in range(20_000)]  # tracked, alive at the fork, not frozen here
+        in_child = _started(gc.get_freeze_count).result()
+        # (a few frozen objects may be freed meanwhile, here or in the child)
+        assert gc.get_freeze_count() > 0.9 * frozen_here
+        assert in_child > frozen_here + 0.9 * len(young)
+        del young
+    finally:
+        gc.unfreeze()
+
+
 def test_large_numpy_result_round_trips(forkable: None) -> None:
     import numpy as np
 

@@ -560,3 +560,21 @@ def test_dask_executor_uses_a_scheduler_started_elsewhere(tmp_path: Path) -> Non
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_the_serial_executor_prepares_once_before_its_first_task_and_not_for_none() -> None:
+    from w2t_bkin.runtime.tasks import SerialExecutor
+
+    recorder = Recorder()
+    prepared: list[int] = []
+
+    def prepare() -> None:
+        prepared.append(len(recorder.log))  # what had happened before it
+
+    executor = SerialExecutor(before_first=prepare)
+    recorder.run(executor, [])
+    assert prepared == []
+    recorder.run(executor, [spec("a", "echo", value=1), spec("b", "echo", value=2)])
+    recorder.run(executor, [spec("c", "echo", value=3)])
+    assert prepared == [0]
+    assert {k: o.value for k, o in recorder.outcomes.items()} == {"a": 1, "b": 2, "c": 3}

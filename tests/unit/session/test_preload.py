@@ -15,14 +15,17 @@ from w2t_bkin.testing import ExperimentSpec, write_experiment
 _SCRIPT = """
 import json, sys
 from pathlib import Path
+import gc
 import w2t_bkin.session.preload
 loaded = set(sys.modules)
+frozen = gc.get_freeze_count()
 from w2t_bkin.session import process_session
 result = process_session(Path(sys.argv[1]), "mouse01", "ses01")
 new = sorted(set(sys.modules) - loaded)
 import matplotlib
 backend = matplotlib.get_backend()
-print(json.dumps({"ok": result.ok, "error": result.error, "new": new, "backend": backend}))
+print(json.dumps({"ok": result.ok, "error": result.error, "new": new, "backend": backend,
+                  "frozen": frozen, "frozen_after": gc.get_freeze_count()}))
 """
 
 
@@ -42,6 +45,10 @@ def test_a_session_after_the_preload_imports_no_module(tmp_path: Path) -> None:
     # a module listed here is missing from w2t_bkin.session.preload.MODULES
     assert report["new"] == [], report["new"]
     assert report["backend"] == "agg"
+    # the loaded modules' objects are left out of the garbage collector's full passes, and
+    # stay so after a session (whose validation ran in a forked helper, which froze its own)
+    assert report["frozen"] > 100_000
+    assert report["frozen_after"] > 0.9 * report["frozen"]
 
 
 def test_the_preload_keeps_the_backend_a_user_named() -> None:
