@@ -344,7 +344,6 @@ def _validate_with_loaded_namespaces(
     import h5py
     import nwbinspector
     import pynwb
-    from hdmf.validate import ValidatorMap
 
     catalog = pynwb.get_type_map().namespace_catalog
     try:
@@ -372,7 +371,7 @@ def _validate_with_loaded_namespaces(
             builder = io.read_builder()
             errors = []
             for name in to_validate:
-                errors += ValidatorMap(catalog.get_namespace(name)).validate(builder)
+                errors += _validator_map(catalog.get_namespace(name)).validate(builder)
             nwbfile = io.read()
             messages = list(
                 nwbinspector.inspect_nwbfile_object(nwbfile_object=nwbfile, config=inspector_config)
@@ -382,6 +381,22 @@ def _validate_with_loaded_namespaces(
         return None
     findings = _schema_findings(errors)
     return findings + [_inspector_finding(message, path) for message in messages if message]
+
+
+_VALIDATOR_MAPS: dict[int, tuple[Any, Any]] = {}
+"""hdmf validator maps by the id of the namespace they were built from (which they keep
+alive): building one takes 20 ms, and a worker validates every session against the same."""
+
+
+def _validator_map(namespace: Any) -> Any:
+    """An hdmf ``ValidatorMap`` of ``namespace`` (a loaded one: the same object each session).
+    Its validators keep no state between validations, so one serves every file."""
+    from hdmf.validate import ValidatorMap
+
+    known = _VALIDATOR_MAPS.get(id(namespace))
+    if known is None or known[0] is not namespace:
+        known = _VALIDATOR_MAPS[id(namespace)] = (namespace, ValidatorMap(namespace))
+    return known[1]
 
 
 def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:

@@ -83,3 +83,29 @@ def test_other_cached_versions_go_the_full_way(real_data: Path) -> None:
     path = real_data / "nwb/DLC2NWB/examples/m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.nwb"
     full, quick = _both(path)
     assert quick == full
+
+
+def test_one_validator_map_serves_every_file_and_keeps_no_findings(
+    pipeline_nwb: Path, tmp_path: Path
+) -> None:
+    from w2t_bkin.nwb import validation
+
+    broken = tmp_path / "text_conversion.nwb"
+    shutil.copy(pipeline_nwb, broken)
+    with h5py.File(broken, "a") as handle:
+        data = handle["processing/behavior/PoseEstimation_cam_top/nose/data"]
+        data.attrs["conversion"] = "one"
+
+    def schema_findings(path: Path) -> list[dict[str, str | None]]:
+        report = validate_nwb(path, use_loaded_namespaces=True)
+        return [dict(f) for f in report.findings if f["check_name"] == "pynwb_validation"]
+
+    assert schema_findings(pipeline_nwb) == []
+    maps = dict(validation._VALIDATOR_MAPS)
+    assert maps  # built for this process' namespaces
+    found = schema_findings(broken)
+    assert len(found) == 1 and "expected 'float32', got 'utf'" in str(found[0]["message"])
+    assert schema_findings(pipeline_nwb) == []  # the broken file left nothing behind
+    assert {k: v[1] for k, v in validation._VALIDATOR_MAPS.items()} == {
+        k: v[1] for k, v in maps.items()
+    }  # the same maps, reused
