@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import tempfile
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,23 @@ from w2t_bkin.io_utils import current_umask, drop_resident_pages, file_mapping_o
 log = logging.getLogger(__name__)
 
 
+_DEFERRED_FILL: ContextVar[bool] = ContextVar("w2t_deferred_fill", default=False)
+"""True while :func:`write_nwbfile_staged` has hdmf write a file: the ChunkedGzipIO datasets
+are filled after hdmf is done, all together (:func:`fill_deferred_datasets`)."""
+
+
 class ChunkedGzipIO(H5DataIO):
     """An HDF5 gzip (+ shuffle) dataset whose chunks are compressed by us, in parallel threads.
 
     hdmf creates the dataset (empty, with the same chunking and filter pipeline it would give
-    ``data``); :func:`fill_deferred_datasets` then writes every chunk already compressed with
-    ``write_direct_chunk``. The file is byte-for-byte what HDF5's filters describe: each chunk is
-    a zlib stream of the shuffled chunk, so every HDF5 reader decodes it with its standard
-    ``deflate`` and ``shuffle`` filters. HDF5 itself compresses on one thread with zlib, about
+    ``data``) and hands it over (the ``dataset`` attribute); its chunks are then written
+    already compressed with ``write_direct_chunk``: at once, whoever writes the file (plain
+    ``NWBHDF5IO.write`` gives a complete file too), or, in :func:`write_nwbfile_staged`, after
+    hdmf is done, by :func:`fill_deferred_datasets` for every dataset of the file together.
+
+    The file is byte-for-byte what HDF5's filters describe: each chunk is a zlib stream of the
+    shuffled chunk, so every HDF5 reader decodes it with its standard ``deflate`` and
+    ``shuffle`` filters. HDF5 itself compresses on one thread with zlib, about
     30 MB/s on pose arrays; ISA-L's zlib-compatible encoder (``isal``) does ~10x that per core.
     """
 
@@ -45,6 +55,17 @@ class ChunkedGzipIO(H5DataIO):
         self.source = data
         self.level = level
         self.use_shuffle = shuffle
+
+    @property
+    def dataset(self) -> Any:
+        """The h5py dataset hdmf created for this array (``None`` before)."""
+        return H5DataIO.dataset.fget(self)  # type: ignore[attr-defined]
+
+    @dataset.setter
+    def dataset(self, created: Any) -> None:
+        H5DataIO.dataset.fset(self, created)  # type: ignore[attr-defined]
+        if not _DEFERRED_FILL.get():
+            fill_deferred_datasets([self])
 
     def __len__(self) -> int:
         return int(self.source.shape[0])
@@ -295,7 +316,11 @@ def write_nwbfile_staged(nwbfile: NWBFile, path: Path) -> Path:
     tmp = Path(tmp_name)
     try:
         with NWBHDF5IO(str(tmp), mode="w") as io:
-            io.write(nwbfile)
+            deferring = _DEFERRED_FILL.set(True)
+            try:
+                io.write(nwbfile)
+            finally:
+                _DEFERRED_FILL.reset(deferring)
             fill_deferred_datasets(deferred_datasets(nwbfile))
             check_all_written(io._file, path)  # hdmf's open h5py.File
         _fsync_path(tmp)

@@ -211,3 +211,29 @@ def test_views_of_a_file_backed_array_are_written_together_then_leave_memory(
         assert block[-1].startswith("drop ")
         assert sorted(block[:3]) == [f"{camera_id}_kp{k}" for k in range(3)]
     assert {spilled_order[3], spilled_order[7]} == {"drop cam0", "drop cam1"}
+
+
+def test_a_file_written_by_plain_pynwb_holds_every_array(tmp_path: Path) -> None:
+    # The builders' arrays (wrap_dataset) are also written by other writers than ours: a user's
+    # own NWBHDF5IO.write. hdmf creates each dataset empty; it must be filled there and then
+    # (it once read back as zeros, the chunks never written).
+    from pynwb import NWBHDF5IO
+
+    rng = np.random.default_rng(11)
+    config = AssemblyConfig(chunk_rows=1024)
+    multi = rng.normal(size=(5000, 2)).astype(np.float32)  # 5 chunks, the last an edge chunk
+    single = np.arange(7, dtype=np.int64)
+    nwbfile = _nwbfile()
+    for name, data in (("multi", multi), ("single", single)):
+        nwbfile.add_acquisition(
+            TimeSeries(name=name, data=wrap_dataset(data, config), unit="a.u.", rate=30.0)
+        )
+    path = tmp_path / "plain.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+
+    with h5py.File(path, "r") as f:
+        for name, expected in (("multi", multi), ("single", single)):
+            dataset = f[f"acquisition/{name}/data"]
+            assert dataset.compression == "gzip"
+            np.testing.assert_array_equal(dataset[()], expected)
