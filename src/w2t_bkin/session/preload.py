@@ -4,8 +4,11 @@ A session imports its heavy libraries where it uses them (``w2t-bkin --help`` an
 ``w2t-bkin status`` must start fast): PyAV, SciPy, pynwb and the NWB extensions, nwbinspector,
 matplotlib, PIL, isal. A worker that runs sessions should instead have them loaded before its
 first task, while the coordinator runs the preflight. Importing this module does that: the
-local pool's fork server imports it once for every worker it forks, and Dask workers import it
-as their ``preload`` (:data:`w2t_bkin.runtime.executors.common.WORKER_PRELOAD`).
+local pool's fork server imports it once for every worker it forks, Dask workers import it
+as their ``preload`` (:data:`w2t_bkin.runtime.executors.common.WORKER_PRELOAD`), and the
+command line before it runs its first session itself (``run_batch(own_process=True)``).
+It ends by freezing what is loaded out of the garbage collector's full passes
+(``gc.freeze``): import it only in a process that runs sessions and then exits.
 
 Complete for the sessions of :mod:`w2t_bkin.testing`'s generator (a test runs one in a process
 that imported only this module and checks that no module was imported after it); inputs that
