@@ -292,7 +292,13 @@ def run_batch(
 
 
 def _preload_here() -> None:
-    import w2t_bkin.session.preload  # noqa: F401  (importing it loads and freezes)
+    """What a worker imports as it starts (which loads and freezes the session modules)."""
+    import importlib
+
+    from w2t_bkin.runtime.executors.common import WORKER_PRELOAD
+
+    for name in WORKER_PRELOAD:
+        importlib.import_module(name)
 
 
 def _key(ref: SessionRef | SessionResult) -> tuple[str, str]:

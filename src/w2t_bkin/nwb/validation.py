@@ -384,8 +384,9 @@ def _validate_with_loaded_namespaces(
 
 
 _VALIDATOR_MAPS: dict[int, tuple[Any, Any]] = {}
-"""hdmf validator maps by the id of the namespace they were built from (which they keep
-alive): building one takes 20 ms, and a worker validates every session against the same."""
+"""hdmf validator maps by the id of the namespace they were built from, with that namespace
+(held here, so its id names no other object): building one takes 20 ms, and a worker validates
+every session against the same. (A namespace is a dict: it cannot be a key itself.)"""
 
 
 def _validator_map(namespace: Any) -> Any:
@@ -393,10 +394,9 @@ def _validator_map(namespace: Any) -> Any:
     Its validators keep no state between validations, so one serves every file."""
     from hdmf.validate import ValidatorMap
 
-    known = _VALIDATOR_MAPS.get(id(namespace))
-    if known is None or known[0] is not namespace:
-        known = _VALIDATOR_MAPS[id(namespace)] = (namespace, ValidatorMap(namespace))
-    return known[1]
+    if id(namespace) not in _VALIDATOR_MAPS:
+        _VALIDATOR_MAPS[id(namespace)] = (namespace, ValidatorMap(namespace))
+    return _VALIDATOR_MAPS[id(namespace)][1]
 
 
 def _pynwb_findings(path: Path) -> list[dict[str, str | None]]:

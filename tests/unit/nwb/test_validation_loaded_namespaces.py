@@ -51,13 +51,19 @@ def test_pipeline_file_with_every_extension(
     assert full  # the fixture has best-practice findings: the comparison is not of two empties
 
 
-def test_schema_violation_is_reported_the_same(pipeline_nwb: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def text_conversion_nwb(pipeline_nwb: Path, tmp_path: Path) -> Path:
+    """The pipeline file with one schema violation pynwb still reads."""
     broken = tmp_path / "text_conversion.nwb"
     shutil.copy(pipeline_nwb, broken)
     with h5py.File(broken, "a") as handle:
         data = handle["processing/behavior/PoseEstimation_cam_top/nose/data"]
-        data.attrs["conversion"] = "one"  # the schema says float32; pynwb still reads it
-    full, quick = _both(broken)
+        data.attrs["conversion"] = "one"  # the schema says float32
+    return broken
+
+
+def test_schema_violation_is_reported_the_same(text_conversion_nwb: Path) -> None:
+    full, quick = _both(text_conversion_nwb)
     assert quick == full
     assert any(f["check_name"] == "pynwb_validation" for f in full)
 
@@ -86,15 +92,9 @@ def test_other_cached_versions_go_the_full_way(real_data: Path) -> None:
 
 
 def test_one_validator_map_serves_every_file_and_keeps_no_findings(
-    pipeline_nwb: Path, tmp_path: Path
+    pipeline_nwb: Path, text_conversion_nwb: Path
 ) -> None:
     from w2t_bkin.nwb import validation
-
-    broken = tmp_path / "text_conversion.nwb"
-    shutil.copy(pipeline_nwb, broken)
-    with h5py.File(broken, "a") as handle:
-        data = handle["processing/behavior/PoseEstimation_cam_top/nose/data"]
-        data.attrs["conversion"] = "one"
 
     def schema_findings(path: Path) -> list[dict[str, str | None]]:
         report = validate_nwb(path, use_loaded_namespaces=True)
@@ -103,7 +103,7 @@ def test_one_validator_map_serves_every_file_and_keeps_no_findings(
     assert schema_findings(pipeline_nwb) == []
     maps = dict(validation._VALIDATOR_MAPS)
     assert maps  # built for this process' namespaces
-    found = schema_findings(broken)
+    found = schema_findings(text_conversion_nwb)
     assert len(found) == 1 and "expected 'float32', got 'utf'" in str(found[0]["message"])
     assert schema_findings(pipeline_nwb) == []  # the broken file left nothing behind
     assert {k: v[1] for k, v in validation._VALIDATOR_MAPS.items()} == {
