@@ -219,6 +219,11 @@ def run_batch(
     n_to_run = 0 if dry_run else sum(p.must_run for p in plans.values())
     starting: _StartingExecutor | None = None
     if n_to_run and isinstance(executor, str) and executor == "dask":
+        if scheduler is None and execution.slurm_jobs == 0:
+            # the fork server of the LocalCluster's workers, importing the session code once
+            from w2t_bkin.runtime.executors.dask_cluster import start_worker_server as start_dask
+
+            start_dask()
         # a Dask cluster starts (its workers importing the session code) while the preflight
         # reads the inputs
         starting = _StartingExecutor(lambda: _executor("dask", jobs, scheduler, execution))

@@ -28,18 +28,10 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from w2t_bkin.runtime.executors.common import NATIVE_THREAD_VARIABLES
+
 IDLE_SHUTDOWN_S = 120.0
 """Seconds a pool waits unused after its last run before its processes exit."""
-
-NATIVE_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
-"""Thread-count variables of native libraries; each process worker sets them to 1."""
 
 
 @dataclass(frozen=True)

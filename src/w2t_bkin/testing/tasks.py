@@ -89,3 +89,25 @@ def cpus_shared() -> bool:
     from w2t_bkin.runtime import beside
 
     return beside._cpus_shared
+
+
+def native_threads() -> dict[str, object]:
+    """How this worker's native libraries run: the thread-count variables it started with, the
+    threads its BLAS library uses (threadpoolctl), and the command line of its parent process
+    (a fork server's, or a nanny's)."""
+    import threadpoolctl
+
+    from w2t_bkin.runtime.executors.common import NATIVE_THREAD_VARIABLES
+
+    blas = [
+        pool["num_threads"]
+        for pool in threadpoolctl.threadpool_info()
+        if pool["user_api"] == "blas"
+    ]
+    parent = Path(f"/proc/{os.getppid()}/cmdline")
+    return {
+        "environ": {name: os.environ.get(name) for name in NATIVE_THREAD_VARIABLES},
+        "blas_threads": blas,
+        "parent": parent.read_bytes().replace(b"\0", b" ").decode() if parent.exists() else "",
+        "parent_pid": os.getppid(),
+    }

@@ -185,6 +185,65 @@ def test_local_workers_fork_no_helper_process_unless_each_has_two_cpus(
     assert rec.outcomes["a"].value is (available_cpus() < 2 * local.jobs)
 
 
+NATIVE_THREADS_SCRIPT = """
+import json, os, sys
+from w2t_bkin.runtime.executors import make_executor
+from w2t_bkin.runtime.tasks import TaskSpec
+outcomes = []
+with make_executor(sys.argv[1], 2) as executor:
+    executor.run(
+        [TaskSpec("a", "w2t_bkin.testing.tasks:native_threads", {})],
+        on_event=lambda event: None,
+        on_outcome=outcomes.append,
+    )
+here = {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
+print(json.dumps({"error": outcomes[0].error, "value": outcomes[0].value, "here": here}))
+"""
+
+
+def native_threads_in_a_fresh_interpreter(kind: str) -> dict[str, Any]:
+    """What the ``native_threads`` task saw in a worker of a ``kind`` executor that a new
+    interpreter made (its fork server started there), where the user set OMP_NUM_THREADS=3."""
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("_THREADS")}
+    environ["OMP_NUM_THREADS"] = "3"
+    done = subprocess.run(
+        [sys.executable, "-c", NATIVE_THREADS_SCRIPT, kind],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    assert found["error"] is None
+    return found
+
+
+def test_local_workers_run_native_libraries_on_one_thread_unless_the_user_said() -> None:
+    # idle OpenBLAS threads spin on the CPUs the other workers need
+    found = native_threads_in_a_fresh_interpreter("local")
+    worker = found["value"]
+    assert worker["environ"]["OMP_NUM_THREADS"] == "3"  # set by the user: kept
+    assert worker["environ"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert worker["environ"]["NUMBA_NUM_THREADS"] == "1"
+    assert worker["blas_threads"] and set(worker["blas_threads"]) == {1}
+    assert "multiprocessing.forkserver" in worker["parent"]
+    # the coordinator's own environment is left as it was
+    assert found["here"] == {"OPENBLAS_NUM_THREADS": None, "NUMBA_NUM_THREADS": None}
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_are_forked_with_one_native_thread() -> None:
+    found = native_threads_in_a_fresh_interpreter("dask")
+    worker = found["value"]
+    assert worker["environ"]["OMP_NUM_THREADS"] == "3"
+    assert worker["environ"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert worker["blas_threads"] and set(worker["blas_threads"]) == {1}
+    assert "multiprocessing.forkserver" in worker["parent"]
+    assert found["here"]["NUMBA_NUM_THREADS"] is None
+
+
 def test_events_arrive_in_order_before_the_outcome_in_the_calling_thread(
     local: LocalExecutor,
 ) -> None:
@@ -440,6 +499,17 @@ def test_local_cluster_workers_keep_the_adaptive_malloc_thresholds(
     assert len(workers) == 2 and set(workers.values()) == {(None, "1")}
     # distributed's default, which the nanny preload removes as the nanny starts
     assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+
+
+def test_local_cluster_workers_are_forked_from_one_server(dask_local: DaskExecutor) -> None:
+    # the server imported distributed and the session code once; the workers share its pages
+    from w2t_bkin.testing.tasks import native_threads
+
+    workers = dask_local.client.run(native_threads)
+    assert len(workers) == 2
+    parents = {worker["parent_pid"] for worker in workers.values()}
+    assert len(parents) == 1 and parents != {os.getpid()}
+    assert all("multiprocessing.forkserver" in w["parent"] for w in workers.values())
 
 
 def test_local_cluster_workers_import_the_session_code_as_they_start(

@@ -22,6 +22,7 @@ Retry policy (:class:`Ledger`)
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,36 @@ imports (pynwb, the NWB extensions, nwbinspector, matplotlib, PyAV, SciPy: about
 CPU-seconds; :mod:`w2t_bkin.session.preload`). The local pool's fork server imports them once
 for every worker it forks; the workers of a Dask ``LocalCluster`` started here import them as
 their ``preload``, while the coordinator runs the preflight."""
+
+NATIVE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+"""Thread-count variables of native libraries (BLAS, OpenMP, numexpr, numba)."""
+
+
+def one_native_thread_environ() -> dict[str, str]:
+    """The variables a worker process starts with: one thread in each native library, where
+    the user has not set a count of their own.
+
+    A worker is one of several processes sharing the CPUs, so threads of its own gain nothing,
+    and OpenBLAS's cost something: after each call they spin on a CPU before sleeping. A
+    session makes BLAS calls on long vectors (the clock fits), and that spinning took 8 % of
+    the CPU time of 2 workers on 2 CPUs (8 sessions of 10 min: 11.27 -> 10.72 s wall, 20.6 ->
+    19.6 CPU-seconds, medians of 4 alternating rounds). Dask's nanny sets the same for the
+    workers it spawns (``distributed.nanny.pre-spawn-environ``).
+    """
+    return {name: "1" for name in NATIVE_THREAD_VARIABLES if name not in os.environ}
+
+
+DASK_WORKER_PRELOAD = ("distributed", *WORKER_PRELOAD)
+"""What the fork server of a Dask ``LocalCluster`` started here imports: ``distributed`` (the
+nanny's worker process code), then :data:`WORKER_PRELOAD`. Its workers are forked from it
+(:class:`~w2t_bkin.runtime.executors.dask_cluster.DaskExecutor`)."""
 
 NANNY_PRELOAD = "w2t_bkin.runtime.executors.dask_nanny"
 """The preload of a Dask worker's nanny (:mod:`~w2t_bkin.runtime.executors.dask_nanny`): its

@@ -5,6 +5,11 @@ Events from tasks travel through a ``distributed.Queue`` named for the run (the 
 relays them; they are small tuples of strings and numbers) and are delivered in the calling
 thread by :meth:`DaskExecutor.run`, which polls the queue and the finished futures.
 
+The nannies of a ``LocalCluster`` started here fork their worker processes from this
+interpreter's fork server (``distributed.worker.multiprocessing-method = "forkserver"``), which
+imports ``distributed`` and the session code once, instead of spawning a fresh interpreter per
+worker that imports them again (:func:`start_worker_server`).
+
 Lost workers: the scheduler of a cluster this executor starts gives up on a task the first
 time a worker dies under it (``distributed.scheduler.allowed-failures = 0``), so the task's
 ``retries`` alone decide how often it runs again. A scheduler started elsewhere keeps its own
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -28,14 +34,18 @@ from typing import Any
 from w2t_bkin.errors import ConfigError
 from w2t_bkin.extras import require
 from w2t_bkin.runtime.executors.common import (
+    DASK_WORKER_PRELOAD,
     NANNY_PRELOAD,
     POLL_S,
     WORKER_PRELOAD,
     AttemptResult,
     Ledger,
     describe,
+    one_native_thread_environ,
     run_attempt,
 )
+from w2t_bkin.runtime.executors.dask_nanny import DROPPED
+from w2t_bkin.runtime.executors.local import fork_server_context, start_fork_server
 from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 
 PURPOSE = "running tasks on a Dask cluster (--executor dask)"
@@ -124,24 +134,32 @@ class DaskExecutor:
         self.jobs = jobs
         self.scheduler = scheduler
         self._cluster: Any = None
+        self._start_method: Any = None
         if scheduler is None:
             import dask
 
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **QUIET_CLUSTER}):
-                self._cluster = distributed.LocalCluster(
-                    n_workers=jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    # dashboard_address=None alone still serves HTTP on :8787 (a warning, an
-                    # error under -W error, when another cluster holds the port)
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
-                    host="127.0.0.1",
-                    # each worker imports the session code as it starts, not in its first task
-                    preload=list(WORKER_PRELOAD),
-                    # ... and keeps glibc's adaptive malloc thresholds
-                    preload_nanny=[NANNY_PRELOAD],
-                )
+            self._start_method = _fork_workers(dask)
+            try:
+                with dask.config.set(
+                    {"distributed.scheduler.allowed-failures": 0, **QUIET_CLUSTER}
+                ):
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        # dashboard_address=None alone still serves HTTP on :8787 (a warning, an
+                        # error under -W error, when another cluster holds the port)
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
+                        host="127.0.0.1",
+                        # each worker imports the session code as it starts, not in its first task
+                        preload=list(WORKER_PRELOAD),
+                        # ... and keeps glibc's adaptive malloc thresholds
+                        preload_nanny=[NANNY_PRELOAD],
+                    )
+            except BaseException:
+                self._start_method.__exit__(None, None, None)
+                raise
             self._client: Any = distributed.Client(self._cluster)
         else:
             self._client = _connect(distributed, scheduler)
@@ -204,6 +222,9 @@ class DaskExecutor:
         cluster, self._cluster = self._cluster, None
         if cluster is not None:
             cluster.close()
+        start_method, self._start_method = self._start_method, None
+        if start_method is not None:
+            start_method.__exit__(None, None, None)
 
     # ----------------------------------------------------------------------------------------
 
@@ -286,6 +307,49 @@ def _lost_reason(distributed: ModuleType, exc: BaseException) -> str | None:
     if isinstance(exc, (distributed.KilledWorker, CommClosedError)):
         return describe(exc)
     return None
+
+
+def _fork_workers(dask: ModuleType) -> Any:
+    """Have the nannies of a ``LocalCluster`` fork their worker processes from this
+    interpreter's fork server, which imports ``distributed`` and the session code once
+    (:data:`~w2t_bkin.runtime.executors.common.DASK_WORKER_PRELOAD`), instead of spawning each
+    from a fresh interpreter that imports them again: the workers start sooner and share those
+    pages. The server starts now, with the environment the nanny gives a worker it spawns.
+
+    Returns the ``dask.config.set`` to undo when the cluster is closed: until then a worker the
+    nanny starts again (after its process died) comes from the same server.
+    """
+    if fork_server_context(DASK_WORKER_PRELOAD).get_start_method() != "forkserver":
+        return dask.config.set({})  # spawn (the nanny's default) where there is no fork server
+    start_worker_server()
+    return dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+
+
+def start_worker_server() -> None:
+    """Start the fork server that the workers of a ``LocalCluster`` made by
+    :class:`DaskExecutor` come from (returns at once; its imports run in its own process).
+    The batch calls it before it starts the cluster in a thread, while it reads the inputs."""
+    import dask
+
+    start_fork_server(DASK_WORKER_PRELOAD, _worker_environ(dask))
+
+
+def _worker_environ(dask: ModuleType) -> dict[str, str]:
+    """The variables a nanny sets before it spawns a worker: one thread in each native library
+    (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`, as
+    ``distributed.nanny.pre-spawn-environ`` has by default), what that configuration key adds,
+    and a fixed hash seed; less what :mod:`~w2t_bkin.runtime.executors.dask_nanny` drops. A
+    variable already set here wins, as it does for the nanny."""
+    configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    environ = one_native_thread_environ()
+    environ.update(
+        {name: os.environ.get(name, str(v)) for name, v in configured.items() if v is not None}
+    )
+    if environ.get("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED")) in (None, "0"):
+        environ["PYTHONHASHSEED"] = "6640"  # the nanny's choice: every worker hashes alike
+    for name in DROPPED:
+        environ.pop(name, None)
+    return environ
 
 
 def _connect(distributed: ModuleType, scheduler: str) -> Any:

@@ -7,7 +7,8 @@ from a ``forkserver`` (``spawn`` where the platform has none): a clean server pr
 coordinator, so no lock or thread of the coordinator is inherited. The server imports the
 session code once (:data:`~w2t_bkin.runtime.executors.common.WORKER_PRELOAD`) and every worker
 starts with it, instead of each importing it again; :func:`start_worker_server` starts it
-early, so those imports run while the batch is planned.
+early, so those imports run while the batch is planned, and with one thread in each native
+library (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`).
 Workers ignore SIGINT, so Ctrl-C in a terminal (which signals the whole process group) reaches
 only the coordinator, which then terminates them itself, by PID.
 
@@ -22,7 +23,7 @@ import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.managers import SyncManager
@@ -36,6 +37,7 @@ from w2t_bkin.runtime.executors.common import (
     AttemptResult,
     Ledger,
     describe,
+    one_native_thread_environ,
     run_attempt,
 )
 from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
@@ -60,12 +62,42 @@ def worker_context() -> Any:
     return fork_server_context(WORKER_PRELOAD)
 
 
-def start_worker_server() -> None:
-    """Start the fork server now (returns at once; its imports run in its own process)."""
-    if worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+_server_started = False
+"""Whether :func:`start_fork_server` started the server (it sets ``environ`` only then)."""
 
-        forkserver.ensure_running()
+
+def start_fork_server(preload: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+    """Start this interpreter's fork server now, preloading ``preload`` (returns at once; the
+    imports run in the server's own process). Nothing where it runs already or where the
+    platform has none.
+
+    ``environ``: variables the server, and so every process forked from it, starts with
+    (read once at start-up, like ``OMP_NUM_THREADS`` or ``PYTHONHASHSEED``); this process's
+    environment is left as it was.
+    """
+    global _server_started
+    if _server_started or fork_server_context(preload).get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    saved = {name: os.environ.get(name) for name in environ or {}}
+    os.environ.update(environ or {})
+    try:
+        forkserver.ensure_running()  # the server inherits os.environ as it is now
+        _server_started = True
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def start_worker_server() -> None:
+    """Start the fork server of the local pool's workers now (:func:`start_fork_server` of
+    :data:`WORKER_PRELOAD`), its native libraries on one thread each
+    (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`)."""
+    start_fork_server(WORKER_PRELOAD, one_native_thread_environ())
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,6 +212,7 @@ class LocalExecutor:
     # ----------------------------------------------------------------------------------------
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
+        start_worker_server()  # nothing when the batch started it already
         if self._manager is None:
             self._manager = self._context.Manager()
             self._events = self._manager.Queue()
