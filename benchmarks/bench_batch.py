@@ -12,7 +12,7 @@
   Peak memory is the largest resident set of the coordinating process and its children.
 * Long sessions: 8 sessions of 10 min at 150 Hz, where per-session work fills the batch: 2
   workers (local pool and Dask) against 1 pinned to one CPU, and against ``--jobs 1`` free to
-  use both CPUs.
+  use both CPUs; the Dask row also against a 1-worker ``LocalCluster``.
 * Dask overhead per session: the 8-session batch on a 1-worker ``LocalCluster`` against the
   in-process executor without its helper process (a Dask worker has none), per session.
 """
@@ -197,6 +197,8 @@ def _long_sessions(scale: str, ceiling: float) -> list[dict[str, Any]]:
         "serial": (("--jobs", "1"), None),
         "local": (("--jobs", "2", "--executor", "local"), None),
         "dask": (("--jobs", "2", "--executor", "dask"), None),
+        # the same cluster kind with one worker (no helper process: a Dask worker has none)
+        "dask-1": (("--jobs", "1", "--executor", "dask"), None),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
@@ -232,7 +234,22 @@ def _long_sessions(scale: str, ceiling: float) -> list[dict[str, Any]]:
                 f"for 2 CPU-bound processes: {ceiling:.2f}x; against --jobs 1 free to use both "
                 f"CPUs ({serial_s:.2f} s): {serial_s / two_s:.2f}x; CPUs busy on average "
                 f"(machine-wide): 2 workers {used[executor]:.2f}, --jobs 1 {used['serial']:.2f}, "
-                f"pinned {used['one-cpu']:.2f}",
+                f"pinned {used['one-cpu']:.2f}{_against_one_dask_worker(executor, times, used)}",
             }
         )
     return rows
+
+
+def _against_one_dask_worker(
+    executor: str, times: dict[str, list[float]], used: dict[str, float]
+) -> str:
+    """The Dask row's speed-up against a 1-worker ``LocalCluster`` (same executor, one worker)."""
+    if executor != "dask":
+        return ""
+    one_s, two_s = statistics.median(times["dask-1"]), statistics.median(times["dask"])
+    ratios = [one / two for one, two in zip(times["dask-1"], times["dask"], strict=True)]
+    return (
+        f"; against a 1-worker Dask LocalCluster ({one_s:.2f} s, CPUs busy "
+        f"{used['dask-1']:.2f}): {one_s / two_s:.2f}x (rounds "
+        f"{', '.join(f'{r:.2f}x' for r in ratios)})"
+    )
