@@ -376,6 +376,11 @@ def _executor(
         return SerialExecutor(before_first=_preload_here if own_process else None)
     from w2t_bkin.runtime.executors import make_executor
 
+    if kind == "local":
+        from w2t_bkin.runtime.executors.local import start_worker_server
+
+        start_worker_server()  # session workers: one native thread each (started already?)
+
     if kind == "dask" and scheduler is None and execution.slurm_jobs > 0:
         cluster = slurm_cluster(execution)
         cluster.scale(jobs=execution.slurm_jobs)  # sbatch: one job per worker

@@ -187,10 +187,17 @@ def test_local_workers_fork_no_helper_process_unless_each_has_two_cpus(
 
 NATIVE_THREADS_SCRIPT = """
 import json, os, sys
+from w2t_bkin.batch import _executor
+from w2t_bkin.config import ExecutionConfig
 from w2t_bkin.runtime.executors import make_executor
 from w2t_bkin.runtime.tasks import TaskSpec
 outcomes = []
-with make_executor(sys.argv[1], 2) as executor:
+kind, made_by = sys.argv[1], sys.argv[2]
+if made_by == "batch":  # the executor a batch of sessions runs on
+    made = _executor(kind, 2, None, ExecutionConfig())
+else:  # a pool for other jobs (spike sorting, pose estimation)
+    made = make_executor(kind, 2)
+with made as executor:
     executor.run(
         [TaskSpec("a", "w2t_bkin.testing.tasks:native_threads", {})],
         on_event=lambda event: None,
@@ -201,13 +208,14 @@ print(json.dumps({"error": outcomes[0].error, "value": outcomes[0].value, "here"
 """
 
 
-def native_threads_in_a_fresh_interpreter(kind: str) -> dict[str, Any]:
+def native_threads_in_a_fresh_interpreter(kind: str, made_by: str) -> dict[str, Any]:
     """What the ``native_threads`` task saw in a worker of a ``kind`` executor that a new
-    interpreter made (its fork server started there), where the user set OMP_NUM_THREADS=3."""
+    interpreter made (its fork server started there) for a batch of sessions (``made_by`` =
+    "batch") or for other jobs ("jobs"), where the user set OMP_NUM_THREADS=3."""
     environ = {k: v for k, v in os.environ.items() if not k.endswith("_THREADS")}
     environ["OMP_NUM_THREADS"] = "3"
     done = subprocess.run(
-        [sys.executable, "-c", NATIVE_THREADS_SCRIPT, kind],
+        [sys.executable, "-c", NATIVE_THREADS_SCRIPT, kind, made_by],
         capture_output=True,
         text=True,
         env=environ,
@@ -220,9 +228,9 @@ def native_threads_in_a_fresh_interpreter(kind: str) -> dict[str, Any]:
     return found
 
 
-def test_local_workers_run_native_libraries_on_one_thread_unless_the_user_said() -> None:
+def test_local_session_workers_run_native_libraries_on_one_thread_unless_the_user_said() -> None:
     # idle OpenBLAS threads spin on the CPUs the other workers need
-    found = native_threads_in_a_fresh_interpreter("local")
+    found = native_threads_in_a_fresh_interpreter("local", "batch")
     worker = found["value"]
     assert worker["environ"]["OMP_NUM_THREADS"] == "3"  # set by the user: kept
     assert worker["environ"]["OPENBLAS_NUM_THREADS"] == "1"
@@ -233,11 +241,20 @@ def test_local_workers_run_native_libraries_on_one_thread_unless_the_user_said()
     assert found["here"] == {"OPENBLAS_NUM_THREADS": None, "NUMBA_NUM_THREADS": None}
 
 
-@pytest.mark.slow
-def test_local_cluster_workers_are_forked_with_one_native_thread() -> None:
-    found = native_threads_in_a_fresh_interpreter("dask")
-    worker = found["value"]
+def test_local_workers_of_other_jobs_keep_the_environment() -> None:
+    # a spike sorter's n_jobs or a pose model threads as this process would
+    worker = native_threads_in_a_fresh_interpreter("local", "jobs")["value"]
     assert worker["environ"]["OMP_NUM_THREADS"] == "3"
+    assert worker["environ"]["OPENBLAS_NUM_THREADS"] is None
+    assert worker["environ"]["NUMBA_NUM_THREADS"] is None
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_are_forked_with_the_nannys_environment() -> None:
+    # as distributed's nanny sets for a worker it spawns: one BLAS/OpenMP thread
+    found = native_threads_in_a_fresh_interpreter("dask", "jobs")
+    worker = found["value"]
+    assert worker["environ"]["OMP_NUM_THREADS"] == "3"  # set by the user: kept
     assert worker["environ"]["OPENBLAS_NUM_THREADS"] == "1"
     assert worker["blas_threads"] and set(worker["blas_threads"]) == {1}
     assert "multiprocessing.forkserver" in worker["parent"]

@@ -41,7 +41,6 @@ from w2t_bkin.runtime.executors.common import (
     AttemptResult,
     Ledger,
     describe,
-    one_native_thread_environ,
     run_attempt,
 )
 from w2t_bkin.runtime.executors.dask_nanny import DROPPED
@@ -334,17 +333,20 @@ def start_worker_server() -> None:
     start_fork_server(DASK_WORKER_PRELOAD, _worker_environ(dask))
 
 
+NANNY_ENVIRON = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+"""``distributed.nanny.pre-spawn-environ`` by default, less ``MALLOC_TRIM_THRESHOLD_`` (see
+:mod:`~w2t_bkin.runtime.executors.dask_nanny`): one BLAS/OpenMP thread per worker. Until
+``distributed`` is imported, Dask's configuration holds only what the user configured."""
+
+
 def _worker_environ(dask: ModuleType) -> dict[str, str]:
-    """The variables a nanny sets before it spawns a worker: one thread in each native library
-    (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`, as
-    ``distributed.nanny.pre-spawn-environ`` has by default), what that configuration key adds,
-    and a fixed hash seed; less what :mod:`~w2t_bkin.runtime.executors.dask_nanny` drops. A
-    variable already set here wins, as it does for the nanny."""
+    """The variables a nanny sets before it spawns a worker: :data:`NANNY_ENVIRON`, what the
+    user configured under ``distributed.nanny.pre-spawn-environ``, and a fixed hash seed; less
+    what :mod:`~w2t_bkin.runtime.executors.dask_nanny` drops. A variable already set here wins,
+    as it does for the nanny."""
     configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    environ = one_native_thread_environ()
-    environ.update(
-        {name: os.environ.get(name, str(v)) for name, v in configured.items() if v is not None}
-    )
+    wanted = {**NANNY_ENVIRON, **{name: v for name, v in configured.items() if v is not None}}
+    environ = {name: os.environ.get(name, str(v)) for name, v in wanted.items()}
     if environ.get("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED")) in (None, "0"):
         environ["PYTHONHASHSEED"] = "6640"  # the nanny's choice: every worker hashes alike
     for name in DROPPED:

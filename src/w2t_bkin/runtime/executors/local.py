@@ -7,8 +7,9 @@ from a ``forkserver`` (``spawn`` where the platform has none): a clean server pr
 coordinator, so no lock or thread of the coordinator is inherited. The server imports the
 session code once (:data:`~w2t_bkin.runtime.executors.common.WORKER_PRELOAD`) and every worker
 starts with it, instead of each importing it again; :func:`start_worker_server` starts it
-early, so those imports run while the batch is planned, and with one thread in each native
-library (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`).
+early, so those imports run while the batch is planned, and for a batch of sessions with one
+thread in each native library
+(:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`).
 Workers ignore SIGINT, so Ctrl-C in a terminal (which signals the whole process group) reaches
 only the coordinator, which then terminates them itself, by PID.
 
@@ -96,7 +97,12 @@ def start_fork_server(preload: Sequence[str], environ: Mapping[str, str] | None 
 def start_worker_server() -> None:
     """Start the fork server of the local pool's workers now (:func:`start_fork_server` of
     :data:`WORKER_PRELOAD`), its native libraries on one thread each
-    (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`)."""
+    (:func:`~w2t_bkin.runtime.executors.common.one_native_thread_environ`).
+
+    A batch of sessions starts it before its pool (:func:`w2t_bkin.batch.run_batch`); a pool
+    whose workers run jobs that thread on their own (a spike sorter's ``n_jobs``, a pose model
+    in its own environment) starts the server as it starts, with this process's environment.
+    """
     start_fork_server(WORKER_PRELOAD, one_native_thread_environ())
 
 
@@ -212,7 +218,6 @@ class LocalExecutor:
     # ----------------------------------------------------------------------------------------
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
-        start_worker_server()  # nothing when the batch started it already
         if self._manager is None:
             self._manager = self._context.Manager()
             self._events = self._manager.Queue()
