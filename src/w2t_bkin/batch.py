@@ -379,7 +379,7 @@ def _executor(
     if kind == "local":
         from w2t_bkin.runtime.executors.local import start_worker_server
 
-        start_worker_server()  # session workers: one native thread each (started already?)
+        start_worker_server()  # one native thread per session worker (unless started)
 
     if kind == "dask" and scheduler is None and execution.slurm_jobs > 0:
         cluster = slurm_cluster(execution)

@@ -61,12 +61,13 @@ def one_native_thread_environ() -> dict[str, str]:
     """The variables a worker process starts with: one thread in each native library, where
     the user has not set a count of their own.
 
-    A worker is one of several processes sharing the CPUs, so threads of its own gain nothing,
-    and OpenBLAS's cost something: after each call they spin on a CPU before sleeping. A
-    session makes BLAS calls on long vectors (the clock fits), and that spinning took 8 % of
-    the CPU time of 2 workers on 2 CPUs (8 sessions of 10 min: 11.27 -> 10.72 s wall, 20.6 ->
-    19.6 CPU-seconds, medians of 4 alternating rounds). Dask's nanny sets the same for the
-    workers it spawns (``distributed.nanny.pre-spawn-environ``).
+    A worker of a batch of sessions is one of several processes sharing the CPUs, so threads
+    of its own gain nothing, and OpenBLAS's cost something: after each call they spin on a CPU
+    before sleeping. A session makes BLAS calls on long vectors (the clock fits, for one), and
+    with 2 workers on 2 CPUs that spinning took 5 % of the machine's CPU time (8 sessions of 10
+    min: 11.27 -> 10.72 s wall, 20.6 -> 19.6 CPU-seconds, medians of 4 alternating rounds).
+    Dask's nanny sets the BLAS and OpenMP ones for the workers it spawns
+    (``distributed.nanny.pre-spawn-environ``).
     """
     return {name: "1" for name in NATIVE_THREAD_VARIABLES if name not in os.environ}
 
