@@ -218,21 +218,11 @@ def run_batch(
     plans = {ref: _plan(root, ref, config_path, registry, force) for ref in refs}
     n_to_run = 0 if dry_run else sum(p.must_run for p in plans.values())
     starting: _StartingExecutor | None = None
-    if n_to_run and isinstance(executor, str) and executor == "dask":
-        if scheduler is None and execution.slurm_jobs == 0:
-            # the fork server of the LocalCluster's workers, importing the session code once
-            from w2t_bkin.runtime.executors.dask_cluster import start_worker_server as start_dask
-
-            start_dask()
-        # a Dask cluster starts (its workers importing the session code) while the preflight
-        # reads the inputs
-        starting = _StartingExecutor(lambda: _executor("dask", jobs, scheduler, execution))
-    elif n_to_run > 1 and executor == "local" and jobs > 1:
-        # local workers come from a fork server that imports the session code once: start it
-        # now, so those imports run while the preflight reads the inputs
-        from w2t_bkin.runtime.executors.local import start_worker_server
-
-        start_worker_server()
+    if n_to_run and isinstance(executor, str):
+        # the workers' imports of the session code run while the preflight reads the inputs
+        _start_worker_server(executor, jobs, scheduler, execution)
+        if executor == "dask":  # ... and so does the rest of a Dask cluster's start
+            starting = _StartingExecutor(lambda: _executor("dask", jobs, scheduler, execution))
     made: Executor | None = None
     try:
         from w2t_bkin.session.preflight import preflight
@@ -376,11 +366,7 @@ def _executor(
         return SerialExecutor(before_first=_preload_here if own_process else None)
     from w2t_bkin.runtime.executors import make_executor
 
-    if kind == "local":
-        from w2t_bkin.runtime.executors.local import start_worker_server
-
-        start_worker_server()  # one native thread per session worker (unless started)
-
+    _start_worker_server(kind, jobs, scheduler, execution)  # nothing when it runs already
     if kind == "dask" and scheduler is None and execution.slurm_jobs > 0:
         cluster = slurm_cluster(execution)
         cluster.scale(jobs=execution.slurm_jobs)  # sbatch: one job per worker
@@ -391,6 +377,24 @@ def _executor(
             raise
         return _OwningExecutor(inner, cluster)
     return make_executor(kind, jobs, scheduler)
+
+
+def _start_worker_server(
+    kind: ExecutorKind, jobs: int, scheduler: str | None, execution: ExecutionConfig
+) -> None:
+    """Start the fork server the batch's workers will come from, when they come from one on
+    this machine: the local pool's (its session workers on one native thread each) or that
+    of a Dask ``LocalCluster``'s. It imports the session code once, in its own process."""
+    if scheduler is not None:
+        return
+    if kind == "local" and jobs > 1:
+        from w2t_bkin.runtime.executors.local import start_worker_server
+
+        start_worker_server()
+    elif kind == "dask" and execution.slurm_jobs == 0:
+        from w2t_bkin.runtime.executors.dask_cluster import start_worker_server as start_dask
+
+        start_dask()
 
 
 class _StartingExecutor:

@@ -44,7 +44,7 @@ from w2t_bkin.runtime.executors.common import (
     run_attempt,
 )
 from w2t_bkin.runtime.executors.dask_nanny import DROPPED
-from w2t_bkin.runtime.executors.local import fork_server_context, start_fork_server
+from w2t_bkin.runtime.executors.local import start_fork_server
 from w2t_bkin.runtime.tasks import TaskEvent, TaskOutcome, TaskSpec
 
 PURPOSE = "running tasks on a Dask cluster (--executor dask)"
@@ -318,19 +318,19 @@ def _fork_workers(dask: ModuleType) -> Any:
     Returns the ``dask.config.set`` to undo when the cluster is closed: until then a worker the
     nanny starts again (after its process died) comes from the same server.
     """
-    if fork_server_context(DASK_WORKER_PRELOAD).get_start_method() != "forkserver":
+    if not start_worker_server():
         return dask.config.set({})  # spawn (the nanny's default) where there is no fork server
-    start_worker_server()
     return dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
 
 
-def start_worker_server() -> None:
+def start_worker_server() -> bool:
     """Start the fork server that the workers of a ``LocalCluster`` made by
     :class:`DaskExecutor` come from (returns at once; its imports run in its own process).
-    The batch calls it before it starts the cluster in a thread, while it reads the inputs."""
+    The batch calls it before it starts the cluster in a thread, while it reads the inputs.
+    Returns whether there is one (``False`` where the platform has no fork server)."""
     import dask
 
-    start_fork_server(DASK_WORKER_PRELOAD, _worker_environ(dask))
+    return start_fork_server(DASK_WORKER_PRELOAD, _worker_environ(dask))
 
 
 NANNY_ENVIRON = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}

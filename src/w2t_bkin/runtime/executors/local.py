@@ -67,18 +67,22 @@ _server_started = False
 """Whether :func:`start_fork_server` started the server (it sets ``environ`` only then)."""
 
 
-def start_fork_server(preload: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+def start_fork_server(preload: Sequence[str], environ: Mapping[str, str] | None = None) -> bool:
     """Start this interpreter's fork server now, preloading ``preload`` (returns at once; the
-    imports run in the server's own process). Nothing where it runs already or where the
-    platform has none.
+    imports run in the server's own process). Nothing where it runs already.
 
     ``environ``: variables the server, and so every process forked from it, starts with
     (read once at start-up, like ``OMP_NUM_THREADS`` or ``PYTHONHASHSEED``); this process's
     environment is left as it was.
+
+    Returns whether a fork server serves this interpreter (``False`` where the platform has
+    none: its workers are spawned).
     """
     global _server_started
-    if _server_started or fork_server_context(preload).get_start_method() != "forkserver":
-        return
+    if fork_server_context(preload).get_start_method() != "forkserver":
+        return False
+    if _server_started:
+        return True
     from multiprocessing import forkserver
 
     saved = {name: os.environ.get(name) for name in environ or {}}
@@ -92,6 +96,7 @@ def start_fork_server(preload: Sequence[str], environ: Mapping[str, str] | None 
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    return True
 
 
 def start_worker_server() -> None:
